@@ -1,0 +1,384 @@
+//! The matcher of attribution.md: which lines are credited to which campaign, and the daily inputs of reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+use crate::campaign::{Campaign, Catalog, Link, LinkKind, Note};
+use crate::line::{Marketplace, OrderLine};
+
+/// Why a paid line with a token was not credited (the first rule that failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exclusion {
+    UnknownToken,
+    MarketplaceMismatch,
+    ForeignShop,
+    OutOfWindow,
+}
+
+impl Exclusion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exclusion::UnknownToken => "unknown_token",
+            Exclusion::MarketplaceMismatch => "marketplace_mismatch",
+            Exclusion::ForeignShop => "foreign_shop",
+            Exclusion::OutOfWindow => "out_of_window",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    Direct,
+    Halo,
+}
+
+impl MatchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Direct => "direct",
+            MatchKind::Halo => "halo",
+        }
+    }
+}
+
+/// What the rules say of one line.
+#[derive(Debug, Clone, Copy)]
+pub enum Decision<'c> {
+    /// Not paid (no payment time, or not in a paid or closed state): never considered.
+    NotPaid,
+    /// Paid but came through no link.
+    NoToken,
+    Excluded(Exclusion),
+    Credited {
+        campaign: &'c Campaign,
+        note: &'c Note,
+        link: &'c Link,
+        kind: MatchKind,
+        report_date: NaiveDate,
+    },
+}
+
+/// The attribution window of attribution.md.
+pub fn in_window(c: &Campaign, paid_at: NaiveDateTime, clicked_at: Option<NaiveDateTime>) -> bool {
+    match clicked_at {
+        Some(click) => {
+            let d = click.date();
+            c.start <= d
+                && d <= c.end
+                && paid_at >= click
+                && paid_at <= click + Duration::hours(24 * i64::from(c.window_days))
+        }
+        None => {
+            let d = paid_at.date();
+            c.start <= d && d <= c.active_until()
+        }
+    }
+}
+
+/// Applies the rules, in order, to the latest state of one line.
+pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
+    let Some(paid_at) = line.paid_at.filter(|_| line.is_paid()) else {
+        return Decision::NotPaid;
+    };
+    if line.token.is_empty() {
+        return Decision::NoToken;
+    }
+    let Some((campaign, note, link)) = catalog.resolve(&line.token) else {
+        return Decision::Excluded(Exclusion::UnknownToken);
+    };
+    if link.marketplace != line.marketplace {
+        return Decision::Excluded(Exclusion::MarketplaceMismatch);
+    }
+    let owns = catalog
+        .brand(&campaign.brand_id)
+        .is_some_and(|b| b.owns_shop(line.marketplace, &line.shop_id));
+    if !owns {
+        return Decision::Excluded(Exclusion::ForeignShop);
+    }
+    if !in_window(campaign, paid_at, line.clicked_at) {
+        return Decision::Excluded(Exclusion::OutOfWindow);
+    }
+    let kind = if campaign.promotes(line.marketplace, &line.item_id) {
+        MatchKind::Direct
+    } else {
+        MatchKind::Halo
+    };
+    Decision::Credited {
+        campaign,
+        note,
+        link,
+        kind,
+        report_date: paid_at.date(),
+    }
+}
+
+/// A credited line as it goes into a report. No personal data: the buyer is a keyed hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttributedLine {
+    pub campaign_id: String,
+    pub note_id: String,
+    pub link_kind: LinkKind,
+    pub marketplace: Marketplace,
+    pub shop_id: String,
+    pub order_id: String,
+    pub line_id: String,
+    pub item_id: String,
+    pub title: String,
+    pub quantity: u32,
+    pub paid_fen: i64,
+    pub refund_fen: i64,
+    pub paid_at: NaiveDateTime,
+    pub buyer_hash: String,
+    #[serde(rename = "match")]
+    pub match_kind: MatchKind,
+    pub source_key: String,
+}
+
+impl AttributedLine {
+    pub fn net_fen(&self) -> i64 {
+        self.paid_fen - self.refund_fen
+    }
+
+    fn sort_key(&self) -> (&str, Marketplace, &str, &str) {
+        (&self.campaign_id, self.marketplace, &self.order_id, &self.line_id)
+    }
+}
+
+/// A campaign as a report needs it: its figures to date and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignInfo {
+    pub campaign_id: String,
+    pub name: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub window_days: u32,
+    pub spend_fen: i64,
+    pub version: String,
+    /// Campaign-to-date direct net GMV per marketplace, up to and including the report date.
+    pub ctd_net_fen: BTreeMap<Marketplace, i64>,
+    /// Direct net GMV per report date from `start` to the report date (all marketplaces), for charts.
+    pub daily_net_fen: BTreeMap<NaiveDate, i64>,
+}
+
+/// An export a report's lines came from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ExportRef {
+    pub key: String,
+    pub etag: String,
+}
+
+/// Everything one brand's report for one date is rendered from; staged by match, read by publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportInput {
+    pub brand_id: String,
+    pub brand_name: String,
+    pub date: NaiveDate,
+    /// Campaigns of the brand live on the date or credited with lines on it, sorted by id.
+    pub campaigns: Vec<CampaignInfo>,
+    /// Credited lines of the date, sorted as orders.csv is.
+    pub lines: Vec<AttributedLine>,
+    pub exports: Vec<ExportRef>,
+    /// The previous date's direct net GMV, orders, refund, buyers and halo net GMV, for day-on-day change.
+    pub previous_day: Option<DayTotals>,
+}
+
+/// Headline totals of a day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotals {
+    pub orders: u64,
+    pub net_gmv_fen: i64,
+    pub refund_fen: i64,
+    pub buyers: u64,
+    pub halo_net_gmv_fen: i64,
+}
+
+impl DayTotals {
+    pub fn of(lines: &[AttributedLine]) -> DayTotals {
+        let direct = || lines.iter().filter(|l| l.match_kind == MatchKind::Direct);
+        let orders: BTreeSet<(&str, Marketplace, &str)> =
+            direct().map(|l| (l.campaign_id.as_str(), l.marketplace, l.order_id.as_str())).collect();
+        let buyers: BTreeSet<(Marketplace, &str)> = direct().map(|l| (l.marketplace, l.buyer_hash.as_str())).collect();
+        DayTotals {
+            orders: orders.len() as u64,
+            net_gmv_fen: direct().map(|l| l.net_fen()).sum(),
+            refund_fen: direct().map(|l| l.refund_fen).sum(),
+            buyers: buyers.len() as u64,
+            halo_net_gmv_fen: lines
+                .iter()
+                .filter(|l| l.match_kind == MatchKind::Halo)
+                .map(|l| l.net_fen())
+                .sum(),
+        }
+    }
+}
+
+/// Counts of what the matcher decided, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchStats {
+    pub lines: u64,
+    pub not_paid: u64,
+    pub no_token: u64,
+    pub credited: u64,
+    pub excluded: BTreeMap<String, u64>,
+}
+
+/// Accumulates decisions over the latest state of every line, keeping lines only for the report dates asked for.
+pub struct Attribution<'c> {
+    catalog: &'c Catalog,
+    dates: BTreeSet<NaiveDate>,
+    lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
+    /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
+    daily: BTreeMap<(String, Marketplace), BTreeMap<NaiveDate, i64>>,
+    etags: BTreeMap<String, String>,
+    pub stats: MatchStats,
+}
+
+impl<'c> Attribution<'c> {
+    /// `dates` are the report dates to keep lines for; the day before each is kept too, for day-on-day change.
+    pub fn new(catalog: &'c Catalog, dates: impl IntoIterator<Item = NaiveDate>) -> Self {
+        let mut kept = BTreeSet::new();
+        for d in dates {
+            kept.insert(d);
+            if let Some(p) = d.pred_opt() {
+                kept.insert(p);
+            }
+        }
+        Attribution {
+            catalog,
+            dates: kept,
+            lines: BTreeMap::new(),
+            daily: BTreeMap::new(),
+            etags: BTreeMap::new(),
+            stats: MatchStats::default(),
+        }
+    }
+
+    /// Decides one line (its latest state) read from `source`.
+    pub fn add(&mut self, line: &OrderLine, source: &ExportRef) {
+        self.stats.lines += 1;
+        match decide(self.catalog, line) {
+            Decision::NotPaid => self.stats.not_paid += 1,
+            Decision::NoToken => self.stats.no_token += 1,
+            Decision::Excluded(e) => *self.stats.excluded.entry(e.as_str().to_string()).or_default() += 1,
+            Decision::Credited {
+                campaign,
+                note,
+                link,
+                kind,
+                report_date,
+            } => {
+                self.stats.credited += 1;
+                if kind == MatchKind::Direct {
+                    *self
+                        .daily
+                        .entry((campaign.campaign_id.clone(), line.marketplace))
+                        .or_default()
+                        .entry(report_date)
+                        .or_default() += line.net_fen();
+                }
+                if !self.dates.contains(&report_date) {
+                    return;
+                }
+                if !self.etags.contains_key(&source.key) {
+                    self.etags.insert(source.key.clone(), source.etag.clone());
+                }
+                let paid_at = line.paid_at.unwrap_or(line.created_at);
+                self.lines
+                    .entry((campaign.brand_id.clone(), report_date))
+                    .or_default()
+                    .push(AttributedLine {
+                        campaign_id: campaign.campaign_id.clone(),
+                        note_id: note.note_id.clone(),
+                        link_kind: link.kind,
+                        marketplace: line.marketplace,
+                        shop_id: line.shop_id.clone(),
+                        order_id: line.order_id.clone(),
+                        line_id: line.line_id.clone(),
+                        item_id: line.item_id.clone(),
+                        title: line.title.clone(),
+                        quantity: line.quantity,
+                        paid_fen: line.paid_fen,
+                        refund_fen: line.refund_fen,
+                        paid_at,
+                        buyer_hash: line.buyer_hash.clone(),
+                        match_kind: kind,
+                        source_key: source.key.clone(),
+                    });
+            }
+        }
+    }
+
+    /// Brands with credited lines on `date`.
+    pub fn brands_with_lines(&self, date: NaiveDate) -> impl Iterator<Item = &str> {
+        self.lines.keys().filter(move |(_, d)| *d == date).map(|(b, _)| b.as_str())
+    }
+
+    fn ctd(&self, campaign: &Campaign, m: Marketplace, date: NaiveDate) -> i64 {
+        self.daily
+            .get(&(campaign.campaign_id.clone(), m))
+            .map(|days| days.range(campaign.start..=date).map(|(_, v)| *v).sum())
+            .unwrap_or(0)
+    }
+
+    /// The input of `brand`'s report for `date`.
+    pub fn report_input(&self, brand_id: &str, date: NaiveDate) -> ReportInput {
+        let mut lines = self.lines.get(&(brand_id.to_string(), date)).cloned().unwrap_or_default();
+        lines.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
+        let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
+        let campaigns = self
+            .catalog
+            .campaigns()
+            .iter()
+            .filter(|c| c.brand_id == brand_id && (c.live_on(date) || credited.contains(c.campaign_id.as_str())))
+            .map(|c| {
+                let mut daily_net_fen = BTreeMap::new();
+                for m in Marketplace::ALL {
+                    if let Some(days) = self.daily.get(&(c.campaign_id.clone(), m)) {
+                        for (d, v) in days.range(c.start..=date) {
+                            *daily_net_fen.entry(*d).or_default() += *v;
+                        }
+                    }
+                }
+                CampaignInfo {
+                    campaign_id: c.campaign_id.clone(),
+                    name: c.name.clone(),
+                    start: c.start,
+                    end: c.end,
+                    window_days: c.window_days,
+                    spend_fen: c.spend_fen,
+                    version: c.version(),
+                    ctd_net_fen: Marketplace::ALL.iter().map(|m| (*m, self.ctd(c, *m, date))).collect(),
+                    daily_net_fen,
+                }
+            })
+            .collect();
+        let exports: BTreeSet<ExportRef> = lines
+            .iter()
+            .map(|l| ExportRef {
+                key: l.source_key.clone(),
+                etag: self.etags.get(&l.source_key).cloned().unwrap_or_default(),
+            })
+            .collect();
+        let previous_day = date
+            .pred_opt()
+            .and_then(|p| self.lines.get(&(brand_id.to_string(), p)))
+            .map(|l| DayTotals::of(l));
+        ReportInput {
+            brand_id: brand_id.to_string(),
+            brand_name: self.catalog.brand(brand_id).map(|b| b.name.clone()).unwrap_or_default(),
+            date,
+            campaigns,
+            lines,
+            exports: exports.into_iter().collect(),
+            previous_day,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "attribution_tests.rs"]
+mod tests;

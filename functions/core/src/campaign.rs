@@ -1,0 +1,377 @@
+//! Brands, campaigns, notes and links (campaigns.md), checked once on the way in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::line::Marketplace;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    pub brand_id: String,
+    pub name: String,
+    pub shops: BTreeMap<Marketplace, Vec<String>>,
+}
+
+impl Brand {
+    pub fn owns_shop(&self, m: Marketplace, shop_id: &str) -> bool {
+        self.shops.get(&m).is_some_and(|s| s.iter().any(|x| x == shop_id))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    AdLink,
+    CommentLink,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::AdLink => "ad_link",
+            LinkKind::CommentLink => "comment_link",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub token: String,
+    pub kind: LinkKind,
+    pub marketplace: Marketplace,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub note_id: String,
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    pub campaign_id: String,
+    pub brand_id: String,
+    pub name: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub window_days: u32,
+    pub spend_fen: i64,
+    pub items: BTreeMap<Marketplace, Vec<String>>,
+    pub notes: Vec<Note>,
+}
+
+impl Campaign {
+    /// The last date a payment can be credited: `end + window_days`.
+    pub fn active_until(&self) -> NaiveDate {
+        self.end + Duration::days(i64::from(self.window_days))
+    }
+
+    /// Live on `d`: within `start ..= end + window_days`.
+    pub fn live_on(&self, d: NaiveDate) -> bool {
+        self.start <= d && d <= self.active_until()
+    }
+
+    /// True when the flight plus window touches `from ..= to`.
+    pub fn touches(&self, from: NaiveDate, to: NaiveDate) -> bool {
+        self.start <= to && self.active_until() >= from
+    }
+
+    pub fn promotes(&self, m: Marketplace, item_id: &str) -> bool {
+        self.items.get(&m).is_some_and(|s| s.iter().any(|x| x == item_id))
+    }
+
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.notes.iter().flat_map(|n| n.links.iter().map(|l| l.token.as_str()))
+    }
+
+    /// A content version: the first 64 bits of SHA-256 over the canonical JSON record.
+    pub fn version(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(&Sha256::digest(&bytes)[..8])
+    }
+}
+
+/// A refused record: which one, which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct RecordError {
+    /// Where the record came from (`campaigns.jsonl:3`), or its id.
+    pub record: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.record, self.message)
+        } else {
+            write!(f, "{}: field `{}`: {}", self.record, self.field, self.message)
+        }
+    }
+}
+
+/// A brand or campaign record read from JSON lines, before cross-record checks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Brand(Brand),
+    Campaign(Campaign),
+}
+
+fn rec_err(record: &str, field: &str, message: impl Into<String>) -> RecordError {
+    RecordError {
+        record: record.to_string(),
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Pulls the field name out of serde's "missing field `x`" / "unknown field `x`" messages.
+fn serde_field(msg: &str) -> String {
+    msg.split('`').nth(1).unwrap_or("").to_string()
+}
+
+/// Parses one JSON line into a brand or a campaign (a campaign has `campaign_id`) and checks its own fields.
+pub fn parse_record(origin: &str, json: &str) -> Result<Record, RecordError> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| rec_err(origin, "", format!("not valid JSON: {e}")))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| rec_err(origin, "", "a record must be a JSON object"))?;
+    if let Some(id) = obj.get("campaign_id") {
+        let label = format!("{origin} (campaign {})", id.as_str().unwrap_or("?"));
+        let c: Campaign = serde_json::from_value(value.clone()).map_err(|e| {
+            let m = e.to_string();
+            rec_err(&label, &serde_field(&m), m)
+        })?;
+        check_campaign(&label, &c)?;
+        Ok(Record::Campaign(c))
+    } else {
+        let label = format!(
+            "{origin} (brand {})",
+            obj.get("brand_id").and_then(|v| v.as_str()).unwrap_or("?")
+        );
+        let b: Brand = serde_json::from_value(value.clone()).map_err(|e| {
+            let m = e.to_string();
+            rec_err(&label, &serde_field(&m), m)
+        })?;
+        if b.brand_id.trim().is_empty() {
+            return Err(rec_err(&label, "brand_id", "must not be empty"));
+        }
+        Ok(Record::Brand(b))
+    }
+}
+
+fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
+    if c.campaign_id.trim().is_empty() {
+        return Err(rec_err(label, "campaign_id", "must not be empty"));
+    }
+    if c.brand_id.trim().is_empty() {
+        return Err(rec_err(label, "brand_id", "must not be empty"));
+    }
+    if c.end < c.start {
+        return Err(rec_err(label, "end", format!("ends {} before it starts {}", c.end, c.start)));
+    }
+    if !(1..=90).contains(&c.window_days) {
+        return Err(rec_err(label, "window_days", format!("must be 1..90, got {}", c.window_days)));
+    }
+    if c.spend_fen < 0 {
+        return Err(rec_err(label, "spend_fen", format!("must not be negative, got {}", c.spend_fen)));
+    }
+    let mut seen = BTreeSet::new();
+    for n in &c.notes {
+        if n.note_id.trim().is_empty() {
+            return Err(rec_err(label, "notes.note_id", "must not be empty"));
+        }
+        for l in &n.links {
+            if l.token.trim().is_empty() {
+                return Err(rec_err(label, "notes.links.token", "must not be empty"));
+            }
+            if !seen.insert(l.token.as_str()) {
+                return Err(rec_err(label, "notes.links.token", format!("token {} is used twice", l.token)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parses a JSON-lines text (blank lines skipped), naming each record by `file:line`.
+pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if line.is_empty() {
+            continue;
+        }
+        out.push(parse_record(&format!("{file}:{}", i + 1), line)?);
+    }
+    Ok(out)
+}
+
+/// Where a token leads.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkRef {
+    pub campaign: usize,
+    pub note: usize,
+    pub link: usize,
+}
+
+/// Brands and campaigns checked as a whole: every campaign's brand exists and every token is unique.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    brands: BTreeMap<String, Brand>,
+    campaigns: Vec<Campaign>,
+    tokens: HashMap<String, LinkRef>,
+}
+
+impl Catalog {
+    pub fn new(brands: Vec<Brand>, mut campaigns: Vec<Campaign>) -> Result<Catalog, RecordError> {
+        let mut by_id = BTreeMap::new();
+        for b in brands {
+            by_id.insert(b.brand_id.clone(), b);
+        }
+        campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+        let mut tokens = HashMap::new();
+        for (ci, c) in campaigns.iter().enumerate() {
+            let label = format!("campaign {}", c.campaign_id);
+            if ci > 0 && campaigns[ci - 1].campaign_id == c.campaign_id {
+                return Err(rec_err(&label, "campaign_id", "appears twice"));
+            }
+            if !by_id.contains_key(&c.brand_id) {
+                return Err(rec_err(&label, "brand_id", format!("unknown brand {}", c.brand_id)));
+            }
+            for (ni, n) in c.notes.iter().enumerate() {
+                for (li, l) in n.links.iter().enumerate() {
+                    let r = LinkRef {
+                        campaign: ci,
+                        note: ni,
+                        link: li,
+                    };
+                    if let Some(prev) = tokens.insert(l.token.clone(), r) {
+                        return Err(rec_err(
+                            &label,
+                            "notes.links.token",
+                            format!(
+                                "token {} is already used by campaign {}",
+                                l.token, campaigns[prev.campaign].campaign_id
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(Catalog {
+            brands: by_id,
+            campaigns,
+            tokens,
+        })
+    }
+
+    pub fn brand(&self, id: &str) -> Option<&Brand> {
+        self.brands.get(id)
+    }
+
+    pub fn brands(&self) -> impl Iterator<Item = &Brand> {
+        self.brands.values()
+    }
+
+    /// Campaigns sorted by id.
+    pub fn campaigns(&self) -> &[Campaign] {
+        &self.campaigns
+    }
+
+    pub fn resolve(&self, token: &str) -> Option<(&Campaign, &Note, &Link)> {
+        let r = self.tokens.get(token)?;
+        let c = &self.campaigns[r.campaign];
+        let n = &c.notes[r.note];
+        Some((c, n, &n.links[r.link]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BRAND: &str = r#"{"brand_id": "b-shuihua", "name": "水花川行", "shops": {"taobao": ["57301234"], "jd": ["10023456"]}}"#;
+    const CAMPAIGN: &str = r#"{"campaign_id": "c-2025-618-face", "brand_id": "b-shuihua", "name": "全脸盘 618 种草",
+ "start": "2025-05-07", "end": "2025-06-18", "window_days": 15, "spend_fen": 12000000,
+ "items": {"taobao": ["712345678901"], "jd": ["100012345678"]},
+ "notes": [{"note_id": "664f1c2a000000001e02b3c4",
+            "links": [{"token": "xhs_k3j2h1g0f9e8", "kind": "ad_link", "marketplace": "taobao"},
+                      {"token": "xhs_p0o9i8u7y6t5", "kind": "comment_link", "marketplace": "jd"}]}]}"#;
+
+    fn one_line(s: &str) -> String {
+        s.replace('\n', " ")
+    }
+
+    fn campaign_with(edit: impl Fn(&mut serde_json::Value)) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(CAMPAIGN).unwrap();
+        edit(&mut v);
+        v.to_string()
+    }
+
+    #[test]
+    fn the_spec_examples_parse() {
+        let recs = parse_jsonl("x.jsonl", &format!("{BRAND}\n\n{}\n", one_line(CAMPAIGN))).unwrap();
+        let Record::Campaign(c) = &recs[1] else { panic!("campaign expected") };
+        assert_eq!(c.window_days, 15);
+        assert_eq!(c.active_until(), NaiveDate::from_ymd_opt(2025, 7, 3).unwrap());
+        assert!(c.promotes(Marketplace::Jd, "100012345678"));
+        assert!(!c.promotes(Marketplace::Taobao, "100012345678"));
+        let Record::Brand(b) = &recs[0] else { panic!("brand expected") };
+        let cat = Catalog::new(vec![b.clone()], vec![c.clone()]).unwrap();
+        let (rc, rn, rl) = cat.resolve("xhs_p0o9i8u7y6t5").unwrap();
+        assert_eq!(rc.campaign_id, "c-2025-618-face");
+        assert_eq!(rn.note_id, "664f1c2a000000001e02b3c4");
+        assert_eq!(rl.kind, LinkKind::CommentLink);
+        assert!(cat.resolve("xhs_nope").is_none());
+    }
+
+    #[test]
+    fn bad_records_name_the_record_and_the_field() {
+        let cases: Vec<(String, &str)> = vec![
+            (campaign_with(|v| v["end"] = "2025-05-01".into()), "end"),
+            (campaign_with(|v| v["window_days"] = 0.into()), "window_days"),
+            (campaign_with(|v| v["window_days"] = 91.into()), "window_days"),
+            (campaign_with(|v| v["spend_fen"] = (-1).into()), "spend_fen"),
+            (campaign_with(|v| drop(v.as_object_mut().unwrap().remove("start"))), "start"),
+            (campaign_with(|v| v["notes"][0]["links"][0]["kind"] = "banner".into()), ""),
+        ];
+        for (json, field) in cases {
+            let e = parse_record("campaigns.jsonl:7", &json).unwrap_err();
+            assert!(e.record.contains("campaigns.jsonl:7"), "{e}");
+            assert!(e.record.contains("c-2025-618-face"), "{e}");
+            if !field.is_empty() {
+                assert_eq!(e.field, field, "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_brand_and_shared_tokens_are_refused() {
+        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else { panic!() };
+        let e = Catalog::new(vec![], vec![c.clone()]).unwrap_err();
+        assert_eq!(e.field, "brand_id");
+        let Record::Brand(b) = parse_record("x", BRAND).unwrap() else { panic!() };
+        let mut other = c.clone();
+        other.campaign_id = "c-other".into();
+        let e = Catalog::new(vec![b], vec![c, other]).unwrap_err();
+        assert!(e.message.contains("already used by campaign"), "{e}");
+    }
+
+    #[test]
+    fn versions_follow_content() {
+        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else { panic!() };
+        let mut d = c.clone();
+        assert_eq!(c.version(), d.version());
+        d.spend_fen += 1;
+        assert_ne!(c.version(), d.version());
+    }
+}

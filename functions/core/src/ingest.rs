@@ -1,0 +1,544 @@
+//! Normalising one export into canonical order lines and rejects, streaming and in bounded memory.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{self, gzip_message, OpenError, TextEncoding};
+use crate::dialect::{map_header, parse_status, Field, HeaderMap};
+use crate::line::{Marketplace, OrderLine, StatusClass};
+use crate::money::{parse_amount, parse_quantity};
+use crate::pii::BuyerHasher;
+use crate::text::clean_field;
+use crate::time::parse_timestamp;
+
+/// How many non-blank rows may stand before the header row (5 preamble lines, then the header).
+pub const HEADER_SEARCH_ROWS: usize = 6;
+
+/// A row that was not kept, and why. Holds no personal data: only the line number and the order id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub line: u64,
+    pub order_id: String,
+    pub reason: String,
+    pub detail: String,
+}
+
+/// Row counts of one export. `rows_in == rows_kept + rows_rejected`, always.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub rows_in: u64,
+    pub rows_kept: u64,
+    pub rows_rejected: u64,
+    /// Lines whose refund was above the paid amount and was capped at it (postage refunds).
+    pub refunds_capped: u64,
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// What reading a whole export found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub counts: Counts,
+    pub encoding: TextEncoding,
+    pub gzip: bool,
+    pub header_line: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is not an export of the dialect, or cannot be decoded: rejected whole. Not retryable.
+    #[error("file rejected: {0}")]
+    FileRejected(String),
+    /// Reading the source failed (network, disk). Retryable.
+    #[error("reading the export failed: {0}")]
+    Source(#[source] io::Error),
+    /// Writing the normalised output failed. Retryable.
+    #[error("writing normalised output failed: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// Stable reason codes of rejected rows.
+pub mod reason {
+    pub const FIELD_COUNT: &str = "field_count";
+    pub const ENCODING: &str = "encoding";
+    pub const MISSING_FIELD: &str = "missing_field";
+    pub const BAD_AMOUNT: &str = "bad_amount";
+    pub const BAD_QUANTITY: &str = "bad_quantity";
+    pub const BAD_TIMESTAMP: &str = "bad_timestamp";
+    pub const UNKNOWN_STATUS: &str = "unknown_status";
+    pub const PAID_WITHOUT_PAYMENT_TIME: &str = "paid_without_payment_time";
+    pub const PAYABLE_MISMATCH: &str = "payable_mismatch";
+}
+
+#[derive(Debug, Clone)]
+struct RowErr {
+    reason: &'static str,
+    detail: String,
+}
+
+fn row_err(reason: &'static str, detail: impl Into<String>) -> RowErr {
+    RowErr {
+        reason,
+        detail: detail.into(),
+    }
+}
+
+struct Row<'a> {
+    rec: &'a csv::ByteRecord,
+    map: &'a HeaderMap,
+    enc: TextEncoding,
+    mkt: Marketplace,
+}
+
+impl Row<'_> {
+    /// The cleaned cell of a field; empty when the column is absent.
+    fn get(&self, f: Field) -> Result<String, RowErr> {
+        let Some(pos) = self.map.get(f) else {
+            return Ok(String::new());
+        };
+        let bytes = self.rec.get(pos).unwrap_or_default();
+        let text = self.enc.decode(bytes).ok_or_else(|| {
+            row_err(
+                reason::ENCODING,
+                format!("column {} is not valid {}", HeaderMap::name(self.mkt, f), self.enc.as_str()),
+            )
+        })?;
+        Ok(clean_field(&text).to_string())
+    }
+
+    fn required(&self, f: Field) -> Result<String, RowErr> {
+        let v = self.get(f)?;
+        if v.is_empty() {
+            return Err(row_err(
+                reason::MISSING_FIELD,
+                format!("{} is empty", HeaderMap::name(self.mkt, f)),
+            ));
+        }
+        Ok(v)
+    }
+
+    fn amount(&self, f: Field) -> Result<i64, RowErr> {
+        let v = self.required(f)?;
+        parse_amount(&v).map_err(|e| row_err(reason::BAD_AMOUNT, format!("{}: {e}", HeaderMap::name(self.mkt, f))))
+    }
+
+    fn refund(&self) -> Result<i64, RowErr> {
+        let v = self.get(Field::Refund)?;
+        if v.is_empty() || v == "无退款申请" {
+            return Ok(0);
+        }
+        parse_amount(&v).map_err(|e| row_err(reason::BAD_AMOUNT, format!("退款金额: {e}")))
+    }
+
+    fn timestamp(&self, f: Field, required: bool) -> Result<Option<chrono::NaiveDateTime>, RowErr> {
+        let v = if required { self.required(f)? } else { self.get(f)? };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        parse_timestamp(&v)
+            .map(Some)
+            .map_err(|e| row_err(reason::BAD_TIMESTAMP, format!("{}: {e}", HeaderMap::name(self.mkt, f))))
+    }
+}
+
+/// A parsed row before the amounts that depend on its siblings (JD) are settled.
+struct Parsed {
+    line: OrderLine,
+    raw_refund: i64,
+    unit_price: i64,
+    payable: i64,
+}
+
+fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Parsed, RowErr> {
+    let mkt = row.mkt;
+    let order_id = row.required(Field::OrderId)?;
+    let shop_id = row.required(Field::ShopId)?;
+    let item_id = row.required(Field::ItemId)?;
+    let quantity_raw = row.required(Field::Quantity)?;
+    let quantity = parse_quantity(&quantity_raw).map_err(|e| row_err(reason::BAD_QUANTITY, e))?;
+    let (paid, unit_price, payable) = match mkt {
+        Marketplace::Taobao => (row.amount(Field::Paid)?, 0, 0),
+        Marketplace::Jd => (0, row.amount(Field::UnitPrice)?, row.amount(Field::OrderPayable)?),
+    };
+    let raw_refund = row.refund()?;
+    let status_raw = row.required(Field::Status)?;
+    let (status, status_class) = parse_status(mkt, &status_raw)
+        .ok_or_else(|| row_err(reason::UNKNOWN_STATUS, format!("unknown 订单状态 {status_raw:?}")))?;
+    let created_at = row.timestamp(Field::CreatedAt, true)?.unwrap_or_default();
+    let paid_at = row.timestamp(Field::PaidAt, false)?;
+    if status_class == StatusClass::Paid && paid_at.is_none() {
+        return Err(row_err(
+            reason::PAID_WITHOUT_PAYMENT_TIME,
+            format!("status {status:?} is a paid state but the payment time is empty"),
+        ));
+    }
+    let buyer = row.required(Field::Buyer)?;
+    let token = row.get(Field::Token)?;
+    let clicked_at = row.timestamp(Field::ClickedAt, false)?;
+    let line_id = match mkt {
+        Marketplace::Taobao => {
+            let id = row.get(Field::LineId)?;
+            if id.is_empty() {
+                format!("{order_id}/{item_id}")
+            } else {
+                id
+            }
+        }
+        Marketplace::Jd => format!("{order_id}/{item_id}"),
+    };
+    Ok(Parsed {
+        line: OrderLine {
+            marketplace: mkt,
+            line_id,
+            order_id,
+            shop_id,
+            item_id,
+            sku_code: row.get(Field::SkuCode)?,
+            title: row.get(Field::Title)?,
+            quantity,
+            paid_fen: paid,
+            refund_fen: 0,
+            status,
+            status_class,
+            created_at,
+            paid_at,
+            buyer_hash: hasher.hash(&buyer),
+            token,
+            clicked_at,
+            source_line,
+        },
+        raw_refund,
+        unit_price,
+        payable,
+    })
+}
+
+/// Settles the refund once `paid_fen` is known. Returns true when the refund was capped at the paid amount.
+fn settle_refund(line: &mut OrderLine, raw_refund: i64) -> bool {
+    if line.status_class == StatusClass::Closed && line.paid_at.is_some() {
+        line.refund_fen = line.paid_fen;
+        return false;
+    }
+    if raw_refund > line.paid_fen {
+        line.refund_fen = line.paid_fen;
+        return true;
+    }
+    line.refund_fen = raw_refund;
+    false
+}
+
+/// Shares `total` out over `weights` in whole units by largest remainder, ties to the earlier entry.
+/// All-zero weights share equally. The shares always add up to `total`.
+pub fn largest_remainder(total: i64, weights: &[i128]) -> Vec<i64> {
+    if weights.is_empty() {
+        return Vec::new();
+    }
+    let equal;
+    let weights = if weights.iter().all(|w| *w == 0) {
+        equal = vec![1i128; weights.len()];
+        &equal[..]
+    } else {
+        weights
+    };
+    let sum: i128 = weights.iter().sum();
+    let total_w = i128::from(total);
+    let mut shares: Vec<i64> = Vec::with_capacity(weights.len());
+    let mut rems: Vec<(i128, usize)> = Vec::with_capacity(weights.len());
+    for (i, w) in weights.iter().enumerate() {
+        let exact = total_w * w;
+        // Shares are at most `total`, so they fit in i64.
+        shares.push(i64::try_from(exact / sum).unwrap_or(i64::MAX));
+        rems.push((exact % sum, i));
+    }
+    let mut left = total - shares.iter().sum::<i64>();
+    // Largest remainder first; on equal remainders the earlier row first.
+    rems.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in rems {
+        if left <= 0 {
+            break;
+        }
+        shares[i] += 1;
+        left -= 1;
+    }
+    shares
+}
+
+struct Emitter<'a> {
+    counts: Counts,
+    on_line: &'a mut dyn FnMut(&OrderLine) -> io::Result<()>,
+    on_reject: &'a mut dyn FnMut(&Reject) -> io::Result<()>,
+}
+
+impl Emitter<'_> {
+    fn keep(&mut self, line: &OrderLine, capped: bool) -> Result<(), IngestError> {
+        self.counts.rows_kept += 1;
+        if capped {
+            self.counts.refunds_capped += 1;
+        }
+        (self.on_line)(line).map_err(IngestError::Output)
+    }
+
+    fn reject(&mut self, line: u64, order_id: &str, reason: &str, detail: String) -> Result<(), IngestError> {
+        self.counts.rows_rejected += 1;
+        *self.counts.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+        let r = Reject {
+            line,
+            order_id: order_id.to_string(),
+            reason: reason.to_string(),
+            detail,
+        };
+        (self.on_reject)(&r).map_err(IngestError::Output)
+    }
+}
+
+/// The rows of one JD order, held until the order ends (a JD export keeps an order's rows together).
+struct JdOrder {
+    order_id: String,
+    rows: Vec<(u64, Result<Parsed, RowErr>)>,
+}
+
+fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
+    let failure = order.rows.iter().find_map(|(ln, r)| r.as_ref().err().map(|e| (*ln, e.clone())));
+    let failure = failure.or_else(|| {
+        let payables: Vec<i64> = order.rows.iter().filter_map(|(_, r)| r.as_ref().ok().map(|p| p.payable)).collect();
+        if payables.windows(2).any(|w| w[0] != w[1]) {
+            Some((
+                order.rows[0].0,
+                row_err(reason::PAYABLE_MISMATCH, "the order's rows disagree on 应付金额"),
+            ))
+        } else {
+            None
+        }
+    });
+    if let Some((bad_line, err)) = failure {
+        let detail = format!("order {} rejected whole: line {bad_line}: {}", order.order_id, err.detail);
+        for (ln, _) in &order.rows {
+            out.reject(*ln, &order.order_id, err.reason, detail.clone())?;
+        }
+        return Ok(());
+    }
+    let mut parsed: Vec<(u64, Parsed)> = order
+        .rows
+        .into_iter()
+        .filter_map(|(ln, r)| r.ok().map(|p| (ln, p)))
+        .collect();
+    let payable = parsed.first().map(|(_, p)| p.payable).unwrap_or(0);
+    let weights: Vec<i128> = parsed
+        .iter()
+        .map(|(_, p)| i128::from(p.unit_price) * i128::from(p.line.quantity))
+        .collect();
+    let shares = largest_remainder(payable, &weights);
+    for ((_, p), share) in parsed.iter_mut().zip(shares) {
+        p.line.paid_fen = share;
+        let capped = settle_refund(&mut p.line, p.raw_refund);
+        out.keep(&p.line, capped)?;
+    }
+    Ok(())
+}
+
+/// Physical line numbers: the csv crate's own count skips blank lines and quoted line breaks, so
+/// seedline counts the newlines it hands to the parser and answers "which line starts at byte b".
+/// Only newlines read ahead of the parser are held: memory stays bounded by its buffer.
+#[derive(Clone, Default)]
+struct LineIndex(std::rc::Rc<std::cell::RefCell<LineState>>);
+
+#[derive(Default)]
+struct LineState {
+    offset: u64,
+    last_was_cr: bool,
+    /// Offsets of newlines not yet passed, each with whether a `\r` stood right before it.
+    pending: std::collections::VecDeque<(u64, bool)>,
+    passed: u64,
+}
+
+impl LineIndex {
+    /// The 1-based line of a record the csv crate placed at `byte`. Its position may point at the line
+    /// break (or blank lines) before the record, which are skipped here.
+    fn line_at(&self, byte: u64) -> u64 {
+        let mut s = self.0.borrow_mut();
+        while s.pending.front().is_some_and(|(nl, _)| *nl < byte) {
+            s.pending.pop_front();
+            s.passed += 1;
+        }
+        let mut cur = byte;
+        while let Some(&(nl, cr)) = s.pending.front() {
+            if nl == cur || (cr && nl == cur + 1) {
+                s.pending.pop_front();
+                s.passed += 1;
+                cur = nl + 1;
+            } else {
+                break;
+            }
+        }
+        s.passed + 1
+    }
+}
+
+struct LineCounter<R> {
+    inner: R,
+    index: LineIndex,
+}
+
+impl<R: Read> Read for LineCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.index.0.borrow_mut();
+        let base = s.offset;
+        for (i, b) in buf[..n].iter().enumerate() {
+            if *b == b'\n' {
+                let cr = s.last_was_cr;
+                s.pending.push_back((base + i as u64, cr));
+            }
+            s.last_was_cr = *b == b'\r';
+        }
+        s.offset += n as u64;
+        Ok(n)
+    }
+}
+
+fn is_blank(rec: &csv::ByteRecord) -> bool {
+    rec.iter().all(|f| f.iter().all(|b| b.is_ascii_whitespace())) && rec.len() <= 1
+}
+
+/// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`.
+///
+/// The input is streamed: memory stays bounded by the largest row (and, in JD, the largest order).
+/// An `Err(FileRejected)` means the file is not an export of the dialect: what was handed out so far must be discarded.
+pub fn normalise<R: Read + 'static>(
+    raw: R,
+    mkt: Marketplace,
+    hasher: &BuyerHasher,
+    on_line: &mut dyn FnMut(&OrderLine) -> io::Result<()>,
+    on_reject: &mut dyn FnMut(&Reject) -> io::Result<()>,
+) -> Result<Summary, IngestError> {
+    let opened = decode::open(raw).map_err(|e| match e {
+        OpenError::Source(e) => IngestError::Source(e),
+        OpenError::Corrupt(m) => IngestError::FileRejected(m),
+    })?;
+    let encoding = opened.encoding;
+    let gzip = opened.gzip;
+    let failed = opened.source_flag();
+    let lines = LineIndex::default();
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(LineCounter {
+            inner: opened.reader,
+            index: lines.clone(),
+        });
+    let read_error = |e: csv::Error| -> IngestError {
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            return IngestError::Source(io::Error::other(e));
+        }
+        match e.into_kind() {
+            csv::ErrorKind::Io(io) if gzip => IngestError::FileRejected(gzip_message(&io)),
+            csv::ErrorKind::Io(io) => IngestError::FileRejected(format!("unreadable: {io}")),
+            other => IngestError::FileRejected(format!("not a CSV file: {other:?}")),
+        }
+    };
+    let mut rec = csv::ByteRecord::new();
+
+    // Find the header row among the first non-blank rows.
+    let mut seen = 0usize;
+    let (map, header_line) = loop {
+        if !rdr.read_byte_record(&mut rec).map_err(&read_error)? {
+            return Err(IngestError::FileRejected(format!(
+                "no {mkt} header row found (the file has {seen} non-blank rows)"
+            )));
+        }
+        if is_blank(&rec) {
+            continue;
+        }
+        seen += 1;
+        let cells: Vec<String> = rec
+            .iter()
+            .map(|c| encoding.decode(c).map(|s| s.into_owned()).unwrap_or_default())
+            .collect();
+        if let Some(map) = map_header(mkt, &cells) {
+            break (map, lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0)));
+        }
+        if seen >= HEADER_SEARCH_ROWS {
+            return Err(IngestError::FileRejected(format!(
+                "no {mkt} header row among the first {HEADER_SEARCH_ROWS} non-blank rows: not a {mkt} export"
+            )));
+        }
+    };
+
+    let mut out = Emitter {
+        counts: Counts::default(),
+        on_line,
+        on_reject,
+    };
+    let mut pending: Option<JdOrder> = None;
+    while rdr.read_byte_record(&mut rec).map_err(&read_error)? {
+        if is_blank(&rec) {
+            continue;
+        }
+        out.counts.rows_in += 1;
+        let line_no = lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+        let row = Row {
+            rec: &rec,
+            map: &map,
+            enc: encoding,
+            mkt,
+        };
+        if rec.len() != map.width {
+            let order_id = row.get(Field::OrderId).unwrap_or_default();
+            out.reject(
+                line_no,
+                &order_id,
+                reason::FIELD_COUNT,
+                format!("{} fields where the header has {}", rec.len(), map.width),
+            )?;
+            continue;
+        }
+        match mkt {
+            Marketplace::Taobao => match parse_row(&row, hasher, line_no) {
+                Ok(mut p) => {
+                    let capped = settle_refund(&mut p.line, p.raw_refund);
+                    out.keep(&p.line, capped)?;
+                }
+                Err(e) => {
+                    let order_id = row.get(Field::OrderId).unwrap_or_default();
+                    out.reject(line_no, &order_id, e.reason, e.detail)?;
+                }
+            },
+            Marketplace::Jd => {
+                let order_id = match row.required(Field::OrderId) {
+                    Ok(id) => id,
+                    Err(e) => {
+                        out.reject(line_no, "", e.reason, format!("{} (the row belongs to no order)", e.detail))?;
+                        continue;
+                    }
+                };
+                let parsed = parse_row(&row, hasher, line_no);
+                match &mut pending {
+                    Some(o) if o.order_id == order_id => o.rows.push((line_no, parsed)),
+                    _ => {
+                        if let Some(done) = pending.take() {
+                            flush_jd(done, &mut out)?;
+                        }
+                        pending = Some(JdOrder {
+                            order_id,
+                            rows: vec![(line_no, parsed)],
+                        });
+                    }
+                }
+            }
+        }
+    }
+    if let Some(done) = pending.take() {
+        flush_jd(done, &mut out)?;
+    }
+    Ok(Summary {
+        counts: out.counts,
+        encoding,
+        gzip,
+        header_line,
+    })
+}
+
+#[cfg(test)]
+#[path = "ingest_tests.rs"]
+mod tests;

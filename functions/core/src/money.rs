@@ -1,0 +1,205 @@
+//! Money as integer fen. Amounts never pass through floating point.
+
+use std::fmt;
+
+/// Why an amount cell was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad amount {value:?}: {why}")]
+pub struct AmountError {
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// Parses an export amount (`129.90`, `129.9`, `129`, `¥129.90`, `￥1,299.00`, `598元`, …) into fen.
+///
+/// The input is a field already trimmed and stripped of Excel text guards.
+pub fn parse_amount(raw: &str) -> Result<i64, AmountError> {
+    let err = |why| AmountError {
+        value: raw.to_string(),
+        why,
+    };
+    let mut s = raw.trim();
+    if s.starts_with('-') || s.starts_with('−') {
+        return Err(err("negative amounts are not allowed"));
+    }
+    if let Some(rest) = s.strip_prefix('¥').or_else(|| s.strip_prefix('￥')) {
+        s = rest.trim_start();
+    }
+    if let Some(rest) = s.strip_suffix('元') {
+        s = rest.trim_end();
+    }
+    if s.starts_with('-') {
+        return Err(err("negative amounts are not allowed"));
+    }
+    if s.is_empty() {
+        return Err(err("no digits"));
+    }
+    let (int_part, frac_part) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let int_digits = parse_grouped_integer(int_part).ok_or_else(|| err("not a number"))?;
+    let frac_fen = match frac_part {
+        None => 0,
+        Some(f) if f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(err("not a number"))
+        }
+        Some(f) if f.len() > 2 => return Err(err("more than two decimals")),
+        Some(f) if f.len() == 1 => i64::from(f.as_bytes()[0] - b'0') * 10,
+        Some(f) => i64::from(f.as_bytes()[0] - b'0') * 10 + i64::from(f.as_bytes()[1] - b'0'),
+    };
+    int_digits
+        .checked_mul(100)
+        .and_then(|v| v.checked_add(frac_fen))
+        .ok_or_else(|| err("amount too large"))
+}
+
+/// Digits with optional thousands commas (`1,299`), the first group 1-3 digits, the others 3.
+fn parse_grouped_integer(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    let groups: Vec<&str> = s.split(',').collect();
+    if groups.len() > 1 {
+        let first_ok = (1..=3).contains(&groups[0].len());
+        let rest_ok = groups[1..].iter().all(|g| g.len() == 3);
+        if !first_ok || !rest_ok {
+            return None;
+        }
+    }
+    let mut value: i64 = 0;
+    for g in groups {
+        for b in g.bytes() {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+        }
+    }
+    Some(value)
+}
+
+/// A quantity: a whole number of at least 1.
+pub fn parse_quantity(raw: &str) -> Result<u32, String> {
+    let s = raw.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad quantity {raw:?}: not a whole number"));
+    }
+    match s.parse::<u32>() {
+        Ok(0) => Err(format!("bad quantity {raw:?}: must be at least 1")),
+        Ok(q) => Ok(q),
+        Err(_) => Err(format!("bad quantity {raw:?}: too large")),
+    }
+}
+
+/// Fen printed as yuan with exactly two decimals (`12345` → `123.45`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yuan(pub i64);
+
+impl fmt::Display for Yuan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// Yuan for people: `¥12,345.60`.
+pub fn yuan_grouped(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let abs = fen.unsigned_abs();
+    let int = (abs / 100).to_string();
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}¥{grouped}.{:02}", abs % 100)
+}
+
+/// `numerator / denominator` rounded half up to 2 decimals, printed (`None` when the denominator is 0).
+///
+/// Both are fen, so the ratio is exact in integers: no float ever rounds it.
+pub fn ratio_2dp(numerator: i64, denominator: i64) -> Option<String> {
+    if denominator <= 0 {
+        return None;
+    }
+    let n = i128::from(numerator);
+    let d = i128::from(denominator);
+    // hundredths = floor((n * 100 * 2 + d) / (2 d)) = round half up of n*100/d, for n >= 0.
+    let hundredths = if n >= 0 {
+        (n * 200 + d) / (2 * d)
+    } else {
+        -((-n * 200 + d - 1) / (2 * d))
+    };
+    let sign = if hundredths < 0 { "-" } else { "" };
+    let h = hundredths.unsigned_abs();
+    Some(format!("{sign}{}.{:02}", h / 100, h % 100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_amount_form_of_the_spec() {
+        assert_eq!(parse_amount("129.90"), Ok(12990));
+        assert_eq!(parse_amount("129.9"), Ok(12990));
+        assert_eq!(parse_amount("129"), Ok(12900));
+        assert_eq!(parse_amount("¥129.90"), Ok(12990));
+        assert_eq!(parse_amount("￥129.90"), Ok(12990));
+        assert_eq!(parse_amount("1,299.00"), Ok(129900));
+        assert_eq!(parse_amount("598元"), Ok(59800));
+        assert_eq!(parse_amount("¥1,299.00"), Ok(129900));
+        assert_eq!(parse_amount("129.90元"), Ok(12990));
+        assert_eq!(parse_amount("¥648.05元"), Ok(64805));
+        assert_eq!(parse_amount("1,234,567.8"), Ok(123456780));
+        assert_eq!(parse_amount("0"), Ok(0));
+        assert_eq!(parse_amount("0.05"), Ok(5));
+    }
+
+    #[test]
+    fn bad_amounts_are_refused() {
+        for bad in [
+            "-1.00", "-0.01", "¥-5", "1.234", "abc", "", "N/A", "1,29.00", "12,34", "1.", ".5", "1e3",
+            "¥", "元", "1.2.3", "99999999999999999999",
+        ] {
+            assert!(parse_amount(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("3"), Ok(3));
+        assert!(parse_quantity("0").is_err());
+        assert!(parse_quantity("-1").is_err());
+        assert!(parse_quantity("1.5").is_err());
+        assert!(parse_quantity("").is_err());
+    }
+
+    #[test]
+    fn yuan_formatting() {
+        assert_eq!(Yuan(0).to_string(), "0.00");
+        assert_eq!(Yuan(5).to_string(), "0.05");
+        assert_eq!(Yuan(12990).to_string(), "129.90");
+        assert_eq!(Yuan(-150).to_string(), "-1.50");
+        assert_eq!(yuan_grouped(1234560), "¥12,345.60");
+        assert_eq!(yuan_grouped(99), "¥0.99");
+        assert_eq!(yuan_grouped(100000000), "¥1,000,000.00");
+    }
+
+    #[test]
+    fn roas_rounds_half_up() {
+        // 1.005 -> 1.01 (half up), 1.004999 -> 1.00
+        assert_eq!(ratio_2dp(1005, 1000).as_deref(), Some("1.01"));
+        assert_eq!(ratio_2dp(1004, 1000).as_deref(), Some("1.00"));
+        assert_eq!(ratio_2dp(2, 3).as_deref(), Some("0.67"));
+        assert_eq!(ratio_2dp(1, 3).as_deref(), Some("0.33"));
+        assert_eq!(ratio_2dp(0, 3).as_deref(), Some("0.00"));
+        assert_eq!(ratio_2dp(5, 0), None);
+        // 12.345 -> 12.35
+        assert_eq!(ratio_2dp(12345, 1000).as_deref(), Some("12.35"));
+    }
+}

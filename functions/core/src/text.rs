@@ -1,0 +1,56 @@
+//! Cell clean-up on the way in (trim, Excel text guards) and on the way out (formula guard).
+
+use std::borrow::Cow;
+
+/// Trims a field and strips an Excel text guard: `="…"` or a leading apostrophe.
+pub fn clean_field(raw: &str) -> &str {
+    let s = raw.trim();
+    if let Some(inner) = s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
+        return inner.trim();
+    }
+    if let Some(inner) = s.strip_prefix('\'') {
+        return inner.trim();
+    }
+    s
+}
+
+/// A header cell: cleaned like a field, and without a stray BOM.
+pub fn clean_header(raw: &str) -> &str {
+    clean_field(raw.trim_start_matches('\u{feff}'))
+}
+
+/// Neutralises a text cell that a spreadsheet would run as a formula.
+pub fn formula_guard(cell: &str) -> Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
+        _ => Cow::Borrowed(cell),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_guards_are_stripped() {
+        assert_eq!(clean_field("=\"1930123456789012\""), "1930123456789012");
+        assert_eq!(clean_field("'1930123456789012"), "1930123456789012");
+        assert_eq!(clean_field("=\"\""), "");
+        assert_eq!(clean_field("  57300031  "), "57300031");
+        assert_eq!(clean_field(" =\"2025-05-25 22:12:41\" "), "2025-05-25 22:12:41");
+        assert_eq!(clean_field("plain"), "plain");
+        assert_eq!(clean_header("\u{feff}子订单编号"), "子订单编号");
+    }
+
+    #[test]
+    fn formulas_are_neutralised() {
+        assert_eq!(formula_guard("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(formula_guard("+1"), "'+1");
+        assert_eq!(formula_guard("-1"), "'-1");
+        assert_eq!(formula_guard("@SUM"), "'@SUM");
+        assert_eq!(formula_guard("\tx"), "'\tx");
+        assert_eq!(formula_guard("\rx"), "'\rx");
+        assert_eq!(formula_guard("防晒"), "防晒");
+        assert_eq!(formula_guard(""), "");
+    }
+}

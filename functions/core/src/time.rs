@@ -1,0 +1,103 @@
+//! Export timestamps: local Asia/Shanghai wall time without an offset.
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+
+/// The time zone every export timestamp and report date is in.
+pub const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
+
+/// Parses `2025-05-28 13:45:12`, `2025/5/28 13:45:12` or `2025/5/28 13:45`.
+pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
+    let bad = || format!("bad timestamp {raw:?}");
+    let s = raw.trim();
+    let (date_s, time_s) = s.split_once(' ').ok_or_else(bad)?;
+    let time_s = time_s.trim_start();
+    let (y, m, d, slash) = if date_s.contains('/') {
+        let p: Vec<&str> = date_s.split('/').collect();
+        if p.len() != 3 || p[0].len() != 4 || !(1..=2).contains(&p[1].len()) || !(1..=2).contains(&p[2].len()) {
+            return Err(bad());
+        }
+        (p[0], p[1], p[2], true)
+    } else {
+        let p: Vec<&str> = date_s.split('-').collect();
+        if p.len() != 3 || p[0].len() != 4 || p[1].len() != 2 || p[2].len() != 2 {
+            return Err(bad());
+        }
+        (p[0], p[1], p[2], false)
+    };
+    let t: Vec<&str> = time_s.split(':').collect();
+    let (hh, mm, ss) = match (slash, t.as_slice()) {
+        (false, [h, m, s]) if h.len() == 2 => (*h, *m, *s),
+        (true, [h, m, s]) if (1..=2).contains(&h.len()) => (*h, *m, *s),
+        (true, [h, m]) if (1..=2).contains(&h.len()) => (*h, *m, "00"),
+        _ => return Err(bad()),
+    };
+    if mm.len() != 2 || ss.len() != 2 {
+        return Err(bad());
+    }
+    let num = |x: &str| -> Result<u32, String> {
+        if x.bytes().all(|b| b.is_ascii_digit()) {
+            x.parse::<u32>().map_err(|_| bad())
+        } else {
+            Err(bad())
+        }
+    };
+    let year = i32::try_from(num(y)?).map_err(|_| bad())?;
+    let date = NaiveDate::from_ymd_opt(year, num(m)?, num(d)?).ok_or_else(bad)?;
+    let time = NaiveTime::from_hms_opt(num(hh)?, num(mm)?, num(ss)?).ok_or_else(bad)?;
+    Ok(NaiveDateTime::new(date, time))
+}
+
+/// The canonical form written to staging and reports.
+pub fn format_timestamp(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Parses a `YYYY-MM-DD` date.
+pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
+    let s = raw.trim();
+    if s.len() != 10 {
+        return Err(format!("bad date {raw:?}: expected YYYY-MM-DD"));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("bad date {raw:?}: expected YYYY-MM-DD"))
+}
+
+/// Today's date in Asia/Shanghai.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().with_timezone(&TZ).date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn every_timestamp_form_of_the_spec() {
+        assert_eq!(parse_timestamp("2025-05-28 13:45:12"), Ok(dt("2025-05-28 13:45:12")));
+        assert_eq!(parse_timestamp("2025/5/28 13:45:12"), Ok(dt("2025-05-28 13:45:12")));
+        assert_eq!(parse_timestamp("2025/5/28 13:45"), Ok(dt("2025-05-28 13:45:00")));
+        assert_eq!(parse_timestamp("2025/6/1 9:05"), Ok(dt("2025-06-01 09:05:00")));
+        assert_eq!(parse_timestamp("2025/06/01 09:05:07"), Ok(dt("2025-06-01 09:05:07")));
+    }
+
+    #[test]
+    fn bad_timestamps_are_refused() {
+        for bad in [
+            "", "2025-05-28", "2025-13-01 00:00:00", "2025-02-30 10:00:00", "2025/5/28 25:00",
+            "2025/5/28 9:5", "2025-05-28 13:45", "28/05/2025 13:45:12", "2025-05-28T13:45:12",
+            "2025/5/28 13:45:1", "abcd/5/28 13:45", "2025-5-28 13:45:12",
+        ] {
+            assert!(parse_timestamp(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("2025-05-28"), Ok(NaiveDate::from_ymd_opt(2025, 5, 28).unwrap()));
+        assert!(parse_date("2025-5-28").is_err());
+        assert!(parse_date("2025-02-30").is_err());
+    }
+}
