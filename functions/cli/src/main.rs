@@ -1,1 +1,285 @@
-fn main() {}
+//! `seedline`: the command line. Runs the same steps as the Lambda functions, on a local directory
+//! (the embedded default) or on AWS.
+
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use seedline_core::campaign::{parse_jsonl, Record};
+use seedline_core::money::yuan_grouped;
+use seedline_pipeline::config::{self, AwsClients, AwsSettings, Stores};
+use seedline_pipeline::layout;
+use seedline_pipeline::steps::run::{run_day, DayRun};
+
+#[derive(Parser)]
+#[command(name = "seedline", version, about = "Attribution of Xiaohongshu seeding notes to marketplace orders")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a sample data set (a week of exports, refunds, bad rows) and run every day through the pipeline.
+    Demo {
+        /// Where to write it.
+        #[arg(long, default_value = "seedline-demo")]
+        data: PathBuf,
+    },
+    /// One daily run: ingest that day's exports, match, publish.
+    Run {
+        #[command(flatten)]
+        target: Target,
+        /// The export date to run, YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date: NaiveDate,
+        /// How many report dates before DATE to re-attribute.
+        #[arg(long, env = "SEEDLINE_LOOKBACK_DAYS", default_value_t = config::DEFAULT_LOOKBACK_DAYS)]
+        lookback_days: u32,
+    },
+    /// Brands and campaigns.
+    Campaigns {
+        #[command(subcommand)]
+        command: CampaignsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CampaignsCommand {
+    /// Validate brands and campaigns (JSON lines) and write them; a refused record leaves the store unchanged.
+    Load {
+        /// JSON-lines files of brands and campaigns, in the shapes of campaigns.md.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+        /// Check and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Where the data lives: a local directory, or AWS named by the environment.
+#[derive(Args)]
+struct Target {
+    /// A local data directory (exports/, brands.jsonl, campaigns.jsonl; seedline writes staging/ and reports/).
+    #[arg(long, conflicts_with = "aws", env = "SEEDLINE_DATA")]
+    data: Option<PathBuf>,
+    /// Use S3 and DynamoDB: SEEDLINE_EXPORTS_BUCKET, SEEDLINE_STAGING_BUCKET, SEEDLINE_REPORTS_BUCKET,
+    /// SEEDLINE_TABLE and the usual AWS variables (AWS_ENDPOINT_URL for a local server).
+    #[arg(long)]
+    aws: bool,
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    seedline_core::time::parse_date(s)
+}
+
+impl Target {
+    async fn stores(&self) -> Result<Stores> {
+        if self.aws {
+            let settings = AwsSettings::from_env()?;
+            let clients = AwsClients::from_env().await;
+            return Ok(Stores::aws(&clients, &settings));
+        }
+        let Some(dir) = &self.data else {
+            bail!("say where the data is: --data DIR for a local directory, or --aws");
+        };
+        Ok(Stores::local(&config::data_dir(dir)?))
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("seedline: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { data } => run_demo(&data).await,
+        Command::Run {
+            target,
+            date,
+            lookback_days,
+        } => {
+            let hasher = config::buyer_hasher_from_env()?;
+            let stores = target.stores().await?;
+            let run = run_day(&stores, &hasher, date, lookback_days).await?;
+            print_run(&run);
+            Ok(())
+        }
+        Command::Campaigns {
+            command: CampaignsCommand::Load { files, target, dry_run },
+        } => load_campaigns(&files, &target, dry_run).await,
+    }
+}
+
+async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Result<()> {
+    let mut brands = Vec::new();
+    let mut campaigns = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        for r in parse_jsonl(&f.display().to_string(), &text)? {
+            match r {
+                Record::Brand(b) => brands.push(b),
+                Record::Campaign(c) => campaigns.push(c),
+            }
+        }
+    }
+    let stores = target.stores().await?;
+    if dry_run {
+        let (mut known, existing) = stores.campaigns.load_all().await?;
+        known.retain(|b| !brands.iter().any(|n| n.brand_id == b.brand_id));
+        known.extend(brands.iter().cloned());
+        let mut all = existing.clone();
+        all.retain(|c| !campaigns.iter().any(|n| n.campaign_id == c.campaign_id));
+        all.extend(campaigns.iter().cloned());
+        seedline_core::campaign::Catalog::new(known, all)?;
+        for c in &campaigns {
+            let verb = match existing.iter().find(|e| e.campaign_id == c.campaign_id) {
+                None => "add",
+                Some(e) if e == c => "unchanged",
+                Some(_) => "update",
+            };
+            println!("{verb:9} campaign {}", c.campaign_id);
+        }
+        println!("dry run: {} brands and {} campaigns are valid; nothing written", brands.len(), campaigns.len());
+        return Ok(());
+    }
+    let saved = stores.campaigns.save(&brands, &campaigns).await?;
+    println!(
+        "loaded {} brands and {} campaigns into {}",
+        saved.brands,
+        saved.campaigns,
+        stores.campaigns.describe()
+    );
+    Ok(())
+}
+
+fn print_run(run: &DayRun) {
+    let rejected_files = run.ingested.iter().filter(|r| r.record.reason.is_some()).count();
+    let rows_in: u64 = run.ingested.iter().map(|r| r.record.counts.rows_in).sum();
+    let rows_rejected: u64 = run.ingested.iter().map(|r| r.record.counts.rows_rejected).sum();
+    println!(
+        "{}: {} export files ({} rejected whole), {} rows in, {} rejected; {} lines credited; {} reports published",
+        run.date,
+        run.ingested.len(),
+        rejected_files,
+        rows_in,
+        rows_rejected,
+        run.matched.stats.credited,
+        run.published.iter().filter(|p| p.written).count()
+    );
+    for r in run.ingested.iter().filter(|r| r.record.reason.is_some()) {
+        println!(
+            "  rejected {}: {}",
+            r.record.export_key,
+            r.record.reason.as_deref().unwrap_or_default()
+        );
+    }
+    for m in &run.missing_exports {
+        println!("  warning: no {m} export for {}", run.date);
+    }
+}
+
+/// The key the demo hashes buyers with: the environment's, else one made once and kept in the data directory.
+fn demo_key(dir: &Path) -> Result<seedline_core::pii::BuyerHasher> {
+    if let Ok(h) = config::buyer_hasher_from_env() {
+        return Ok(h);
+    }
+    let path = dir.join(".buyer-key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(k) => k.trim().to_string(),
+        Err(_) => {
+            let mut seed = [0u8; 32];
+            let random = std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
+                .is_ok();
+            if !random {
+                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+                seed[..16].copy_from_slice(&t.to_le_bytes());
+            }
+            let k = hex::encode(seed);
+            std::fs::write(&path, &k).with_context(|| format!("writing {}", path.display()))?;
+            k
+        }
+    };
+    Ok(seedline_core::pii::BuyerHasher::new(key.as_bytes())?)
+}
+
+async fn run_demo(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let days = demo::generate(dir)?;
+    let hasher = demo_key(dir)?;
+    let stores = Stores::local(dir);
+    println!("seedline demo: a week of Taobao and JD exports in {}", dir.display());
+    let mut runs = Vec::new();
+    for d in &days {
+        let run = run_day(&stores, &hasher, *d, config::DEFAULT_LOOKBACK_DAYS).await?;
+        print_run(&run);
+        runs.push(run);
+    }
+    // Summary: every brand's latest report for every day.
+    println!();
+    println!("{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}", "brand", "date", "version", "orders", "net GMV", "refunds");
+    let mut latest_html = None;
+    let (brands, _) = stores.campaigns.load_all().await?;
+    for b in &brands {
+        for d in &days {
+            let key = layout::latest_key(&b.brand_id, *d);
+            let Some(bytes) = stores.reports.get_bytes(&key).await? else {
+                continue;
+            };
+            let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
+            let csv_path = dir.join(format!("{}campaigns.csv", latest.prefix));
+            let (orders, net, refund) = campaign_totals(&csv_path)?;
+            println!(
+                "{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}",
+                b.brand_id,
+                d,
+                format!("v{}", latest.version),
+                orders,
+                yuan_grouped(net),
+                yuan_grouped(refund)
+            );
+            latest_html = Some(dir.join(format!("{}report.html", latest.prefix)));
+        }
+    }
+    println!();
+    println!("Reports: {}", dir.join("reports").display());
+    if let Some(h) = latest_html {
+        println!("Open one in a browser: {}", h.display());
+    }
+    Ok(())
+}
+
+/// Orders, net GMV and refunds (fen) summed over a campaigns.csv.
+fn campaign_totals(path: &Path) -> Result<(u64, i64, i64)> {
+    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let (mut orders, mut net, mut refund) = (0u64, 0i64, 0i64);
+    for rec in rdr.records() {
+        let rec = rec?;
+        orders += rec.get(5).unwrap_or("0").parse::<u64>().unwrap_or(0);
+        refund += seedline_core::money::parse_amount(rec.get(8).unwrap_or("0")).unwrap_or(0);
+        net += seedline_core::money::parse_amount(rec.get(9).unwrap_or("0")).unwrap_or(0);
+    }
+    Ok((orders, net, refund))
+}

@@ -1,0 +1,117 @@
+//! Object keys: the bucket layout of exports.md and reports.md, and seedline's own staging area.
+
+use chrono::NaiveDate;
+use seedline_core::line::Marketplace;
+
+/// An export object's key, checked: `exports/{marketplace}/{YYYY-MM-DD}/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExportKey {
+    pub marketplace: Marketplace,
+    pub date: NaiveDate,
+    pub name: String,
+}
+
+impl ExportKey {
+    pub fn parse(key: &str) -> Result<ExportKey, String> {
+        let bad = |why: &str| format!("{key:?} is not an export key (exports/{{taobao|jd}}/YYYY-MM-DD/NAME): {why}");
+        let rest = key.strip_prefix("exports/").ok_or_else(|| bad("no exports/ prefix"))?;
+        let mut parts = rest.splitn(3, '/');
+        let m = parts.next().unwrap_or_default();
+        let d = parts.next().unwrap_or_default();
+        let name = parts.next().unwrap_or_default();
+        let marketplace: Marketplace = m.parse().map_err(|e: String| bad(&e))?;
+        let date = seedline_core::time::parse_date(d).map_err(|e| bad(&e))?;
+        if name.is_empty() || name.ends_with('/') {
+            return Err(bad("no file name"));
+        }
+        Ok(ExportKey {
+            marketplace,
+            date,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn key(&self) -> String {
+        format!("exports/{}/{}/{}", self.marketplace, self.date, self.name)
+    }
+
+    fn staged(&self, area: &str, suffix: &str) -> String {
+        format!("staging/{area}/{}/{}/{}{suffix}", self.marketplace, self.date, self.name)
+    }
+
+    pub fn lines_key(&self) -> String {
+        self.staged("lines", LINES_SUFFIX)
+    }
+
+    pub fn rejects_key(&self) -> String {
+        self.staged("rejects", ".rejects.csv")
+    }
+
+    pub fn record_key(&self) -> String {
+        self.staged("ingest", ".json")
+    }
+
+    /// The export key a staged lines key was made from.
+    pub fn from_lines_key(key: &str) -> Option<ExportKey> {
+        let inner = key.strip_prefix(LINES_PREFIX)?.strip_suffix(LINES_SUFFIX)?;
+        ExportKey::parse(&format!("exports/{inner}")).ok()
+    }
+}
+
+pub const LINES_PREFIX: &str = "staging/lines/";
+const LINES_SUFFIX: &str = ".lines.csv";
+pub const RUNS_PREFIX: &str = "staging/runs/";
+
+pub fn exports_prefix(m: Marketplace, date: NaiveDate) -> String {
+    format!("exports/{m}/{date}/")
+}
+
+pub fn run_key(date: NaiveDate) -> String {
+    format!("{RUNS_PREFIX}{date}.json")
+}
+
+pub fn match_record_key(date: NaiveDate) -> String {
+    format!("staging/match/{date}.json")
+}
+
+pub fn report_input_key(date: NaiveDate, brand: &str) -> String {
+    format!("staging/attributed/{date}/{brand}.json")
+}
+
+pub fn published_prefix(date: NaiveDate) -> String {
+    format!("staging/published/{date}/")
+}
+
+/// A marker that the report input with this hash has been published for the brand and date.
+pub fn published_key(date: NaiveDate, brand: &str, input_sha: &str) -> String {
+    format!("staging/published/{date}/{brand}/{input_sha}")
+}
+
+pub fn report_prefix(brand: &str, date: NaiveDate) -> String {
+    format!("reports/{brand}/{date}/")
+}
+
+pub fn version_prefix(brand: &str, date: NaiveDate, version: u64) -> String {
+    format!("reports/{brand}/{date}/v{version}/")
+}
+
+pub fn latest_key(brand: &str, date: NaiveDate) -> String {
+    format!("reports/{brand}/{date}/latest.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn export_keys_round_trip_through_staging() {
+        let k = ExportKey::parse("exports/jd/2025-05-28/pop_orders_20250528_2.csv.gz").unwrap();
+        assert_eq!(k.marketplace, Marketplace::Jd);
+        assert_eq!(k.name, "pop_orders_20250528_2.csv.gz");
+        assert_eq!(ExportKey::from_lines_key(&k.lines_key()), Some(k.clone()));
+        assert!(ExportKey::parse("exports/amazon/2025-05-28/a.csv").is_err());
+        assert!(ExportKey::parse("exports/jd/2025-5-28/a.csv").is_err());
+        assert!(ExportKey::parse("exports/jd/2025-05-28/").is_err());
+        assert!(ExportKey::parse("other/jd/2025-05-28/a.csv").is_err());
+    }
+}

@@ -1,0 +1,158 @@
+//! ingest-orders: one export object to normalised lines, rejects and an ingest record in staging.
+
+use std::io::{BufWriter, Write};
+
+use chrono::NaiveDate;
+use seedline_core::ingest::{normalise, Counts, IngestError};
+use seedline_core::line::{Marketplace, StagedSource, StagedWriter};
+use seedline_core::pii::BuyerHasher;
+use serde::{Deserialize, Serialize};
+use tokio_util::io::SyncIoBridge;
+
+use super::StepError;
+use crate::config::Stores;
+use crate::layout::ExportKey;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileOutcome {
+    Ingested,
+    Rejected,
+}
+
+/// What ingest recorded of one export, in `staging/ingest/…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    pub export_key: String,
+    pub etag: String,
+    pub marketplace: Marketplace,
+    pub export_date: NaiveDate,
+    pub outcome: FileOutcome,
+    /// Why the file was rejected whole.
+    pub reason: Option<String>,
+    pub encoding: Option<String>,
+    pub gzip: bool,
+    pub counts: Counts,
+    pub lines_key: Option<String>,
+    pub rejects_key: Option<String>,
+    pub ingested_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResult {
+    pub record: IngestRecord,
+    /// True when this exact object (same ETag) was already ingested and nothing was done.
+    pub skipped: bool,
+}
+
+/// Ingests one export object. Ingesting the same object twice changes nothing.
+pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> Result<IngestResult, StepError> {
+    let ek = ExportKey::parse(key).map_err(StepError::BadInput)?;
+    let head = stores
+        .exports
+        .head(key)
+        .await?
+        .ok_or_else(|| StepError::BadInput(format!("export {key} does not exist in {}", stores.exports.describe())))?;
+    if let Some(bytes) = stores.staging.get_bytes(&ek.record_key()).await? {
+        if let Ok(rec) = serde_json::from_slice::<IngestRecord>(&bytes) {
+            if rec.etag == head.etag {
+                tracing::info!(export_key = key, etag = %rec.etag, "already ingested; skipping");
+                return Ok(IngestResult {
+                    record: rec,
+                    skipped: true,
+                });
+            }
+        }
+    }
+    let obj = stores
+        .exports
+        .get(key)
+        .await?
+        .ok_or_else(|| StepError::BadInput(format!("export {key} disappeared while being read")))?;
+    let etag = obj.etag.clone();
+    let scratch = tempfile::tempdir().map_err(|e| StepError::io("creating scratch directory", true, e))?;
+    let lines_path = scratch.path().join("lines.csv");
+    let rejects_path = scratch.path().join("rejects.csv");
+    let source = StagedSource {
+        export_key: key.to_string(),
+        etag: etag.clone(),
+    };
+    let reader = SyncIoBridge::new(obj.body);
+    let hasher = hasher.clone();
+    let mkt = ek.marketplace;
+    let (lp, rp) = (lines_path.clone(), rejects_path.clone());
+    let result = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
+        let create = |p: &std::path::Path| std::fs::File::create(p).map(BufWriter::new).map_err(IngestError::Output);
+        let mut lines = StagedWriter::new(create(&lp)?, &source).map_err(IngestError::Output)?;
+        let mut rejects = csv::Writer::from_writer(create(&rp)?);
+        rejects
+            .write_record(["line", "order_id", "reason", "detail"])
+            .map_err(|e| IngestError::Output(e.into()))?;
+        let summary = normalise(reader, mkt, &hasher, &mut |l| lines.write(l), &mut |r| {
+            rejects
+                .write_record([r.line.to_string().as_str(), &r.order_id, &r.reason, &r.detail])
+                .map_err(std::io::Error::from)
+        })?;
+        lines.finish().and_then(|mut w| w.flush()).map_err(IngestError::Output)?;
+        rejects.flush().map_err(IngestError::Output)?;
+        Ok(summary)
+    })
+    .await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let record = match result {
+        Ok(summary) => {
+            stores.staging.put_file(&ek.lines_key(), &lines_path).await?;
+            stores.staging.put_file(&ek.rejects_key(), &rejects_path).await?;
+            let c = &summary.counts;
+            tracing::info!(
+                export_key = key,
+                rows_in = c.rows_in,
+                rows_kept = c.rows_kept,
+                rows_rejected = c.rows_rejected,
+                refunds_capped = c.refunds_capped,
+                encoding = summary.encoding.as_str(),
+                "export ingested"
+            );
+            IngestRecord {
+                export_key: key.to_string(),
+                etag,
+                marketplace: ek.marketplace,
+                export_date: ek.date,
+                outcome: FileOutcome::Ingested,
+                reason: None,
+                encoding: Some(summary.encoding.as_str().to_string()),
+                gzip: summary.gzip,
+                counts: summary.counts,
+                lines_key: Some(ek.lines_key()),
+                rejects_key: Some(ek.rejects_key()),
+                ingested_at: now,
+            }
+        }
+        Err(IngestError::FileRejected(reason)) => {
+            // A replaced object that no longer reads: its earlier lines must not stand.
+            stores.staging.delete(&ek.lines_key()).await?;
+            stores.staging.delete(&ek.rejects_key()).await?;
+            tracing::warn!(export_key = key, reason = %reason, "export rejected whole");
+            IngestRecord {
+                export_key: key.to_string(),
+                etag,
+                marketplace: ek.marketplace,
+                export_date: ek.date,
+                outcome: FileOutcome::Rejected,
+                reason: Some(reason),
+                encoding: None,
+                gzip: false,
+                counts: Counts::default(),
+                lines_key: None,
+                rejects_key: None,
+                ingested_at: now,
+            }
+        }
+        Err(IngestError::Source(e)) => return Err(StepError::io(format!("reading {key}"), true, e)),
+        Err(IngestError::Output(e)) => return Err(StepError::io("writing scratch files", true, e)),
+    };
+    let bytes = serde_json::to_vec_pretty(&record).map_err(|e| StepError::io("encoding record", false, e.into()))?;
+    // The record goes last: it says the staged lines are complete.
+    stores.staging.put(&ek.record_key(), bytes).await?;
+    Ok(IngestResult { record, skipped: false })
+}

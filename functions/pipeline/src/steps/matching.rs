@@ -1,0 +1,231 @@
+//! match-orders: the latest state of every staged line, attributed, as report inputs per brand and date.
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::BufReader;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
+use seedline_core::campaign::Catalog;
+use seedline_core::line::{read_staged, Marketplace, OrderLine};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
+use tokio_util::io::SyncIoBridge;
+
+use super::{sha256_hex, StepError};
+use crate::config::Stores;
+use crate::layout::{self, ExportKey};
+use crate::store::{ObjectStore, StoreError};
+
+/// One brand's report for one date.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BrandDate {
+    pub brand_id: String,
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchOutcome {
+    pub date: NaiveDate,
+    /// The report dates re-attributed.
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Reports whose content changed and need publishing.
+    pub changed: Vec<BrandDate>,
+    pub files_read: usize,
+    pub stats: MatchStats,
+}
+
+struct Changed {
+    target: BrandDate,
+    bytes: Vec<u8>,
+}
+
+/// Attributes the report dates `date - lookback ..= max(date, latest run)` and stages what changed.
+///
+/// The range reaches past `date` only when a newer day already ran (an old day re-run): then every
+/// report a newer run made is brought up to date too, so days run in any order end in the same reports.
+/// Report date X sees the exports dated up to X + lookback, as a run in date order would have.
+pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) -> Result<MatchOutcome, StepError> {
+    let lookback = Duration::days(i64::from(lookback_days));
+    let run_dates: BTreeSet<NaiveDate> = stores
+        .staging
+        .list(layout::RUNS_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|o| {
+            let name = o.key.strip_prefix(layout::RUNS_PREFIX)?.strip_suffix(".json")?;
+            seedline_core::time::parse_date(name).ok()
+        })
+        .chain([date])
+        .collect();
+    let from = date - lookback;
+    let to = run_dates.iter().next_back().copied().unwrap_or(date).max(date);
+    let catalog = stores.campaigns.load_for_range(from, to).await?;
+
+    let mut files: Vec<ExportKey> = stores
+        .staging
+        .list(layout::LINES_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|o| ExportKey::from_lines_key(&o.key))
+        .collect();
+    // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
+    files.sort_by(|a, b| (a.date, a.key()).cmp(&(b.date, b.key())));
+
+    let mut published: HashMap<BrandDate, Vec<String>> = HashMap::new();
+    let mut d = from;
+    while d <= to {
+        let prefix = layout::published_prefix(d);
+        for o in stores.staging.list(&prefix).await? {
+            if let Some((brand, sha)) = o.key[prefix.len()..].split_once('/') {
+                published
+                    .entry(BrandDate {
+                        brand_id: brand.to_string(),
+                        date: d,
+                    })
+                    .or_default()
+                    .push(sha.to_string());
+            }
+        }
+        d += Duration::days(1);
+    }
+
+    let files_read = files.len();
+    let staging = stores.staging.clone();
+    let handle = Handle::current();
+    let plan = Plan {
+        from,
+        to,
+        lookback,
+        run_dates,
+        published,
+    };
+    let (changed, stats) =
+        tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog)).await??;
+
+    for c in &changed {
+        stores
+            .staging
+            .put(&layout::report_input_key(c.target.date, &c.target.brand_id), c.bytes.clone())
+            .await?;
+    }
+    let outcome = MatchOutcome {
+        date,
+        from,
+        to,
+        changed: changed.into_iter().map(|c| c.target).collect(),
+        files_read,
+        stats,
+    };
+    tracing::info!(
+        run_date = %date,
+        from = %from,
+        to = %to,
+        files_read,
+        lines = outcome.stats.lines,
+        credited = outcome.stats.credited,
+        excluded = ?outcome.stats.excluded,
+        changed = outcome.changed.len(),
+        "attributed"
+    );
+    let record = serde_json::to_vec_pretty(&outcome).map_err(|e| StepError::BadInput(e.to_string()))?;
+    stores.staging.put(&layout::match_record_key(date), record).await?;
+    stores.staging.put(&layout::run_key(date), b"{}".to_vec()).await?;
+    Ok(outcome)
+}
+
+struct Plan {
+    from: NaiveDate,
+    to: NaiveDate,
+    lookback: Duration,
+    run_dates: BTreeSet<NaiveDate>,
+    published: HashMap<BrandDate, Vec<String>>,
+}
+
+impl Plan {
+    /// Reads the staged files in latest-state order and attributes each report date once the exports
+    /// it may see (dated up to X + lookback) are all applied.
+    fn attribute(
+        &self,
+        handle: &Handle,
+        staging: Arc<dyn ObjectStore>,
+        files: &[ExportKey],
+        catalog: &Catalog,
+    ) -> Result<(Vec<Changed>, MatchStats), StepError> {
+        let mut state: HashMap<(Marketplace, String), (OrderLine, usize)> = HashMap::new();
+        let mut sources: Vec<ExportRef> = Vec::new();
+        let mut targets: Vec<NaiveDate> = Vec::new();
+        let mut d = self.from;
+        while d <= self.to {
+            targets.push(d);
+            d += Duration::days(1);
+        }
+        let mut next = 0;
+        let mut changed = Vec::new();
+        let mut stats = MatchStats::default();
+        for ek in files {
+            let cut = targets[next..].iter().take_while(|x| **x + self.lookback < ek.date).count();
+            if cut > 0 {
+                stats = self.evaluate(&targets[next..next + cut], &state, &sources, catalog, &mut changed);
+                next += cut;
+            }
+            let key = ek.lines_key();
+            let Some(obj) = handle.block_on(staging.get(&key))? else {
+                return Err(StoreError::Invalid(format!("staged lines {key} vanished while matching")).into());
+            };
+            let reader = BufReader::new(SyncIoBridge::new_with_handle(obj.body, handle.clone()));
+            let idx = sources.len();
+            let src = read_staged(reader, |l| {
+                state.insert((l.marketplace, l.line_id.clone()), (l, idx));
+            })
+            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            sources.push(ExportRef {
+                key: src.export_key,
+                etag: src.etag,
+            });
+        }
+        if next < targets.len() {
+            stats = self.evaluate(&targets[next..], &state, &sources, catalog, &mut changed);
+        }
+        Ok((changed, stats))
+    }
+
+    fn evaluate(
+        &self,
+        dates: &[NaiveDate],
+        state: &HashMap<(Marketplace, String), (OrderLine, usize)>,
+        sources: &[ExportRef],
+        catalog: &Catalog,
+        changed: &mut Vec<Changed>,
+    ) -> MatchStats {
+        let mut a = Attribution::new(catalog, dates.iter().copied());
+        for (line, idx) in state.values() {
+            a.add(line, &sources[*idx]);
+        }
+        for &x in dates {
+            let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
+            if self.run_dates.contains(&x) {
+                // A daily run publishes every brand with a live campaign, quiet days included.
+                brands.extend(catalog.campaigns().iter().filter(|c| c.live_on(x)).map(|c| c.brand_id.clone()));
+            }
+            brands.extend(
+                self.published
+                    .keys()
+                    .filter(|bd| bd.date == x && catalog.brand(&bd.brand_id).is_some())
+                    .map(|bd| bd.brand_id.clone()),
+            );
+            for brand in brands {
+                let input = a.report_input(&brand, x);
+                let Ok(bytes) = serde_json::to_vec(&input) else { continue };
+                let sha = sha256_hex(&bytes);
+                let target = BrandDate { brand_id: brand, date: x };
+                let current = self.published.get(&target).is_some_and(|m| m.len() == 1 && m[0] == sha);
+                if !current {
+                    changed.push(Changed { target, bytes });
+                }
+            }
+        }
+        a.stats.clone()
+    }
+}

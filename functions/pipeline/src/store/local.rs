@@ -1,0 +1,284 @@
+//! The embedded default: a local directory laid out like the buckets, and JSON-lines campaign files.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use seedline_core::campaign::{parse_jsonl, Brand, Campaign, Catalog, Record};
+
+use super::{CampaignStore, Object, ObjectMeta, ObjectStore, SaveSummary, StoreError};
+
+const TMP_PREFIX: &str = ".seedline-tmp-";
+
+/// A directory standing in for a bucket: key `a/b/c` is the file `DIR/a/b/c`.
+#[derive(Debug, Clone)]
+pub struct LocalObjects {
+    root: PathBuf,
+}
+
+impl LocalObjects {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        LocalObjects { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let rel = Path::new(key);
+        let safe = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe {
+            return Err(StoreError::Invalid(format!("not a safe object key: {key:?}")));
+        }
+        Ok(self.root.join(rel))
+    }
+}
+
+fn io_err(op: &'static str, target: &Path, e: std::io::Error) -> StoreError {
+    StoreError::backend(op, target.display().to_string(), false, e)
+}
+
+/// A local ETag: size and modification time, which change whenever the file is rewritten.
+fn etag_of(meta: &std::fs::Metadata) -> String {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("\"{:x}-{:x}\"", meta.len(), mtime)
+}
+
+#[async_trait]
+impl ObjectStore for LocalObjects {
+    async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::File::open(&path).await {
+            Ok(f) => {
+                let meta = f.metadata().await.map_err(|e| io_err("stat", &path, e))?;
+                Ok(Some(Object {
+                    etag: etag_of(&meta),
+                    body: Box::new(f),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("open", &path, e)),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
+                key: key.to_string(),
+                etag: etag_of(&m),
+                size: m.len(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("stat", &path, e)),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            std::fs::create_dir_all(&dir).map_err(|e| io_err("mkdir", &dir, e))?;
+            // Write then rename: a reader sees the old file or the new one, never half of one.
+            let mut tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(&dir)
+                .map_err(|e| io_err("create", &dir, e))?;
+            std::io::Write::write_all(&mut tmp, &body).map_err(|e| io_err("write", &path, e))?;
+            tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::backend("put", key, false, e))?
+    }
+
+    async fn put_file(&self, key: &str, src: &Path) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let src = src.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            std::fs::create_dir_all(&dir).map_err(|e| io_err("mkdir", &dir, e))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(&dir)
+                .map_err(|e| io_err("create", &dir, e))?;
+            std::fs::copy(&src, tmp.path()).map_err(|e| io_err("copy", &src, e))?;
+            tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::backend("put", key, false, e))?
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let root = self.root.clone();
+        let prefix = prefix.to_string();
+        tokio::task::spawn_blocking(move || -> Result<Vec<ObjectMeta>, StoreError> {
+            // Walk only below the deepest directory the prefix names.
+            let dir_part = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
+            let start = if dir_part.is_empty() { root.clone() } else { root.join(dir_part) };
+            let mut out = Vec::new();
+            let mut stack = vec![start];
+            while let Some(dir) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err("list", &dir, e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(|e| io_err("list", &dir, e))?;
+                    let path = entry.path();
+                    let meta = entry.metadata().map_err(|e| io_err("stat", &path, e))?;
+                    if meta.is_dir() {
+                        stack.push(path);
+                        continue;
+                    }
+                    if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                        continue;
+                    }
+                    let Ok(rel) = path.strip_prefix(&root) else { continue };
+                    let key = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect::<Vec<_>>()
+                        .join("/");
+                    if key.starts_with(&prefix) {
+                        out.push(ObjectMeta {
+                            key,
+                            etag: etag_of(&meta),
+                            size: meta.len(),
+                        });
+                    }
+                }
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::backend("list", "", false, e))?
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("delete", &path, e)),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// `DIR/brands.jsonl` and `DIR/campaigns.jsonl`, in the shapes of campaigns.md.
+#[derive(Debug, Clone)]
+pub struct LocalCampaigns {
+    dir: PathBuf,
+}
+
+impl LocalCampaigns {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        LocalCampaigns { dir: dir.into() }
+    }
+
+    fn read(&self, name: &str) -> Result<Vec<Record>, StoreError> {
+        let path = self.dir.join(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("read", &path, e)),
+        };
+        parse_jsonl(&path.display().to_string(), &text).map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    fn read_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
+        let mut brands = Vec::new();
+        let mut campaigns = Vec::new();
+        for (file, want_campaign) in [("brands.jsonl", false), ("campaigns.jsonl", true)] {
+            for r in self.read(file)? {
+                match (r, want_campaign) {
+                    (Record::Brand(b), false) => brands.push(b),
+                    (Record::Campaign(c), true) => campaigns.push(c),
+                    (Record::Brand(b), true) => {
+                        return Err(StoreError::Invalid(format!("{file}: brand {} belongs in brands.jsonl", b.brand_id)))
+                    }
+                    (Record::Campaign(c), false) => {
+                        return Err(StoreError::Invalid(format!(
+                            "{file}: campaign {} belongs in campaigns.jsonl",
+                            c.campaign_id
+                        )))
+                    }
+                }
+            }
+        }
+        Ok((brands, campaigns))
+    }
+
+    fn write_jsonl<T: serde::Serialize>(&self, name: &str, records: &[T]) -> Result<(), StoreError> {
+        let path = self.dir.join(name);
+        let mut text = String::new();
+        for r in records {
+            text.push_str(&serde_json::to_string(r).map_err(|e| StoreError::Invalid(e.to_string()))?);
+            text.push('\n');
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| io_err("mkdir", &self.dir, e))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)
+            .map_err(|e| io_err("create", &self.dir, e))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| io_err("write", &path, e))?;
+        tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CampaignStore for LocalCampaigns {
+    async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
+        let (brands, campaigns) = self.read_all()?;
+        // Check the whole file (token uniqueness across every campaign), then keep what the range needs.
+        Catalog::new(brands.clone(), campaigns.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let touching = campaigns.into_iter().filter(|c| c.touches(from, to)).collect();
+        Catalog::new(brands, touching).map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+
+    async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
+        self.read_all()
+    }
+
+    async fn save(&self, brands: &[Brand], campaigns: &[Campaign]) -> Result<SaveSummary, StoreError> {
+        let (mut all_brands, mut all_campaigns) = self.read_all()?;
+        for b in brands {
+            all_brands.retain(|x| x.brand_id != b.brand_id);
+            all_brands.push(b.clone());
+        }
+        for c in campaigns {
+            all_campaigns.retain(|x| x.campaign_id != c.campaign_id);
+            all_campaigns.push(c.clone());
+        }
+        all_brands.sort_by(|a, b| a.brand_id.cmp(&b.brand_id));
+        all_campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+        // The same whole-table checks DynamoDB enforces: refused before anything is written.
+        Catalog::new(all_brands.clone(), all_campaigns.clone()).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        self.write_jsonl("brands.jsonl", &all_brands)?;
+        self.write_jsonl("campaigns.jsonl", &all_campaigns)?;
+        Ok(SaveSummary {
+            brands: brands.len(),
+            campaigns: campaigns.len(),
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.dir.display().to_string()
+    }
+}

@@ -1,0 +1,116 @@
+//! Small traits at the edge: objects (S3 or a local directory) and campaigns (DynamoDB or JSON-lines files).
+
+use std::fmt;
+use std::path::Path;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use seedline_core::campaign::{Brand, Campaign, Catalog};
+use tokio::io::AsyncRead;
+
+pub mod dynamo;
+pub mod local;
+pub mod s3;
+
+/// A storage failure. `retryable` says whether trying again may succeed (throttling, 5xx, network).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{op} {target}: {source}")]
+    Backend {
+        op: &'static str,
+        target: String,
+        retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Stored data that does not read as what it should be (a bad campaigns file, say).
+    #[error("{0}")]
+    Invalid(String),
+    /// A write refused by a condition: a token already used by another campaign.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    pub fn backend(
+        op: &'static str,
+        target: impl Into<String>,
+        retryable: bool,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Backend {
+            op,
+            target: target.into(),
+            retryable,
+            source: source.into(),
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { retryable: true, .. })
+    }
+}
+
+/// What a listing or a head says of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+}
+
+/// An object being read: its ETag and a streamed body (never read whole).
+pub struct Object {
+    pub etag: String,
+    pub body: Box<dyn AsyncRead + Send + Unpin>,
+}
+
+/// One bucket, or one local directory standing in for it.
+#[async_trait]
+pub trait ObjectStore: Send + Sync + fmt::Debug {
+    async fn get(&self, key: &str) -> Result<Option<Object>, StoreError>;
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
+    async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
+    /// Uploads a local file without holding it in memory.
+    async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
+    /// Every object whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// A name for logs and messages (`s3://bucket` or a directory).
+    fn describe(&self) -> String;
+
+    /// Reads a small object whole.
+    async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        use tokio::io::AsyncReadExt;
+        let Some(mut obj) = self.get(key).await? else {
+            return Ok(None);
+        };
+        let mut buf = Vec::new();
+        obj.body
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| StoreError::backend("read", key, true, e))?;
+        Ok(Some(buf))
+    }
+}
+
+/// What a load of brands and campaigns did, or would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaveSummary {
+    pub brands: usize,
+    pub campaigns: usize,
+}
+
+/// Where brands and campaigns live.
+#[async_trait]
+pub trait CampaignStore: Send + Sync + fmt::Debug {
+    /// Every brand, and every campaign whose flight plus window touches `from ..= to`, checked as a whole.
+    /// The number of requests grows with the number of campaigns, never with orders.
+    async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError>;
+    /// Every brand and campaign.
+    async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError>;
+    /// Writes brands and campaigns, each campaign with its links atomically. The records were validated
+    /// together with what is stored; a token held by another campaign is refused by the store itself.
+    async fn save(&self, brands: &[Brand], campaigns: &[Campaign]) -> Result<SaveSummary, StoreError>;
+    fn describe(&self) -> String;
+}
