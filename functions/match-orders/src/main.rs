@@ -1,1 +1,22 @@
-fn main() {}
+//! match-orders: `{"date": "YYYY-MM-DD", "lookback_days": 30}` → the (brand, date) reports that changed.
+
+mod handler;
+
+use lambda_runtime::{service_fn, LambdaEvent};
+use seedline_pipeline::config::{lookback_from_env, AwsClients, AwsSettings, Stores};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    seedline_pipeline::telemetry::init_lambda_tracing();
+    let settings = AwsSettings::from_env()?;
+    let clients = AwsClients::from_env().await;
+    let app = handler::App {
+        stores: Stores::aws(&clients, &settings),
+        default_lookback: lookback_from_env()?,
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<handler::MatchRequest>| async move {
+        handler::handle(app, event.payload).await
+    }))
+    .await
+}

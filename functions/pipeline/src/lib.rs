@@ -5,5 +5,6 @@ pub mod config;
 pub mod layout;
 pub mod steps;
 pub mod store;
+pub mod telemetry;
 
 pub use config::Stores;

@@ -1,0 +1,48 @@
+//! Turns a match request into `match_orders` and its outcome into the response.
+
+use seedline_core::NaiveDate;
+use seedline_pipeline::config::Stores;
+use seedline_pipeline::steps::matching::{match_orders, MatchOutcome};
+use serde::Deserialize;
+
+pub struct App {
+    pub stores: Stores,
+    pub default_lookback: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    pub date: String,
+    pub lookback_days: Option<u32>,
+}
+
+impl MatchRequest {
+    /// The run date, strictly `YYYY-MM-DD`.
+    pub fn date(&self) -> Result<NaiveDate, String> {
+        seedline_core::time::parse_date(&self.date)
+    }
+}
+
+pub async fn handle(app: &App, req: MatchRequest) -> Result<MatchOutcome, lambda_runtime::Error> {
+    let lookback = req.lookback_days.unwrap_or(app.default_lookback);
+    let date = req.date()?;
+    Ok(match_orders(&app.stores, date, lookback).await.inspect_err(|e| {
+        tracing::error!(run_date = %date, retryable = e.is_retryable(), error = %e, "match failed");
+    })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_event_parses() {
+        let r: MatchRequest = serde_json::from_str(include_str!("../events/match.json")).unwrap();
+        assert_eq!(r.date().unwrap().to_string(), "2025-05-28");
+        assert_eq!(r.lookback_days, Some(30));
+        let loose: MatchRequest = serde_json::from_str(r#"{"date": "2025-5-28"}"#).unwrap();
+        assert!(loose.date().is_err());
+        assert!(serde_json::from_str::<MatchRequest>(r#"{"date": "2025-05-28", "extra": 1}"#).is_err());
+    }
+}
