@@ -166,7 +166,8 @@ fn metrics_campaign_to_date_and_roas() {
     assert_eq!(input.lines.len(), 4);
     let rows = campaign_rows(&input);
     assert_eq!(rows.len(), 2);
-    let tb = &rows[0];
+    // jd sorts before taobao, byte by byte.
+    let tb = &rows[1];
     assert_eq!(tb.marketplace, Some(Marketplace::Taobao));
     assert_eq!(tb.orders, 1);
     assert_eq!(tb.units, 3);
@@ -178,7 +179,8 @@ fn metrics_campaign_to_date_and_roas() {
     assert_eq!(tb.halo_net_gmv, 1999);
     // to date: 100.00 on 05-11 + 125.50 on 05-12 (halo excluded)
     assert_eq!(tb.ctd_net_gmv, 22550);
-    let jd = &rows[1];
+    let jd = &rows[0];
+    assert_eq!(jd.marketplace, Some(Marketplace::Jd));
     assert_eq!(jd.ctd_net_gmv, 30001);
     // ROAS: (225.50 + 300.01) / 3000.00 = 0.17517 -> 0.18
     assert_eq!(tb.ctd_roas.as_deref(), Some("0.18"));
@@ -198,8 +200,8 @@ fn metrics_campaign_to_date_and_roas() {
     assert_eq!(
         csv,
         "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv,ctd_net_gmv,spend,ctd_roas\r\n\
-         2025-05-12,b1,c1,'=全脸盘,taobao,1,3,150.50,25.00,125.50,1,1,19.99,225.50,3000.00,0.18\r\n\
-         2025-05-12,b1,c1,'=全脸盘,jd,1,1,300.01,0.00,300.01,1,0,0.00,300.01,3000.00,0.18\r\n"
+         2025-05-12,b1,c1,'=全脸盘,jd,1,1,300.01,0.00,300.01,1,0,0.00,300.01,3000.00,0.18\r\n\
+         2025-05-12,b1,c1,'=全脸盘,taobao,1,3,150.50,25.00,125.50,1,1,19.99,225.50,3000.00,0.18\r\n"
     );
     let notes_csv = String::from_utf8(render_notes_csv(&input).bytes).unwrap();
     assert_eq!(
@@ -212,14 +214,14 @@ fn metrics_campaign_to_date_and_roas() {
     let orders = render_orders_csv(&input);
     assert_eq!(orders.rows, 4);
     let text = String::from_utf8(orders.bytes).unwrap();
-    let second = text.split("\r\n").nth(2).unwrap();
+    let second = text.split("\r\n").nth(3).unwrap();
     assert_eq!(
         second,
         "2025-05-12,b1,c1,n1,ad_link,taobao,T1,O-A,a2,I1,t,1,50.50,0.00,50.50,2025-05-12 10:00:00,h-a1,direct"
     );
-    // Sorted by (campaign, marketplace, order, line): taobao O-A/a1, O-A/a2, O-h1/h1, then jd.
+    // Sorted by (campaign, marketplace, order, line): jd first, then taobao O-A/a1, O-A/a2, O-h1/h1.
     let ids: Vec<&str> = text.split("\r\n").skip(1).filter(|r| !r.is_empty()).map(|r| r.split(',').nth(8).unwrap()).collect();
-    assert_eq!(ids, vec!["a1", "a2", "h1", "j1"]);
+    assert_eq!(ids, vec!["j1", "a1", "a2", "h1"]);
     assert_eq!(input.exports, vec![src.clone()]);
     assert!(ts("2025-05-12 10:00:00") < ts("2025-05-13 00:00:00"));
 }

@@ -23,6 +23,7 @@ impl Brand {
     }
 }
 
+/// In byte order of the names (`ad_link` < `comment_link`), like [`Marketplace`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {

@@ -10,15 +10,18 @@ use serde::{Deserialize, Serialize};
 use crate::time::{format_timestamp, parse_timestamp};
 
 /// A partner marketplace, as it appears in export keys (`exports/{marketplace}/…`).
+///
+/// Variants are in byte order of their names (`jd` < `taobao`), so sorting by the enum sorts reports
+/// the way reports.md asks: strings compared byte by byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Marketplace {
-    Taobao,
     Jd,
+    Taobao,
 }
 
 impl Marketplace {
-    pub const ALL: [Marketplace; 2] = [Marketplace::Taobao, Marketplace::Jd];
+    pub const ALL: [Marketplace; 2] = [Marketplace::Jd, Marketplace::Taobao];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -242,6 +245,14 @@ pub fn read_staged<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marketplaces_sort_as_their_names_do() {
+        let mut names: Vec<&str> = Marketplace::ALL.iter().map(|m| m.as_str()).collect();
+        let by_enum = names.clone();
+        names.sort();
+        assert_eq!(names, by_enum);
+    }
 
     #[test]
     fn staged_lines_round_trip() {

@@ -201,7 +201,8 @@ impl DynamoCampaigns {
         Ok(TransactWriteItem::builder().put(p.build().map_err(build_err)?).build())
     }
 
-    async fn write_campaign(&self, c: &Campaign) -> Result<(), StoreError> {
+    /// One campaign and its token items in one transaction; the table refuses a token held by another campaign.
+    pub async fn write_campaign(&self, c: &Campaign) -> Result<(), StoreError> {
         let record = serde_json::to_string(c).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let old_tokens: Vec<String> = self
             .stored_campaign(&c.campaign_id)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test. Installs what the tests need into .venv (moto server), starts moto server on
+# 127.0.0.1, and runs the whole workspace's tests against it. Usage: scripts/test.sh [cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p target
+.venv/bin/moto_server -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  if .venv/bin/python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/')" 2>/dev/null; then
+    break
+  fi
+  sleep 0.1
+done
+
+export SEEDLINE_TEST_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+# Never reach for the instance metadata service on a developer's machine or in CI.
+export AWS_EC2_METADATA_DISABLED=true
+cargo test --workspace --all-targets "$@"
