@@ -21,22 +21,36 @@ const DAY20_V2: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,9
                         2025-05-20,b-fix,c-fix,面霜 种草,taobao,1,2,199.00,50.00,149.00,1,1,50.50,149.00,1000.00,0.24\r\n";
 
 /// Day 22: O7 pays 20.00; to date Taobao 149.00 + 20.00 = 169.00, ROAS (169.00 + 90.00) / 1000.00 → 0.26.
-const DAY22_V1: &str = "2025-05-22,b-fix,c-fix,面霜 种草,taobao,1,1,20.00,0.00,20.00,1,0,0.00,169.00,1000.00,0.26\r\n";
+const DAY22_V1: &str =
+    "2025-05-22,b-fix,c-fix,面霜 种草,taobao,1,1,20.00,0.00,20.00,1,0,0.00,169.00,1000.00,0.26\r\n";
 
 #[tokio::test]
 async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
     let w = World::new("end-to-end").await;
     w.load_campaigns().await;
     w.drop_exports("2025-05-20").await;
-    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30).await.unwrap();
+    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
 
     assert_eq!(run.ingested.len(), 2);
-    let tb = run.ingested.iter().find(|r| r.record.export_key.contains("taobao")).unwrap();
+    let tb = run
+        .ingested
+        .iter()
+        .find(|r| r.record.export_key.contains("taobao"))
+        .unwrap();
     assert_eq!(tb.record.counts.rows_in, 6);
     assert_eq!(tb.record.counts.rows_kept, 5);
     assert_eq!(tb.record.counts.rows_rejected, 1);
-    assert_eq!(tb.record.counts.rejected_by_reason.get("bad_quantity"), Some(&1));
-    let jd = run.ingested.iter().find(|r| r.record.export_key.contains("/jd/")).unwrap();
+    assert_eq!(
+        tb.record.counts.rejected_by_reason.get("bad_quantity"),
+        Some(&1)
+    );
+    let jd = run
+        .ingested
+        .iter()
+        .find(|r| r.record.export_key.contains("/jd/"))
+        .unwrap();
     assert_eq!(jd.record.encoding.as_deref(), Some("gb18030"));
     assert_eq!(run.matched.stats.excluded.get("foreign_shop"), Some(&1));
     assert_eq!(run.matched.stats.excluded.get("out_of_window"), Some(&1));
@@ -68,21 +82,34 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
     // No personal data anywhere in what a brand downloads.
     for (key, _) in w.report_listing().await {
         let text = String::from_utf8_lossy(&w.report(&key).await.unwrap()).into_owned();
-        for pii in ["buyer_a", "jd_buyer_1", "张三", "13800000000", "北京市朝阳区"] {
+        for pii in [
+            "buyer_a",
+            "jd_buyer_1",
+            "张三",
+            "13800000000",
+            "北京市朝阳区",
+        ] {
             assert!(!text.contains(pii), "{key} contains {pii}");
         }
     }
     let (_, html) = w.latest_file("b-fix", "2025-05-20", "report.html").await;
     assert!(html.contains("面霜 种草"));
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&w.report("reports/b-fix/2025-05-20/v1/manifest.json").await.unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &w.report("reports/b-fix/2025-05-20/v1/manifest.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["version"], 1);
     assert_eq!(manifest["files"][0]["name"], "campaigns.csv");
     assert_eq!(manifest["files"][0]["rows"], 2);
     assert_eq!(manifest["inputs"]["exports"].as_array().unwrap().len(), 2);
     assert_eq!(manifest["inputs"]["campaigns"][0]["campaign_id"], "c-fix");
     // The other brand has no campaign live and no lines: no report.
-    assert!(w.report("reports/b-other/2025-05-20/latest.json").await.is_none());
+    assert!(w
+        .report("reports/b-other/2025-05-20/latest.json")
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -90,27 +117,51 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
     let w = World::new("refunds").await;
     w.load_campaigns().await;
     w.drop_exports("2025-05-20").await;
-    run_day(&w.stores, &w.hasher, day("2025-05-20"), 30).await.unwrap();
-    let v1 = w.report("reports/b-fix/2025-05-20/v1/campaigns.csv").await.unwrap();
+    run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
+    let v1 = w
+        .report("reports/b-fix/2025-05-20/v1/campaigns.csv")
+        .await
+        .unwrap();
 
     w.drop_exports("2025-05-22").await;
-    let run = run_day(&w.stores, &w.hasher, day("2025-05-22"), 30).await.unwrap();
+    let run = run_day(&w.stores, &w.hasher, day("2025-05-22"), 30)
+        .await
+        .unwrap();
     // The spreadsheet dropped beside the export is rejected whole; the Taobao export still counts.
-    let bad = run.ingested.iter().find(|r| r.record.export_key.ends_with(".xlsx.csv")).unwrap();
+    let bad = run
+        .ingested
+        .iter()
+        .find(|r| r.record.export_key.ends_with(".xlsx.csv"))
+        .unwrap();
     assert_eq!(bad.record.outcome, FileOutcome::Rejected);
     assert!(bad.record.reason.as_deref().unwrap().contains("header"));
 
     let (version, restated) = w.latest_file("b-fix", "2025-05-20", "campaigns.csv").await;
     assert_eq!(version, 2);
     assert_eq!(restated, format!("{CAMPAIGNS_HEADER}{DAY20_V2}"));
-    assert_eq!(w.report("reports/b-fix/2025-05-20/v1/campaigns.csv").await.unwrap(), v1, "v1 is never rewritten");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&w.report("reports/b-fix/2025-05-20/v2/manifest.json").await.unwrap()).unwrap();
+    assert_eq!(
+        w.report("reports/b-fix/2025-05-20/v1/campaigns.csv")
+            .await
+            .unwrap(),
+        v1,
+        "v1 is never rewritten"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &w.report("reports/b-fix/2025-05-20/v2/manifest.json")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(manifest["supersedes"], 1);
     let (_, day22) = w.latest_file("b-fix", "2025-05-22", "campaigns.csv").await;
     assert_eq!(day22, format!("{CAMPAIGNS_HEADER}{DAY22_V1}"));
     // Day 21 was never run and nothing was paid on it: no report.
-    assert!(w.report("reports/b-fix/2025-05-21/latest.json").await.is_none());
+    assert!(w
+        .report("reports/b-fix/2025-05-21/latest.json")
+        .await
+        .is_none());
 }
 
 #[tokio::test]
@@ -118,10 +169,17 @@ async fn running_a_day_twice_changes_nothing() {
     let w = World::new("twice").await;
     w.load_campaigns().await;
     w.drop_exports("2025-05-20").await;
-    run_day(&w.stores, &w.hasher, day("2025-05-20"), 30).await.unwrap();
+    run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
     let before = w.report_listing().await;
-    let again = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30).await.unwrap();
-    assert!(again.ingested.iter().all(|r| r.skipped), "same objects are not ingested again");
+    let again = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
+    assert!(
+        again.ingested.iter().all(|r| r.skipped),
+        "same objects are not ingested again"
+    );
     assert!(again.matched.changed.is_empty());
     assert!(again.published.is_empty());
     assert_eq!(w.report_listing().await, before);
@@ -141,10 +199,14 @@ async fn days_run_out_of_order_end_in_the_same_reports() {
         w.drop_exports("2025-05-22").await;
     }
     for d in ["2025-05-20", "2025-05-21", "2025-05-22"] {
-        run_day(&in_order.stores, &in_order.hasher, day(d), 30).await.unwrap();
+        run_day(&in_order.stores, &in_order.hasher, day(d), 30)
+            .await
+            .unwrap();
     }
     for d in ["2025-05-22", "2025-05-20", "2025-05-21"] {
-        run_day(&shuffled.stores, &shuffled.hasher, day(d), 30).await.unwrap();
+        run_day(&shuffled.stores, &shuffled.hasher, day(d), 30)
+            .await
+            .unwrap();
     }
     for d in ["2025-05-20", "2025-05-21", "2025-05-22"] {
         for f in ["campaigns.csv", "notes.csv", "orders.csv", "report.html"] {
@@ -153,23 +215,49 @@ async fn days_run_out_of_order_end_in_the_same_reports() {
             assert_eq!(a, b, "{d} {f}");
         }
     }
-    assert_eq!(in_order.latest_file("b-fix", "2025-05-20", "campaigns.csv").await.1, format!("{CAMPAIGNS_HEADER}{DAY20_V2}"));
+    assert_eq!(
+        in_order
+            .latest_file("b-fix", "2025-05-20", "campaigns.csv")
+            .await
+            .1,
+        format!("{CAMPAIGNS_HEADER}{DAY20_V2}")
+    );
     // Day 21 ran: the brand's campaign is live, so a quiet day still gets a report, with empty tables.
-    assert_eq!(in_order.latest_file("b-fix", "2025-05-21", "campaigns.csv").await.1, CAMPAIGNS_HEADER);
+    assert_eq!(
+        in_order
+            .latest_file("b-fix", "2025-05-21", "campaigns.csv")
+            .await
+            .1,
+        CAMPAIGNS_HEADER
+    );
 }
 
 #[tokio::test]
 async fn a_non_csv_file_is_rejected_whole_and_the_rest_goes_on() {
     let w = World::new("non-csv").await;
     w.load_campaigns().await;
-    w.put_export("exports/taobao/2025-05-20/photo.csv", vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]).await;
-    let mut gz = std::fs::read(common::fixtures().join("exports/taobao/2025-05-22/ExportOrderDetailList20250522-1.csv.gz")).unwrap();
+    w.put_export(
+        "exports/taobao/2025-05-20/photo.csv",
+        vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13],
+    )
+    .await;
+    let mut gz = std::fs::read(
+        common::fixtures().join("exports/taobao/2025-05-22/ExportOrderDetailList20250522-1.csv.gz"),
+    )
+    .unwrap();
     gz.truncate(gz.len() - 12);
-    w.put_export("exports/taobao/2025-05-20/truncated.csv.gz", gz).await;
+    w.put_export("exports/taobao/2025-05-20/truncated.csv.gz", gz)
+        .await;
     w.drop_exports("2025-05-20").await;
-    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30).await.unwrap();
+    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
     let reason = |name: &str| {
-        let r = run.ingested.iter().find(|r| r.record.export_key.ends_with(name)).unwrap();
+        let r = run
+            .ingested
+            .iter()
+            .find(|r| r.record.export_key.ends_with(name))
+            .unwrap();
         assert_eq!(r.record.outcome, FileOutcome::Rejected);
         r.record.reason.clone().unwrap()
     };
@@ -198,12 +286,23 @@ async fn a_token_held_by_another_campaign_is_refused_and_the_table_is_unchanged(
     thief.campaign_id = "c-thief".into();
     thief.brand_id = "b-other".into();
     thief.notes[0].links.truncate(1); // tok_tb_ad, held by c-fix
-    let err = w.stores.campaigns.save(&[], &[thief.clone()]).await.unwrap_err();
+    let err = w
+        .stores
+        .campaigns
+        .save(&[], &[thief.clone()])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("tok_tb_ad"), "{err}");
     // The table enforces it too, not only the loader's check.
-    let table = seedline_pipeline::store::dynamo::DynamoCampaigns::new(w.clients.dynamodb.clone(), &w.settings.table);
+    let table = seedline_pipeline::store::dynamo::DynamoCampaigns::new(
+        w.clients.dynamodb.clone(),
+        &w.settings.table,
+    );
     let err = table.write_campaign(&thief).await.unwrap_err();
-    assert!(matches!(err, seedline_pipeline::store::StoreError::Conflict(_)), "{err}");
+    assert!(
+        matches!(err, seedline_pipeline::store::StoreError::Conflict(_)),
+        "{err}"
+    );
     let (_, after) = w.stores.campaigns.load_all().await.unwrap();
     assert_eq!(after, campaigns);
     // A campaign of an unknown brand is refused before anything is written.
@@ -214,7 +313,34 @@ async fn a_token_held_by_another_campaign_is_refused_and_the_table_is_unchanged(
     assert!(w.stores.campaigns.save(&[], &[orphan]).await.is_err());
     assert_eq!(w.stores.campaigns.load_all().await.unwrap().1, campaigns);
     // Loading by range: c-fix runs 05-15 .. 05-25 + 5 days.
-    assert_eq!(w.stores.campaigns.load_for_range(day("2025-05-30"), day("2025-06-10")).await.unwrap().campaigns().len(), 1);
-    assert_eq!(w.stores.campaigns.load_for_range(day("2025-05-31"), day("2025-06-10")).await.unwrap().campaigns().len(), 0);
-    assert_eq!(w.stores.campaigns.load_for_range(day("2025-05-01"), day("2025-05-14")).await.unwrap().campaigns().len(), 0);
+    assert_eq!(
+        w.stores
+            .campaigns
+            .load_for_range(day("2025-05-30"), day("2025-06-10"))
+            .await
+            .unwrap()
+            .campaigns()
+            .len(),
+        1
+    );
+    assert_eq!(
+        w.stores
+            .campaigns
+            .load_for_range(day("2025-05-31"), day("2025-06-10"))
+            .await
+            .unwrap()
+            .campaigns()
+            .len(),
+        0
+    );
+    assert_eq!(
+        w.stores
+            .campaigns
+            .load_for_range(day("2025-05-01"), day("2025-05-14"))
+            .await
+            .unwrap()
+            .campaigns()
+            .len(),
+        0
+    );
 }

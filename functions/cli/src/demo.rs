@@ -54,19 +54,56 @@ struct Shop {
 }
 
 const TAOBAO_SHOPS: &[Shop] = &[
-    Shop { shop: "57301234", items: &["712345678901", "712345678902", "712345670001", "712345679999"], tokens: &["xhs_k3j2h1g0f9e8", "xhs_a1s2d3f4g5h6", "xhs_sun_ad_tb01"] },
-    Shop { shop: "57305555", items: &["712300009001", "712300009002"], tokens: &["xhs_tea_ad_0001", "xhs_tea_cm_0002"] },
-    Shop { shop: "57307777", items: &["712377770001", "712377770002"], tokens: &["xhs_trail_tb_01"] },
+    Shop {
+        shop: "57301234",
+        items: &[
+            "712345678901",
+            "712345678902",
+            "712345670001",
+            "712345679999",
+        ],
+        tokens: &["xhs_k3j2h1g0f9e8", "xhs_a1s2d3f4g5h6", "xhs_sun_ad_tb01"],
+    },
+    Shop {
+        shop: "57305555",
+        items: &["712300009001", "712300009002"],
+        tokens: &["xhs_tea_ad_0001", "xhs_tea_cm_0002"],
+    },
+    Shop {
+        shop: "57307777",
+        items: &["712377770001", "712377770002"],
+        tokens: &["xhs_trail_tb_01"],
+    },
     // Not any brand's shop: a token used here is never credited.
-    Shop { shop: "57309999", items: &["712399990001"], tokens: &["xhs_k3j2h1g0f9e8"] },
+    Shop {
+        shop: "57309999",
+        items: &["712399990001"],
+        tokens: &["xhs_k3j2h1g0f9e8"],
+    },
 ];
 
 const JD_SHOPS: &[Shop] = &[
-    Shop { shop: "10023456", items: &["100012345678", "100012340001", "100012349999"], tokens: &["xhs_p0o9i8u7y6t5", "xhs_sun_ad_jd01"] },
-    Shop { shop: "10029999", items: &["100077770001", "100077770002"], tokens: &["xhs_trail_jd_01"] },
+    Shop {
+        shop: "10023456",
+        items: &["100012345678", "100012340001", "100012349999"],
+        tokens: &["xhs_p0o9i8u7y6t5", "xhs_sun_ad_jd01"],
+    },
+    Shop {
+        shop: "10029999",
+        items: &["100077770001", "100077770002"],
+        tokens: &["xhs_trail_jd_01"],
+    },
 ];
 
-const TITLES: &[&str] = &["全脸盘 眼影腮红高光一体", "保湿面霜\n50ml 礼盒装", "防晒喷雾 SPF50+", "蛋白粉, 香草味", "越野跑鞋 缓震", "龙井 明前 礼盒", "=HYPERLINK(\"http://x\")"];
+const TITLES: &[&str] = &[
+    "全脸盘 眼影腮红高光一体",
+    "保湿面霜\n50ml 礼盒装",
+    "防晒喷雾 SPF50+",
+    "蛋白粉, 香草味",
+    "越野跑鞋 缓震",
+    "龙井 明前 礼盒",
+    "=HYPERLINK(\"http://x\")",
+];
 const NAMES: &[&str] = &["张三", "李四", "王五", "赵六"];
 
 fn fmt_ts(t: NaiveDateTime) -> String {
@@ -106,15 +143,27 @@ fn tb_row(l: &TbLine, rng: &mut Rng) -> Vec<String> {
         _ => yuan(l.paid),
     };
     let refund = if l.refund == 0 {
-        if rng.chance(50) { "无退款申请".to_string() } else { String::new() }
+        if rng.chance(50) {
+            "无退款申请".to_string()
+        } else {
+            String::new()
+        }
     } else {
         yuan(l.refund)
     };
-    let created = if rng.chance(20) { slash_ts(l.created) } else { fmt_ts(l.created) };
+    let created = if rng.chance(20) {
+        slash_ts(l.created)
+    } else {
+        fmt_ts(l.created)
+    };
     vec![
         l.line_id.clone(),
         format!("=\"{}\"", l.order_id),
-        if rng.chance(10) { format!("'{}", l.shop) } else { l.shop.to_string() },
+        if rng.chance(10) {
+            format!("'{}", l.shop)
+        } else {
+            l.shop.to_string()
+        },
         l.item.to_string(),
         format!("SKU-{}", &l.item[l.item.len() - 4..]),
         l.title.to_string(),
@@ -133,8 +182,47 @@ fn tb_row(l: &TbLine, rng: &mut Rng) -> Vec<String> {
     ]
 }
 
-const TB_HEADER: &[&str] = &["子订单编号", "主订单编号", "店铺Id", "商品ID", "商家编码", "商品标题", "购买数量", "买家实付金额", "退款金额", "订单状态", "订单创建时间", "订单付款时间", "买家会员名", "收货人姓名", "收货地址", "联系手机", "广告挂链追踪码", "挂链点击时间"];
-const JD_HEADER: &[&str] = &["订单号", "商品ID", "商品名称", "订购数量", "支付方式", "下单时间", "京东价", "应付金额", "订单状态", "下单帐号", "客户姓名", "客户地址", "联系电话", "付款确认时间", "货号", "店铺ID", "退款金额", "广告挂链追踪码", "挂链点击时间"];
+const TB_HEADER: &[&str] = &[
+    "子订单编号",
+    "主订单编号",
+    "店铺Id",
+    "商品ID",
+    "商家编码",
+    "商品标题",
+    "购买数量",
+    "买家实付金额",
+    "退款金额",
+    "订单状态",
+    "订单创建时间",
+    "订单付款时间",
+    "买家会员名",
+    "收货人姓名",
+    "收货地址",
+    "联系手机",
+    "广告挂链追踪码",
+    "挂链点击时间",
+];
+const JD_HEADER: &[&str] = &[
+    "订单号",
+    "商品ID",
+    "商品名称",
+    "订购数量",
+    "支付方式",
+    "下单时间",
+    "京东价",
+    "应付金额",
+    "订单状态",
+    "下单帐号",
+    "客户姓名",
+    "客户地址",
+    "联系电话",
+    "付款确认时间",
+    "货号",
+    "店铺ID",
+    "退款金额",
+    "广告挂链追踪码",
+    "挂链点击时间",
+];
 
 #[derive(Clone)]
 struct JdOrder {
@@ -164,8 +252,16 @@ fn jd_rows(o: &JdOrder, rng: &mut Rng) -> Vec<Vec<String>> {
                 "在线支付".into(),
                 fmt_ts(o.created),
                 yuan(*price),
-                if rng.chance(15) { format!("¥{}", yuan(o.payable)) } else { yuan(o.payable) },
-                if rng.chance(10) { format!("(删除){}", o.status) } else { o.status.to_string() },
+                if rng.chance(15) {
+                    format!("¥{}", yuan(o.payable))
+                } else {
+                    yuan(o.payable)
+                },
+                if rng.chance(10) {
+                    format!("(删除){}", o.status)
+                } else {
+                    o.status.to_string()
+                },
                 o.buyer.clone(),
                 rng.pick(NAMES).to_string(),
                 "北京市朝阳区某街2号".into(),
@@ -173,7 +269,11 @@ fn jd_rows(o: &JdOrder, rng: &mut Rng) -> Vec<Vec<String>> {
                 o.paid_at.map(fmt_ts).unwrap_or_default(),
                 format!("HH{}", &item[item.len() - 4..]),
                 o.shop.to_string(),
-                if i == 0 && o.refund_first_row > 0 { yuan(o.refund_first_row) } else { "无退款申请".into() },
+                if i == 0 && o.refund_first_row > 0 {
+                    yuan(o.refund_first_row)
+                } else {
+                    "无退款申请".into()
+                },
                 o.token.to_string(),
                 o.clicked.map(fmt_ts).unwrap_or_default(),
             ]
@@ -187,18 +287,22 @@ fn csv_bytes(preamble: Option<&str>, header: &[&str], rows: &[Vec<String>]) -> R
         out.extend_from_slice(p.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    let mut w = csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::CRLF).from_writer(out);
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
     w.write_record(header)?;
     for r in rows {
         w.write_record(r)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn write(dir: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))
 }
@@ -222,11 +326,27 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             let shop = rng.pick_ref(TAOBAO_SHOPS);
             let order_id = format!("19300000{:011}", 1_000_000 + seq);
             let n_lines = 1 + rng.below(2);
-            let token: &'static str = if rng.chance(65) { rng.pick(shop.tokens) } else if rng.chance(10) { "xhs_unknown_zz99" } else { "" };
+            let token: &'static str = if rng.chance(65) {
+                rng.pick(shop.tokens)
+            } else if rng.chance(10) {
+                "xhs_unknown_zz99"
+            } else {
+                ""
+            };
             let created = at(8 + rng.below(12) as u32, rng.below(60) as u32);
-            let status = if rng.chance(10) { "等待买家付款" } else { rng.pick(&["买家已付款，等待卖家发货", "卖家已发货，等待买家确认", "交易成功"]) };
-            let paid_at = (status != "等待买家付款").then(|| created + Duration::minutes(5 + rng.below(90) as i64));
-            let clicked = (!token.is_empty() && rng.chance(50)).then(|| created - Duration::hours(rng.below(40) as i64));
+            let status = if rng.chance(10) {
+                "等待买家付款"
+            } else {
+                rng.pick(&[
+                    "买家已付款，等待卖家发货",
+                    "卖家已发货，等待买家确认",
+                    "交易成功",
+                ])
+            };
+            let paid_at = (status != "等待买家付款")
+                .then(|| created + Duration::minutes(5 + rng.below(90) as i64));
+            let clicked = (!token.is_empty() && rng.chance(50))
+                .then(|| created - Duration::hours(rng.below(40) as i64));
             for li in 0..n_lines {
                 let qty = 1 + rng.below(3) as u32;
                 let line = TbLine {
@@ -254,7 +374,10 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
                     } else {
                         later.status = "交易关闭";
                     }
-                    tb_changes.push((days[di + 2 + rng.below(2) as usize % (days.len() - di - 2)], later));
+                    tb_changes.push((
+                        days[di + 2 + rng.below(2) as usize % (days.len() - di - 2)],
+                        later,
+                    ));
                 }
                 if paid_at.is_none() && rng.chance(50) && di + 1 < days.len() {
                     // Exported unpaid today, paid tomorrow.
@@ -267,7 +390,12 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             }
         }
         let mut rows: Vec<Vec<String>> = tb_lines.iter().map(|l| tb_row(l, &mut rng)).collect();
-        rows.extend(tb_changes.iter().filter(|(d, _)| d == day).map(|(_, l)| tb_row(l, &mut rng)));
+        rows.extend(
+            tb_changes
+                .iter()
+                .filter(|(d, _)| d == day)
+                .map(|(_, l)| tb_row(l, &mut rng)),
+        );
         if di == 2 {
             // Bad rows: a quantity of 0, an amount that is not a number, a row with a field missing.
             let mut bad = rows[0].clone();
@@ -288,15 +416,27 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
         if di % 2 == 0 {
             // The seller back-end writes GB18030.
             let (gb, _, _) = encoding_rs::GB18030.encode(std::str::from_utf8(&a)?);
-            write(dir, &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-1.csv"), &gb)?;
+            write(
+                dir,
+                &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-1.csv"),
+                &gb,
+            )?;
         } else {
             let mut bom = b"\xEF\xBB\xBF".to_vec();
             bom.extend_from_slice(&a);
-            write(dir, &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-1.csv"), &bom)?;
+            write(
+                dir,
+                &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-1.csv"),
+                &bom,
+            )?;
         }
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&b)?;
-        write(dir, &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-2.csv.gz"), &gz.finish()?)?;
+        write(
+            dir,
+            &format!("exports/taobao/{day}/ExportOrderDetailList{compact}-2.csv.gz"),
+            &gz.finish()?,
+        )?;
 
         // JD
         let mut orders = Vec::new();
@@ -305,12 +445,27 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             let shop = rng.pick_ref(JD_SHOPS);
             let n = 1 + rng.below(3) as usize;
             let rows: Vec<(&'static str, &'static str, u32, i64)> = (0..n)
-                .map(|_| (rng.pick(shop.items), rng.pick(TITLES), 1 + rng.below(2) as u32, 5_000 + rng.below(40_000) as i64))
+                .map(|_| {
+                    (
+                        rng.pick(shop.items),
+                        rng.pick(TITLES),
+                        1 + rng.below(2) as u32,
+                        5_000 + rng.below(40_000) as i64,
+                    )
+                })
                 .collect();
             let list: i64 = rows.iter().map(|r| r.3 * i64::from(r.2)).sum();
-            let token: &'static str = if rng.chance(70) { rng.pick(shop.tokens) } else { "" };
+            let token: &'static str = if rng.chance(70) {
+                rng.pick(shop.tokens)
+            } else {
+                ""
+            };
             let created = at(9 + rng.below(12) as u32, rng.below(60) as u32);
-            let status = if rng.chance(8) { "等待付款" } else { rng.pick(&["等待出库", "等待确认收货", "完成"]) };
+            let status = if rng.chance(8) {
+                "等待付款"
+            } else {
+                rng.pick(&["等待出库", "等待确认收货", "完成"])
+            };
             let order = JdOrder {
                 order_id: format!("30{:010}", 100_000 + seq),
                 shop: shop.shop,
@@ -319,10 +474,12 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
                 payable: list - list * rng.below(15) as i64 / 100,
                 status,
                 created,
-                paid_at: (status != "等待付款").then(|| created + Duration::minutes(3 + rng.below(30) as i64)),
+                paid_at: (status != "等待付款")
+                    .then(|| created + Duration::minutes(3 + rng.below(30) as i64)),
                 buyer: format!("jd_buyer_{}", rng.below(300)),
                 token,
-                clicked: (!token.is_empty() && rng.chance(40)).then(|| created - Duration::hours(rng.below(30) as i64)),
+                clicked: (!token.is_empty() && rng.chance(40))
+                    .then(|| created - Duration::hours(rng.below(30) as i64)),
                 refund_first_row: 0,
             };
             if order.paid_at.is_some() && rng.chance(15) && di + 3 < days.len() {
@@ -338,18 +495,35 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             orders.push(order);
         }
         let mut rows: Vec<Vec<String>> = orders.iter().flat_map(|o| jd_rows(o, &mut rng)).collect();
-        rows.extend(jd_changes.iter().filter(|(d, _)| d == day).flat_map(|(_, o)| jd_rows(o, &mut rng)));
+        rows.extend(
+            jd_changes
+                .iter()
+                .filter(|(d, _)| d == day)
+                .flat_map(|(_, o)| jd_rows(o, &mut rng)),
+        );
         let jd = csv_bytes(None, JD_HEADER, &rows)?;
         if di == 4 {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             gz.write_all(&jd)?;
-            write(dir, &format!("exports/jd/{day}/pop_orders_{compact}.csv.gz"), &gz.finish()?)?;
+            write(
+                dir,
+                &format!("exports/jd/{day}/pop_orders_{compact}.csv.gz"),
+                &gz.finish()?,
+            )?;
         } else {
-            write(dir, &format!("exports/jd/{day}/pop_orders_{compact}.csv"), &jd)?;
+            write(
+                dir,
+                &format!("exports/jd/{day}/pop_orders_{compact}.csv"),
+                &jd,
+            )?;
         }
         if di == 5 {
             // Somebody dropped a spreadsheet into the bucket: rejected whole, the rest goes on.
-            write(dir, &format!("exports/jd/{day}/pop_orders_{compact}.xlsx"), b"PK\x03\x04 not a csv at all")?;
+            write(
+                dir,
+                &format!("exports/jd/{day}/pop_orders_{compact}.xlsx"),
+                b"PK\x03\x04 not a csv at all",
+            )?;
         }
     }
     Ok(days)

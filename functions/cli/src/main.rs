@@ -16,7 +16,11 @@ use seedline_pipeline::layout;
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
 #[derive(Parser)]
-#[command(name = "seedline", version, about = "Attribution of Xiaohongshu seeding notes to marketplace orders")]
+#[command(
+    name = "seedline",
+    version,
+    about = "Attribution of Xiaohongshu seeding notes to marketplace orders"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -96,7 +100,10 @@ impl Target {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 #[tokio::main]
@@ -127,7 +134,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Campaigns {
-            command: CampaignsCommand::Load { files, target, dry_run },
+            command:
+                CampaignsCommand::Load {
+                    files,
+                    target,
+                    dry_run,
+                },
         } => load_campaigns(&files, &target, dry_run).await,
     }
 }
@@ -136,7 +148,8 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
     let mut brands = Vec::new();
     let mut campaigns = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
         for r in parse_jsonl(&f.display().to_string(), &text)? {
             match r {
                 Record::Brand(b) => brands.push(b),
@@ -161,7 +174,11 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
             };
             println!("{verb:9} campaign {}", c.campaign_id);
         }
-        println!("dry run: {} brands and {} campaigns are valid; nothing written", brands.len(), campaigns.len());
+        println!(
+            "dry run: {} brands and {} campaigns are valid; nothing written",
+            brands.len(),
+            campaigns.len()
+        );
         return Ok(());
     }
     let saved = stores.campaigns.save(&brands, &campaigns).await?;
@@ -175,9 +192,17 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
 }
 
 fn print_run(run: &DayRun) {
-    let rejected_files = run.ingested.iter().filter(|r| r.record.reason.is_some()).count();
+    let rejected_files = run
+        .ingested
+        .iter()
+        .filter(|r| r.record.reason.is_some())
+        .count();
     let rows_in: u64 = run.ingested.iter().map(|r| r.record.counts.rows_in).sum();
-    let rows_rejected: u64 = run.ingested.iter().map(|r| r.record.counts.rows_rejected).sum();
+    let rows_rejected: u64 = run
+        .ingested
+        .iter()
+        .map(|r| r.record.counts.rows_rejected)
+        .sum();
     println!(
         "{}: {} export files ({} rejected whole), {} rows in, {} rejected; {} lines credited; {} reports published",
         run.date,
@@ -214,7 +239,9 @@ fn demo_key(dir: &Path) -> Result<seedline_core::pii::BuyerHasher> {
                 .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
                 .is_ok();
             if !random {
-                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)?
+                    .as_nanos();
                 seed[..16].copy_from_slice(&t.to_le_bytes());
             }
             let k = hex::encode(seed);
@@ -230,7 +257,10 @@ async fn run_demo(dir: &Path) -> Result<()> {
     let days = demo::generate(dir)?;
     let hasher = demo_key(dir)?;
     let stores = Stores::local(dir);
-    println!("seedline demo: a week of Taobao and JD exports in {}", dir.display());
+    println!(
+        "seedline demo: a week of Taobao and JD exports in {}",
+        dir.display()
+    );
     let mut runs = Vec::new();
     for d in &days {
         let run = run_day(&stores, &hasher, *d, config::DEFAULT_LOOKBACK_DAYS).await?;
@@ -239,7 +269,10 @@ async fn run_demo(dir: &Path) -> Result<()> {
     }
     // Summary: every brand's latest report for every day.
     println!();
-    println!("{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}", "brand", "date", "version", "orders", "net GMV", "refunds");
+    println!(
+        "{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}",
+        "brand", "date", "version", "orders", "net GMV", "refunds"
+    );
     let mut latest_html = None;
     let (brands, _) = stores.campaigns.load_all().await?;
     for b in &brands {
@@ -273,7 +306,8 @@ async fn run_demo(dir: &Path) -> Result<()> {
 
 /// Orders, net GMV and refunds (fen) summed over a campaigns.csv.
 fn campaign_totals(path: &Path) -> Result<(u64, i64, i64)> {
-    let mut rdr = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rdr =
+        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let (mut orders, mut net, mut refund) = (0u64, 0i64, 0i64);
     for rec in rdr.records() {
         let rec = rec?;

@@ -143,7 +143,12 @@ impl AttributedLine {
     }
 
     fn sort_key(&self) -> (&str, Marketplace, &str, &str) {
-        (&self.campaign_id, self.marketplace, &self.order_id, &self.line_id)
+        (
+            &self.campaign_id,
+            self.marketplace,
+            &self.order_id,
+            &self.line_id,
+        )
     }
 }
 
@@ -198,9 +203,12 @@ pub struct DayTotals {
 impl DayTotals {
     pub fn of(lines: &[AttributedLine]) -> DayTotals {
         let direct = || lines.iter().filter(|l| l.match_kind == MatchKind::Direct);
-        let orders: BTreeSet<(&str, Marketplace, &str)> =
-            direct().map(|l| (l.campaign_id.as_str(), l.marketplace, l.order_id.as_str())).collect();
-        let buyers: BTreeSet<(Marketplace, &str)> = direct().map(|l| (l.marketplace, l.buyer_hash.as_str())).collect();
+        let orders: BTreeSet<(&str, Marketplace, &str)> = direct()
+            .map(|l| (l.campaign_id.as_str(), l.marketplace, l.order_id.as_str()))
+            .collect();
+        let buyers: BTreeSet<(Marketplace, &str)> = direct()
+            .map(|l| (l.marketplace, l.buyer_hash.as_str()))
+            .collect();
         DayTotals {
             orders: orders.len() as u64,
             net_gmv_fen: direct().map(|l| l.net_fen()).sum(),
@@ -262,7 +270,13 @@ impl<'c> Attribution<'c> {
         match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
-            Decision::Excluded(e) => *self.stats.excluded.entry(e.as_str().to_string()).or_default() += 1,
+            Decision::Excluded(e) => {
+                *self
+                    .stats
+                    .excluded
+                    .entry(e.as_str().to_string())
+                    .or_default() += 1
+            }
             Decision::Credited {
                 campaign,
                 note,
@@ -313,7 +327,10 @@ impl<'c> Attribution<'c> {
 
     /// Brands with credited lines on `date`.
     pub fn brands_with_lines(&self, date: NaiveDate) -> impl Iterator<Item = &str> {
-        self.lines.keys().filter(move |(_, d)| *d == date).map(|(b, _)| b.as_str())
+        self.lines
+            .keys()
+            .filter(move |(_, d)| *d == date)
+            .map(|(b, _)| b.as_str())
     }
 
     fn ctd(&self, campaign: &Campaign, m: Marketplace, date: NaiveDate) -> i64 {
@@ -325,7 +342,11 @@ impl<'c> Attribution<'c> {
 
     /// The input of `brand`'s report for `date`.
     pub fn report_input(&self, brand_id: &str, date: NaiveDate) -> ReportInput {
-        let mut lines = self.lines.get(&(brand_id.to_string(), date)).cloned().unwrap_or_default();
+        let mut lines = self
+            .lines
+            .get(&(brand_id.to_string(), date))
+            .cloned()
+            .unwrap_or_default();
         lines.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
         let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
@@ -333,7 +354,10 @@ impl<'c> Attribution<'c> {
             .catalog
             .campaigns()
             .iter()
-            .filter(|c| c.brand_id == brand_id && (c.live_on(date) || credited.contains(c.campaign_id.as_str())))
+            .filter(|c| {
+                c.brand_id == brand_id
+                    && (c.live_on(date) || credited.contains(c.campaign_id.as_str()))
+            })
             .map(|c| {
                 let mut daily_net_fen = BTreeMap::new();
                 for m in Marketplace::ALL {
@@ -351,7 +375,10 @@ impl<'c> Attribution<'c> {
                     window_days: c.window_days,
                     spend_fen: c.spend_fen,
                     version: c.version(),
-                    ctd_net_fen: Marketplace::ALL.iter().map(|m| (*m, self.ctd(c, *m, date))).collect(),
+                    ctd_net_fen: Marketplace::ALL
+                        .iter()
+                        .map(|m| (*m, self.ctd(c, *m, date)))
+                        .collect(),
                     daily_net_fen,
                 }
             })
@@ -369,7 +396,11 @@ impl<'c> Attribution<'c> {
             .map(|l| DayTotals::of(l));
         ReportInput {
             brand_id: brand_id.to_string(),
-            brand_name: self.catalog.brand(brand_id).map(|b| b.name.clone()).unwrap_or_default(),
+            brand_name: self
+                .catalog
+                .brand(brand_id)
+                .map(|b| b.name.clone())
+                .unwrap_or_default(),
             date,
             campaigns,
             lines,

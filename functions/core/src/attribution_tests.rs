@@ -3,7 +3,9 @@
 use super::*;
 use crate::campaign::{parse_jsonl, Record};
 use crate::line::StatusClass;
-use crate::report::{campaign_rows, note_rows, render_campaigns_csv, render_notes_csv, render_orders_csv};
+use crate::report::{
+    campaign_rows, note_rows, render_campaigns_csv, render_notes_csv, render_orders_csv,
+};
 use crate::time::parse_timestamp;
 
 pub(crate) fn catalog() -> Catalog {
@@ -61,7 +63,10 @@ fn the_four_exclusion_reasons_in_order() {
     let cat = catalog();
     let ok = line("1", "tk_ad", "2025-05-12 10:00:00", None);
     assert_eq!(reason(&cat, &ok), "direct");
-    assert_eq!(reason(&cat, &line("1", "tk_nope", "2025-05-12 10:00:00", None)), "unknown_token");
+    assert_eq!(
+        reason(&cat, &line("1", "tk_nope", "2025-05-12 10:00:00", None)),
+        "unknown_token"
+    );
     let mut jd = line("1", "tk_ad", "2025-05-12 10:00:00", None);
     jd.marketplace = Marketplace::Jd;
     jd.shop_id = "J1".into();
@@ -73,7 +78,10 @@ fn the_four_exclusion_reasons_in_order() {
     let mut both = line("1", "tk_ad", "2025-06-30 10:00:00", None);
     both.shop_id = "T9".into();
     assert_eq!(reason(&cat, &both), "foreign_shop");
-    assert_eq!(reason(&cat, &line("1", "tk_ad", "2025-05-24 00:00:00", None)), "out_of_window");
+    assert_eq!(
+        reason(&cat, &line("1", "tk_ad", "2025-05-24 00:00:00", None)),
+        "out_of_window"
+    );
     let mut halo = ok.clone();
     halo.item_id = "I-other".into();
     assert_eq!(reason(&cat, &halo), "halo");
@@ -96,7 +104,10 @@ fn only_paid_lines_with_a_token_are_considered() {
     let mut refunded = line("1", "tk_ad", "2025-05-12 10:00:00", None);
     refunded.status_class = StatusClass::Closed;
     assert_eq!(reason(&cat, &refunded), "direct");
-    assert_eq!(reason(&cat, &line("1", "", "2025-05-12 10:00:00", None)), "no_token");
+    assert_eq!(
+        reason(&cat, &line("1", "", "2025-05-12 10:00:00", None)),
+        "no_token"
+    );
 }
 
 #[test]
@@ -109,15 +120,36 @@ fn windows_without_and_with_a_click() {
     assert_eq!(r("2025-05-23 23:59:59", None), "direct");
     assert_eq!(r("2025-05-24 00:00:00", None), "out_of_window");
     // With a click: click date in the flight, payment at/after the click and within 72 hours.
-    assert_eq!(r("2025-05-20 12:00:00", Some("2025-05-20 12:00:00")), "direct");
-    assert_eq!(r("2025-05-23 12:00:00", Some("2025-05-20 12:00:00")), "direct");
-    assert_eq!(r("2025-05-23 12:00:01", Some("2025-05-20 12:00:00")), "out_of_window");
-    assert_eq!(r("2025-05-20 11:59:59", Some("2025-05-20 12:00:00")), "out_of_window");
-    assert_eq!(r("2025-05-21 10:00:00", Some("2025-05-21 09:00:00")), "out_of_window");
-    assert_eq!(r("2025-05-10 10:00:00", Some("2025-05-09 23:00:00")), "out_of_window");
+    assert_eq!(
+        r("2025-05-20 12:00:00", Some("2025-05-20 12:00:00")),
+        "direct"
+    );
+    assert_eq!(
+        r("2025-05-23 12:00:00", Some("2025-05-20 12:00:00")),
+        "direct"
+    );
+    assert_eq!(
+        r("2025-05-23 12:00:01", Some("2025-05-20 12:00:00")),
+        "out_of_window"
+    );
+    assert_eq!(
+        r("2025-05-20 11:59:59", Some("2025-05-20 12:00:00")),
+        "out_of_window"
+    );
+    assert_eq!(
+        r("2025-05-21 10:00:00", Some("2025-05-21 09:00:00")),
+        "out_of_window"
+    );
+    assert_eq!(
+        r("2025-05-10 10:00:00", Some("2025-05-09 23:00:00")),
+        "out_of_window"
+    );
     // A click in the flight lets a payment in the window count even when it would be late by date alone? No:
     // within 72 h of a click on 05-20 23:00 is 05-23 23:00, still inside end + window.
-    assert_eq!(r("2025-05-23 22:00:00", Some("2025-05-20 23:00:00")), "direct");
+    assert_eq!(
+        r("2025-05-23 22:00:00", Some("2025-05-20 23:00:00")),
+        "direct"
+    );
 }
 
 fn ts(s: &str) -> chrono::NaiveDateTime {
@@ -189,11 +221,22 @@ fn metrics_campaign_to_date_and_roas() {
     let notes = note_rows(&input);
     let keys: Vec<(&str, &str, i64, i64)> = notes
         .iter()
-        .map(|n| (n.note_id.as_str(), n.link_kind.unwrap().as_str(), n.net_gmv, n.halo_net_gmv))
+        .map(|n| {
+            (
+                n.note_id.as_str(),
+                n.link_kind.unwrap().as_str(),
+                n.net_gmv,
+                n.halo_net_gmv,
+            )
+        })
         .collect();
     assert_eq!(
         keys,
-        vec![("n1", "ad_link", 12550, 0), ("n1", "comment_link", 30001, 0), ("n2", "comment_link", 0, 1999)]
+        vec![
+            ("n1", "ad_link", 12550, 0),
+            ("n1", "comment_link", 30001, 0),
+            ("n2", "comment_link", 0, 1999)
+        ]
     );
 
     let csv = String::from_utf8(render_campaigns_csv(&input).bytes).unwrap();
@@ -220,7 +263,12 @@ fn metrics_campaign_to_date_and_roas() {
         "2025-05-12,b1,c1,n1,ad_link,taobao,T1,O-A,a2,I1,t,1,50.50,0.00,50.50,2025-05-12 10:00:00,h-a1,direct"
     );
     // Sorted by (campaign, marketplace, order, line): jd first, then taobao O-A/a1, O-A/a2, O-h1/h1.
-    let ids: Vec<&str> = text.split("\r\n").skip(1).filter(|r| !r.is_empty()).map(|r| r.split(',').nth(8).unwrap()).collect();
+    let ids: Vec<&str> = text
+        .split("\r\n")
+        .skip(1)
+        .filter(|r| !r.is_empty())
+        .map(|r| r.split(',').nth(8).unwrap())
+        .collect();
     assert_eq!(ids, vec!["j1", "a1", "a2", "h1"]);
     assert_eq!(input.exports, vec![src.clone()]);
     assert!(ts("2025-05-12 10:00:00") < ts("2025-05-13 00:00:00"));

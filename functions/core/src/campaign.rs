@@ -19,7 +19,9 @@ pub struct Brand {
 
 impl Brand {
     pub fn owns_shop(&self, m: Marketplace, shop_id: &str) -> bool {
-        self.shops.get(&m).is_some_and(|s| s.iter().any(|x| x == shop_id))
+        self.shops
+            .get(&m)
+            .is_some_and(|s| s.iter().any(|x| x == shop_id))
     }
 }
 
@@ -86,11 +88,15 @@ impl Campaign {
     }
 
     pub fn promotes(&self, m: Marketplace, item_id: &str) -> bool {
-        self.items.get(&m).is_some_and(|s| s.iter().any(|x| x == item_id))
+        self.items
+            .get(&m)
+            .is_some_and(|s| s.iter().any(|x| x == item_id))
     }
 
     pub fn tokens(&self) -> impl Iterator<Item = &str> {
-        self.notes.iter().flat_map(|n| n.links.iter().map(|l| l.token.as_str()))
+        self.notes
+            .iter()
+            .flat_map(|n| n.links.iter().map(|l| l.token.as_str()))
     }
 
     /// A content version: the first 64 bits of SHA-256 over the canonical JSON record.
@@ -114,7 +120,11 @@ impl fmt::Display for RecordError {
         if self.field.is_empty() {
             write!(f, "{}: {}", self.record, self.message)
         } else {
-            write!(f, "{}: field `{}`: {}", self.record, self.field, self.message)
+            write!(
+                f,
+                "{}: field `{}`: {}",
+                self.record, self.field, self.message
+            )
         }
     }
 }
@@ -141,8 +151,8 @@ fn serde_field(msg: &str) -> String {
 
 /// Parses one JSON line into a brand or a campaign (a campaign has `campaign_id`) and checks its own fields.
 pub fn parse_record(origin: &str, json: &str) -> Result<Record, RecordError> {
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| rec_err(origin, "", format!("not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| rec_err(origin, "", format!("not valid JSON: {e}")))?;
     let obj = value
         .as_object()
         .ok_or_else(|| rec_err(origin, "", "a record must be a JSON object"))?;
@@ -178,13 +188,25 @@ fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
         return Err(rec_err(label, "brand_id", "must not be empty"));
     }
     if c.end < c.start {
-        return Err(rec_err(label, "end", format!("ends {} before it starts {}", c.end, c.start)));
+        return Err(rec_err(
+            label,
+            "end",
+            format!("ends {} before it starts {}", c.end, c.start),
+        ));
     }
     if !(1..=90).contains(&c.window_days) {
-        return Err(rec_err(label, "window_days", format!("must be 1..90, got {}", c.window_days)));
+        return Err(rec_err(
+            label,
+            "window_days",
+            format!("must be 1..90, got {}", c.window_days),
+        ));
     }
     if c.spend_fen < 0 {
-        return Err(rec_err(label, "spend_fen", format!("must not be negative, got {}", c.spend_fen)));
+        return Err(rec_err(
+            label,
+            "spend_fen",
+            format!("must not be negative, got {}", c.spend_fen),
+        ));
     }
     let mut seen = BTreeSet::new();
     for n in &c.notes {
@@ -196,7 +218,11 @@ fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
                 return Err(rec_err(label, "notes.links.token", "must not be empty"));
             }
             if !seen.insert(l.token.as_str()) {
-                return Err(rec_err(label, "notes.links.token", format!("token {} is used twice", l.token)));
+                return Err(rec_err(
+                    label,
+                    "notes.links.token",
+                    format!("token {} is used twice", l.token),
+                ));
             }
         }
     }
@@ -246,7 +272,11 @@ impl Catalog {
                 return Err(rec_err(&label, "campaign_id", "appears twice"));
             }
             if !by_id.contains_key(&c.brand_id) {
-                return Err(rec_err(&label, "brand_id", format!("unknown brand {}", c.brand_id)));
+                return Err(rec_err(
+                    &label,
+                    "brand_id",
+                    format!("unknown brand {}", c.brand_id),
+                ));
             }
             for (ni, n) in c.notes.iter().enumerate() {
                 for (li, l) in n.links.iter().enumerate() {
@@ -321,12 +351,19 @@ mod tests {
     #[test]
     fn the_spec_examples_parse() {
         let recs = parse_jsonl("x.jsonl", &format!("{BRAND}\n\n{}\n", one_line(CAMPAIGN))).unwrap();
-        let Record::Campaign(c) = &recs[1] else { panic!("campaign expected") };
+        let Record::Campaign(c) = &recs[1] else {
+            panic!("campaign expected")
+        };
         assert_eq!(c.window_days, 15);
-        assert_eq!(c.active_until(), NaiveDate::from_ymd_opt(2025, 7, 3).unwrap());
+        assert_eq!(
+            c.active_until(),
+            NaiveDate::from_ymd_opt(2025, 7, 3).unwrap()
+        );
         assert!(c.promotes(Marketplace::Jd, "100012345678"));
         assert!(!c.promotes(Marketplace::Taobao, "100012345678"));
-        let Record::Brand(b) = &recs[0] else { panic!("brand expected") };
+        let Record::Brand(b) = &recs[0] else {
+            panic!("brand expected")
+        };
         let cat = Catalog::new(vec![b.clone()], vec![c.clone()]).unwrap();
         let (rc, rn, rl) = cat.resolve("xhs_p0o9i8u7y6t5").unwrap();
         assert_eq!(rc.campaign_id, "c-2025-618-face");
@@ -339,11 +376,23 @@ mod tests {
     fn bad_records_name_the_record_and_the_field() {
         let cases: Vec<(String, &str)> = vec![
             (campaign_with(|v| v["end"] = "2025-05-01".into()), "end"),
-            (campaign_with(|v| v["window_days"] = 0.into()), "window_days"),
-            (campaign_with(|v| v["window_days"] = 91.into()), "window_days"),
+            (
+                campaign_with(|v| v["window_days"] = 0.into()),
+                "window_days",
+            ),
+            (
+                campaign_with(|v| v["window_days"] = 91.into()),
+                "window_days",
+            ),
             (campaign_with(|v| v["spend_fen"] = (-1).into()), "spend_fen"),
-            (campaign_with(|v| drop(v.as_object_mut().unwrap().remove("start"))), "start"),
-            (campaign_with(|v| v["notes"][0]["links"][0]["kind"] = "banner".into()), ""),
+            (
+                campaign_with(|v| drop(v.as_object_mut().unwrap().remove("start"))),
+                "start",
+            ),
+            (
+                campaign_with(|v| v["notes"][0]["links"][0]["kind"] = "banner".into()),
+                "",
+            ),
         ];
         for (json, field) in cases {
             let e = parse_record("campaigns.jsonl:7", &json).unwrap_err();
@@ -357,10 +406,14 @@ mod tests {
 
     #[test]
     fn unknown_brand_and_shared_tokens_are_refused() {
-        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else { panic!() };
+        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else {
+            panic!()
+        };
         let e = Catalog::new(vec![], vec![c.clone()]).unwrap_err();
         assert_eq!(e.field, "brand_id");
-        let Record::Brand(b) = parse_record("x", BRAND).unwrap() else { panic!() };
+        let Record::Brand(b) = parse_record("x", BRAND).unwrap() else {
+            panic!()
+        };
         let mut other = c.clone();
         other.campaign_id = "c-other".into();
         let e = Catalog::new(vec![b], vec![c, other]).unwrap_err();
@@ -369,7 +422,9 @@ mod tests {
 
     #[test]
     fn versions_follow_content() {
-        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else { panic!() };
+        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else {
+            panic!()
+        };
         let mut d = c.clone();
         assert_eq!(c.version(), d.version());
         d.spend_fen += 1;

@@ -33,7 +33,9 @@ impl TextEncoding {
                 Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
                 Err(_) => GB18030.decode_without_bom_handling_and_without_replacement(bytes),
             },
-            TextEncoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(bytes),
+            TextEncoding::Gb18030 => {
+                GB18030.decode_without_bom_handling_and_without_replacement(bytes)
+            }
         }
     }
 }
@@ -47,7 +49,9 @@ pub struct Tracked<R> {
 
 impl<R: Read> Read for Tracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|_| self.failed.store(true, Ordering::Relaxed))
+        self.inner
+            .read(buf)
+            .inspect_err(|_| self.failed.store(true, Ordering::Relaxed))
     }
 }
 
@@ -100,7 +104,9 @@ pub fn open<R: Read + 'static>(raw: R) -> Result<Opened, OpenError> {
     let (head, rest) = peek(tracked).map_err(OpenError::Source)?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let stream: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::MultiGzDecoder::new(Cursor::new(head).chain(rest)))
+        Box::new(flate2::read::MultiGzDecoder::new(
+            Cursor::new(head).chain(rest),
+        ))
     } else {
         Box::new(Cursor::new(head).chain(rest))
     };
@@ -129,7 +135,9 @@ pub fn open<R: Read + 'static>(raw: R) -> Result<Opened, OpenError> {
 /// A reader error as a person would say it.
 pub fn gzip_message(e: &io::Error) -> String {
     match e.kind() {
-        io::ErrorKind::UnexpectedEof => "truncated gzip: the file ends in the middle of the compressed stream".into(),
+        io::ErrorKind::UnexpectedEof => {
+            "truncated gzip: the file ends in the middle of the compressed stream".into()
+        }
         _ => format!("corrupt compressed data: {e}"),
     }
 }
@@ -174,14 +182,18 @@ mod tests {
         let res = open(Cursor::new(cut)).and_then(|o| {
             let mut r = o.reader;
             let mut v = Vec::new();
-            r.read_to_end(&mut v).map_err(|e| OpenError::Corrupt(gzip_message(&e)))
+            r.read_to_end(&mut v)
+                .map_err(|e| OpenError::Corrupt(gzip_message(&e)))
         });
         assert!(matches!(res, Err(OpenError::Corrupt(m)) if m.contains("truncated")));
     }
 
     #[test]
     fn fields_decode_in_either_encoding() {
-        assert_eq!(TextEncoding::Utf8.decode("店铺".as_bytes()).unwrap(), "店铺");
+        assert_eq!(
+            TextEncoding::Utf8.decode("店铺".as_bytes()).unwrap(),
+            "店铺"
+        );
         let (gb, _, _) = GB18030.encode("店铺");
         assert_eq!(TextEncoding::Gb18030.decode(&gb).unwrap(), "店铺");
         // A GB18030 field inside a file detected as UTF-8 still decodes.

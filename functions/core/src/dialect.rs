@@ -41,7 +41,11 @@ pub struct Column {
 }
 
 const fn col(field: Field, names: &'static [&'static str], required: bool) -> Column {
-    Column { field, names, required }
+    Column {
+        field,
+        names,
+        required,
+    }
 }
 
 pub const TAOBAO: &[Column] = &[
@@ -136,7 +140,9 @@ pub fn parse_status(m: Marketplace, raw: &str) -> Option<(String, StatusClass)> 
         Marketplace::Taobao => {
             let s = raw.replace(',', "，");
             let class = match s.as_str() {
-                "买家已付款，等待卖家发货" | "卖家已发货，等待买家确认" | "交易成功" => StatusClass::Paid,
+                "买家已付款，等待卖家发货" | "卖家已发货，等待买家确认" | "交易成功" => {
+                    StatusClass::Paid
+                }
                 "等待买家付款" | "买家未付款" => StatusClass::Unpaid,
                 "交易关闭" => StatusClass::Closed,
                 _ => return None,
@@ -224,6 +230,9 @@ mod tests {
         assert_eq!(j("等待付款"), Some(Unpaid));
         assert_eq!(j("已取消"), Some(Closed));
         assert_eq!(j("交易成功"), None);
-        assert_eq!(parse_status(Marketplace::Jd, "(删除)等待出库").unwrap().0, "等待出库");
+        assert_eq!(
+            parse_status(Marketplace::Jd, "(删除)等待出库").unwrap().0,
+            "等待出库"
+        );
     }
 }

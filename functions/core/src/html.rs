@@ -57,8 +57,15 @@ fn change(now: i64, before: Option<i64>) -> String {
         None => "<div class=\"d\">no previous day</div>".into(),
         Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
         Some(b) => {
-            let (class, arrow) = if now > b { ("up", "▲") } else { ("down", "▼") };
-            format!("<div class=\"d {class}\">{arrow} {} vs previous day</div>", (now - b).abs())
+            let (class, arrow) = if now > b {
+                ("up", "▲")
+            } else {
+                ("down", "▼")
+            };
+            format!(
+                "<div class=\"d {class}\">{arrow} {} vs previous day</div>",
+                (now - b).abs()
+            )
         }
     }
 }
@@ -68,7 +75,11 @@ fn money_change(now: i64, before: Option<i64>) -> String {
         None => "<div class=\"d\">no previous day</div>".into(),
         Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
         Some(b) => {
-            let (class, arrow) = if now > b { ("up", "▲") } else { ("down", "▼") };
+            let (class, arrow) = if now > b {
+                ("up", "▲")
+            } else {
+                ("down", "▼")
+            };
             format!(
                 "<div class=\"d {class}\">{arrow} {} vs previous day</div>",
                 yuan_grouped((now - b).abs())
@@ -86,7 +97,10 @@ fn bar_chart(title: &str, bars: &[(String, i64)]) -> String {
     }
     let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1);
     let h = 22 * bars.len() + 10;
-    let _ = write!(s, "<svg role=\"img\" width=\"100%\" height=\"{h}\" viewBox=\"0 0 800 {h}\">");
+    let _ = write!(
+        s,
+        "<svg role=\"img\" width=\"100%\" height=\"{h}\" viewBox=\"0 0 800 {h}\">"
+    );
     for (i, (label, v)) in bars.iter().enumerate() {
         let y = 5 + i * 22;
         let w = (*v).max(0) * 480 / max;
@@ -127,11 +141,31 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     let card = |k: &str, v: String, d: String| {
         format!("<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\">{v}</div>{d}</div>")
     };
-    h.push_str(&card("Orders", today.orders.to_string(), change(today.orders as i64, prev.map(|p| p.orders as i64))));
-    h.push_str(&card("Net GMV", yuan_grouped(today.net_gmv_fen), money_change(today.net_gmv_fen, prev.map(|p| p.net_gmv_fen))));
-    h.push_str(&card("Refunds", yuan_grouped(today.refund_fen), money_change(today.refund_fen, prev.map(|p| p.refund_fen))));
-    h.push_str(&card("Buyers", today.buyers.to_string(), change(today.buyers as i64, prev.map(|p| p.buyers as i64))));
-    h.push_str(&card("Halo net GMV", yuan_grouped(today.halo_net_gmv_fen), money_change(today.halo_net_gmv_fen, prev.map(|p| p.halo_net_gmv_fen))));
+    h.push_str(&card(
+        "Orders",
+        today.orders.to_string(),
+        change(today.orders as i64, prev.map(|p| p.orders as i64)),
+    ));
+    h.push_str(&card(
+        "Net GMV",
+        yuan_grouped(today.net_gmv_fen),
+        money_change(today.net_gmv_fen, prev.map(|p| p.net_gmv_fen)),
+    ));
+    h.push_str(&card(
+        "Refunds",
+        yuan_grouped(today.refund_fen),
+        money_change(today.refund_fen, prev.map(|p| p.refund_fen)),
+    ));
+    h.push_str(&card(
+        "Buyers",
+        today.buyers.to_string(),
+        change(today.buyers as i64, prev.map(|p| p.buyers as i64)),
+    ));
+    h.push_str(&card(
+        "Halo net GMV",
+        yuan_grouped(today.halo_net_gmv_fen),
+        money_change(today.halo_net_gmv_fen, prev.map(|p| p.halo_net_gmv_fen)),
+    ));
     h.push_str("</div>");
 
     // Campaign to date.
@@ -168,7 +202,21 @@ pub fn render_html(input: &ReportInput) -> Rendered {
 
     // The day's tables.
     h.push_str("<section><h2>Campaigns today</h2><table class=\"sortable\"><thead><tr>");
-    for th in ["Campaign", "Marketplace", "Orders", "Units", "GMV", "Refund", "Net GMV", "Buyers", "Halo orders", "Halo net GMV", "CTD net GMV", "Spend", "CTD ROAS"] {
+    for th in [
+        "Campaign",
+        "Marketplace",
+        "Orders",
+        "Units",
+        "GMV",
+        "Refund",
+        "Net GMV",
+        "Buyers",
+        "Halo orders",
+        "Halo net GMV",
+        "CTD net GMV",
+        "Spend",
+        "CTD ROAS",
+    ] {
         let _ = write!(h, "<th>{th}</th>");
     }
     h.push_str("</tr></thead><tbody>");
@@ -199,32 +247,66 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         );
     }
     if campaigns.is_empty() {
-        h.push_str("<tr><td class=\"empty\" colspan=\"13\">Nothing was credited on this day.</td></tr>");
+        h.push_str(
+            "<tr><td class=\"empty\" colspan=\"13\">Nothing was credited on this day.</td></tr>",
+        );
     }
     h.push_str("</tbody></table></section>");
 
     let note_bars: Vec<(String, i64)> = notes
         .iter()
-        .map(|n| (format!("{} · {}", n.note_id, n.link_kind.map(|k| k.as_str()).unwrap_or("")), n.net_gmv + n.halo_net_gmv))
+        .map(|n| {
+            (
+                format!(
+                    "{} · {}",
+                    n.note_id,
+                    n.link_kind.map(|k| k.as_str()).unwrap_or("")
+                ),
+                n.net_gmv + n.halo_net_gmv,
+            )
+        })
         .collect();
     h.push_str(&bar_chart("Net GMV by note (direct + halo)", &note_bars));
     h.push_str(&bar_chart(
         "Direct against halo",
-        &[("direct".to_string(), today.net_gmv_fen), ("halo".to_string(), today.halo_net_gmv_fen)],
+        &[
+            ("direct".to_string(), today.net_gmv_fen),
+            ("halo".to_string(), today.halo_net_gmv_fen),
+        ],
     ));
     let by_kind = |k: crate::campaign::LinkKind| -> i64 {
-        input.lines.iter().filter(|l| l.link_kind == k).map(|l| l.net_fen()).sum()
+        input
+            .lines
+            .iter()
+            .filter(|l| l.link_kind == k)
+            .map(|l| l.net_fen())
+            .sum()
     };
     h.push_str(&bar_chart(
         "Ad links against comment links",
         &[
-            ("ad_link".to_string(), by_kind(crate::campaign::LinkKind::AdLink)),
-            ("comment_link".to_string(), by_kind(crate::campaign::LinkKind::CommentLink)),
+            (
+                "ad_link".to_string(),
+                by_kind(crate::campaign::LinkKind::AdLink),
+            ),
+            (
+                "comment_link".to_string(),
+                by_kind(crate::campaign::LinkKind::CommentLink),
+            ),
         ],
     ));
 
     h.push_str("<section><h2>Notes today</h2><table class=\"sortable\"><thead><tr>");
-    for th in ["Campaign", "Note", "Link", "Marketplace", "Orders", "Units", "Net GMV", "Halo net GMV"] {
+    for th in [
+        "Campaign",
+        "Note",
+        "Link",
+        "Marketplace",
+        "Orders",
+        "Units",
+        "Net GMV",
+        "Halo net GMV",
+    ] {
         let _ = write!(h, "<th>{th}</th>");
     }
     h.push_str("</tr></thead><tbody>");
@@ -245,10 +327,12 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         );
     }
     if notes.is_empty() {
-        h.push_str("<tr><td class=\"empty\" colspan=\"8\">Nothing was credited on this day.</td></tr>");
+        h.push_str(
+            "<tr><td class=\"empty\" colspan=\"8\">Nothing was credited on this day.</td></tr>",
+        );
     }
     h.push_str("</tbody></table></section></main>");
-    let _ = write!(h, "<script>{SORT_SCRIPT}</script></body></html>\n");
+    let _ = writeln!(h, "<script>{SORT_SCRIPT}</script></body></html>");
     Rendered {
         name: "report.html",
         bytes: h.into_bytes(),
@@ -262,7 +346,10 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+        assert_eq!(
+            escape("<script>alert('x')</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+        );
         assert_eq!(escape("a & \"b\""), "a &amp; &quot;b&quot;");
     }
 }

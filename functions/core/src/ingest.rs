@@ -101,7 +101,11 @@ impl Row<'_> {
         let text = self.enc.decode(bytes).ok_or_else(|| {
             row_err(
                 reason::ENCODING,
-                format!("column {} is not valid {}", HeaderMap::name(self.mkt, f), self.enc.as_str()),
+                format!(
+                    "column {} is not valid {}",
+                    HeaderMap::name(self.mkt, f),
+                    self.enc.as_str()
+                ),
             )
         })?;
         Ok(clean_field(&text).to_string())
@@ -120,7 +124,12 @@ impl Row<'_> {
 
     fn amount(&self, f: Field) -> Result<i64, RowErr> {
         let v = self.required(f)?;
-        parse_amount(&v).map_err(|e| row_err(reason::BAD_AMOUNT, format!("{}: {e}", HeaderMap::name(self.mkt, f))))
+        parse_amount(&v).map_err(|e| {
+            row_err(
+                reason::BAD_AMOUNT,
+                format!("{}: {e}", HeaderMap::name(self.mkt, f)),
+            )
+        })
     }
 
     fn refund(&self) -> Result<i64, RowErr> {
@@ -132,13 +141,20 @@ impl Row<'_> {
     }
 
     fn timestamp(&self, f: Field, required: bool) -> Result<Option<chrono::NaiveDateTime>, RowErr> {
-        let v = if required { self.required(f)? } else { self.get(f)? };
+        let v = if required {
+            self.required(f)?
+        } else {
+            self.get(f)?
+        };
         if v.is_empty() {
             return Ok(None);
         }
-        parse_timestamp(&v)
-            .map(Some)
-            .map_err(|e| row_err(reason::BAD_TIMESTAMP, format!("{}: {e}", HeaderMap::name(self.mkt, f))))
+        parse_timestamp(&v).map(Some).map_err(|e| {
+            row_err(
+                reason::BAD_TIMESTAMP,
+                format!("{}: {e}", HeaderMap::name(self.mkt, f)),
+            )
+        })
     }
 }
 
@@ -159,12 +175,20 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
     let quantity = parse_quantity(&quantity_raw).map_err(|e| row_err(reason::BAD_QUANTITY, e))?;
     let (paid, unit_price, payable) = match mkt {
         Marketplace::Taobao => (row.amount(Field::Paid)?, 0, 0),
-        Marketplace::Jd => (0, row.amount(Field::UnitPrice)?, row.amount(Field::OrderPayable)?),
+        Marketplace::Jd => (
+            0,
+            row.amount(Field::UnitPrice)?,
+            row.amount(Field::OrderPayable)?,
+        ),
     };
     let raw_refund = row.refund()?;
     let status_raw = row.required(Field::Status)?;
-    let (status, status_class) = parse_status(mkt, &status_raw)
-        .ok_or_else(|| row_err(reason::UNKNOWN_STATUS, format!("unknown 订单状态 {status_raw:?}")))?;
+    let (status, status_class) = parse_status(mkt, &status_raw).ok_or_else(|| {
+        row_err(
+            reason::UNKNOWN_STATUS,
+            format!("unknown 订单状态 {status_raw:?}"),
+        )
+    })?;
     let created_at = row.timestamp(Field::CreatedAt, true)?.unwrap_or_default();
     let paid_at = row.timestamp(Field::PaidAt, false)?;
     if status_class == StatusClass::Paid && paid_at.is_none() {
@@ -279,9 +303,19 @@ impl Emitter<'_> {
         (self.on_line)(line).map_err(IngestError::Output)
     }
 
-    fn reject(&mut self, line: u64, order_id: &str, reason: &str, detail: String) -> Result<(), IngestError> {
+    fn reject(
+        &mut self,
+        line: u64,
+        order_id: &str,
+        reason: &str,
+        detail: String,
+    ) -> Result<(), IngestError> {
         self.counts.rows_rejected += 1;
-        *self.counts.rejected_by_reason.entry(reason.to_string()).or_default() += 1;
+        *self
+            .counts
+            .rejected_by_reason
+            .entry(reason.to_string())
+            .or_default() += 1;
         let r = Reject {
             line,
             order_id: order_id.to_string(),
@@ -299,20 +333,33 @@ struct JdOrder {
 }
 
 fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
-    let failure = order.rows.iter().find_map(|(ln, r)| r.as_ref().err().map(|e| (*ln, e.clone())));
+    let failure = order
+        .rows
+        .iter()
+        .find_map(|(ln, r)| r.as_ref().err().map(|e| (*ln, e.clone())));
     let failure = failure.or_else(|| {
-        let payables: Vec<i64> = order.rows.iter().filter_map(|(_, r)| r.as_ref().ok().map(|p| p.payable)).collect();
+        let payables: Vec<i64> = order
+            .rows
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(|p| p.payable))
+            .collect();
         if payables.windows(2).any(|w| w[0] != w[1]) {
             Some((
                 order.rows[0].0,
-                row_err(reason::PAYABLE_MISMATCH, "the order's rows disagree on 应付金额"),
+                row_err(
+                    reason::PAYABLE_MISMATCH,
+                    "the order's rows disagree on 应付金额",
+                ),
             ))
         } else {
             None
         }
     });
     if let Some((bad_line, err)) = failure {
-        let detail = format!("order {} rejected whole: line {bad_line}: {}", order.order_id, err.detail);
+        let detail = format!(
+            "order {} rejected whole: line {bad_line}: {}",
+            order.order_id, err.detail
+        );
         for (ln, _) in &order.rows {
             out.reject(*ln, &order.order_id, err.reason, detail.clone())?;
         }
@@ -398,7 +445,9 @@ impl<R: Read> Read for LineCounter<R> {
 }
 
 fn is_blank(rec: &csv::ByteRecord) -> bool {
-    rec.iter().all(|f| f.iter().all(|b| b.is_ascii_whitespace())) && rec.len() <= 1
+    rec.iter()
+        .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
+        && rec.len() <= 1
 }
 
 /// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`.
@@ -453,10 +502,18 @@ pub fn normalise<R: Read + 'static>(
         seen += 1;
         let cells: Vec<String> = rec
             .iter()
-            .map(|c| encoding.decode(c).map(|s| s.into_owned()).unwrap_or_default())
+            .map(|c| {
+                encoding
+                    .decode(c)
+                    .map(|s| s.into_owned())
+                    .unwrap_or_default()
+            })
             .collect();
         if let Some(map) = map_header(mkt, &cells) {
-            break (map, lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0)));
+            break (
+                map,
+                lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0)),
+            );
         }
         if seen >= HEADER_SEARCH_ROWS {
             return Err(IngestError::FileRejected(format!(
@@ -508,7 +565,12 @@ pub fn normalise<R: Read + 'static>(
                 let order_id = match row.required(Field::OrderId) {
                     Ok(id) => id,
                     Err(e) => {
-                        out.reject(line_no, "", e.reason, format!("{} (the row belongs to no order)", e.detail))?;
+                        out.reject(
+                            line_no,
+                            "",
+                            e.reason,
+                            format!("{} (the row belongs to no order)", e.detail),
+                        )?;
                         continue;
                     }
                 };

@@ -85,7 +85,10 @@ fn taobao_row_with_text_guards_preamble_and_every_field() {
     assert_eq!(l.clicked_at, Some(ts("2025-05-25 09:05:00")));
     assert_eq!(l.token, "xhs_qeqpno35ye4s");
     assert_eq!(l.source_line, 4);
-    assert_eq!(l.buyer_hash, BuyerHasher::new(KEY).unwrap().hash("tb_user_192"));
+    assert_eq!(
+        l.buyer_hash,
+        BuyerHasher::new(KEY).unwrap().hash("tb_user_192")
+    );
 }
 
 #[test]
@@ -105,8 +108,14 @@ fn header_must_be_within_the_first_six_non_blank_rows() {
     let jd = run(Marketplace::Taobao, jd(&[JD_OK_ROW]));
     assert!(matches!(jd.summary, Err(IngestError::FileRejected(_))));
     // Random bytes and an empty file are rejected whole, not panics.
-    assert!(matches!(run(Marketplace::Jd, vec![0x89, b'P', b'N', b'G', 0, 1, 2]).summary, Err(IngestError::FileRejected(_))));
-    assert!(matches!(run(Marketplace::Jd, vec![]).summary, Err(IngestError::FileRejected(_))));
+    assert!(matches!(
+        run(Marketplace::Jd, vec![0x89, b'P', b'N', b'G', 0, 1, 2]).summary,
+        Err(IngestError::FileRejected(_))
+    ));
+    assert!(matches!(
+        run(Marketplace::Jd, vec![]).summary,
+        Err(IngestError::FileRejected(_))
+    ));
 }
 
 #[test]
@@ -134,7 +143,11 @@ fn bad_rows_are_rejected_with_line_and_reason_and_the_rest_kept() {
         "10,O10,573,712,S,t,1,10.00,,等待买家付款,2025-05-26 07:43:22,,u1,n,a,p,xhs_a,",
     ];
     let out = run(Marketplace::Taobao, tb(&rows));
-    let reasons: Vec<(u64, &str)> = out.rejects.iter().map(|r| (r.line, r.reason.as_str())).collect();
+    let reasons: Vec<(u64, &str)> = out
+        .rejects
+        .iter()
+        .map(|r| (r.line, r.reason.as_str()))
+        .collect();
     assert_eq!(
         reasons,
         vec![
@@ -174,7 +187,10 @@ fn refunds_closed_lines_and_unpaid_with_payment_time() {
     assert!(out.rejects.is_empty(), "{:?}", out.rejects);
     let l = &out.lines;
     assert_eq!((l[0].paid_fen, l[0].refund_fen), (1000, 1000));
-    assert_eq!((l[1].paid_fen, l[1].refund_fen, l[1].is_paid()), (2050, 2050, true));
+    assert_eq!(
+        (l[1].paid_fen, l[1].refund_fen, l[1].is_paid()),
+        (2050, 2050, true)
+    );
     assert_eq!((l[2].refund_fen, l[2].is_paid()), (0, false));
     assert!(!l[3].is_paid());
     assert_eq!((l[4].refund_fen, l[4].net_fen()), (550, 1500));
@@ -198,10 +214,19 @@ fn gb18030_bom_crlf_and_quoted_line_breaks() {
     );
     let (gb, _, _) = encoding_rs::GB18030.encode(&text);
     let out = run(Marketplace::Taobao, gb.into_owned());
-    assert_eq!(out.summary.as_ref().unwrap().encoding, TextEncoding::Gb18030);
+    assert_eq!(
+        out.summary.as_ref().unwrap().encoding,
+        TextEncoding::Gb18030
+    );
     assert_eq!(out.lines[0].title, "保湿面霜\r\n50ml \"限定\"");
-    assert_eq!(out.lines[0].buyer_hash, BuyerHasher::new(KEY).unwrap().hash("买家甲"));
-    assert_eq!(out.lines[1].source_line, 4, "the quoted line break counts as a line");
+    assert_eq!(
+        out.lines[0].buyer_hash,
+        BuyerHasher::new(KEY).unwrap().hash("买家甲")
+    );
+    assert_eq!(
+        out.lines[1].source_line, 4,
+        "the quoted line break counts as a line"
+    );
     assert_eq!(out.lines[1].token, "");
 
     let mut bom = b"\xEF\xBB\xBF".to_vec();
@@ -261,10 +286,23 @@ fn jd_payable_is_shared_by_largest_remainder() {
     let refs: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
     let out = run(Marketplace::Jd, jd(&refs));
     assert!(out.rejects.is_empty(), "{:?}", out.rejects);
-    let paid: Vec<(&str, i64)> = out.lines.iter().map(|l| (l.line_id.as_str(), l.paid_fen)).collect();
+    let paid: Vec<(&str, i64)> = out
+        .lines
+        .iter()
+        .map(|l| (l.line_id.as_str(), l.paid_fen))
+        .collect();
     assert_eq!(
         paid,
-        vec![("A/1", 333), ("A/2", 667), ("B/1", 3334), ("B/2", 3333), ("B/3", 3333), ("C/1", 1200), ("C/2", 0), ("D/1", 5000)]
+        vec![
+            ("A/1", 333),
+            ("A/2", 667),
+            ("B/1", 3334),
+            ("B/2", 3333),
+            ("B/3", 3333),
+            ("C/1", 1200),
+            ("C/2", 0),
+            ("D/1", 5000)
+        ]
     );
     assert_eq!(out.lines[7].status, "等待确认收货");
     assert_eq!(out.lines[7].status_class, StatusClass::Paid);
@@ -272,7 +310,11 @@ fn jd_payable_is_shared_by_largest_remainder() {
 
 #[test]
 fn jd_gift_only_orders_share_equally() {
-    let rows = [jd_row("G", "1", 1, "0.00", "0.10", "完成"), jd_row("G", "2", 1, "0", "0.10", "完成"), jd_row("G", "3", 5, "0", "0.10", "完成")];
+    let rows = [
+        jd_row("G", "1", 1, "0.00", "0.10", "完成"),
+        jd_row("G", "2", 1, "0", "0.10", "完成"),
+        jd_row("G", "3", 5, "0", "0.10", "完成"),
+    ];
     let refs: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
     let out = run(Marketplace::Jd, jd(&refs));
     let paid: Vec<i64> = out.lines.iter().map(|l| l.paid_fen).collect();
@@ -307,9 +349,17 @@ fn jd_orders_are_all_or_nothing() {
             (7, "C", reason::FIELD_COUNT),
         ]
     );
-    assert!(out.rejects[0].detail.contains("line 3"), "{}", out.rejects[0].detail);
+    assert!(
+        out.rejects[0].detail.contains("line 3"),
+        "{}",
+        out.rejects[0].detail
+    );
     // The row with a wrong field count belongs to no order: C's two good rows share 10.00 over 1.00 and 3.00.
-    let paid: Vec<(&str, i64)> = out.lines.iter().map(|l| (l.line_id.as_str(), l.paid_fen)).collect();
+    let paid: Vec<(&str, i64)> = out
+        .lines
+        .iter()
+        .map(|l| (l.line_id.as_str(), l.paid_fen))
+        .collect();
     assert_eq!(paid, vec![("C/1", 250), ("C/3", 750)]);
 }
 

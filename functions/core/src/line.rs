@@ -43,7 +43,9 @@ impl FromStr for Marketplace {
         match s {
             "taobao" => Ok(Marketplace::Taobao),
             "jd" => Ok(Marketplace::Jd),
-            other => Err(format!("unknown marketplace {other:?} (expected taobao or jd)")),
+            other => Err(format!(
+                "unknown marketplace {other:?} (expected taobao or jd)"
+            )),
         }
     }
 }
@@ -108,7 +110,8 @@ pub struct OrderLine {
 impl OrderLine {
     /// Paid and not merely "paid later": a payment time and a paid or closed status.
     pub fn is_paid(&self) -> bool {
-        self.paid_at.is_some() && matches!(self.status_class, StatusClass::Paid | StatusClass::Closed)
+        self.paid_at.is_some()
+            && matches!(self.status_class, StatusClass::Paid | StatusClass::Closed)
     }
 
     pub fn net_fen(&self) -> i64 {
@@ -118,9 +121,25 @@ impl OrderLine {
 
 /// Column order of staged line files.
 pub const STAGED_HEADER: [&str; 19] = [
-    "marketplace", "line_id", "order_id", "shop_id", "item_id", "sku_code", "title", "quantity", "paid_fen",
-    "refund_fen", "status", "status_class", "created_at", "paid_at", "buyer_hash", "token", "clicked_at",
-    "source_line", "reserved",
+    "marketplace",
+    "line_id",
+    "order_id",
+    "shop_id",
+    "item_id",
+    "sku_code",
+    "title",
+    "quantity",
+    "paid_fen",
+    "refund_fen",
+    "status",
+    "status_class",
+    "created_at",
+    "paid_at",
+    "buyer_hash",
+    "token",
+    "clicked_at",
+    "source_line",
+    "reserved",
 ];
 
 /// The first line of a staged line file: where its lines came from.
@@ -150,7 +169,11 @@ impl<W: Write> StagedWriter<W> {
         let refund = l.refund_fen.to_string();
         let created = format_timestamp(&l.created_at);
         let paid_at = l.paid_at.as_ref().map(format_timestamp).unwrap_or_default();
-        let clicked = l.clicked_at.as_ref().map(format_timestamp).unwrap_or_default();
+        let clicked = l
+            .clicked_at
+            .as_ref()
+            .map(format_timestamp)
+            .unwrap_or_default();
         let src = l.source_line.to_string();
         self.csv.write_record([
             l.marketplace.as_str(),
@@ -199,11 +222,14 @@ pub fn read_staged<R: BufRead>(
 ) -> Result<StagedSource, StagedReadError> {
     let mut first = String::new();
     input.read_line(&mut first)?;
-    let source: StagedSource = serde_json::from_str(first.trim_end()).map_err(|e| StagedReadError::Invalid {
-        record: 0,
-        why: format!("source line: {e}"),
-    })?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
+    let source: StagedSource =
+        serde_json::from_str(first.trim_end()).map_err(|e| StagedReadError::Invalid {
+            record: 0,
+            why: format!("source line: {e}"),
+        })?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(input);
     let mut rec = csv::StringRecord::new();
     let mut n = 0u64;
     while rdr.read_record(&mut rec)? {
@@ -235,7 +261,9 @@ pub fn read_staged<R: BufRead>(
             buyer_hash: f(14).to_string(),
             token: f(15).to_string(),
             clicked_at: opt_ts(f(16)).map_err(bad)?,
-            source_line: f(17).parse().map_err(|e| bad(format!("source_line: {e}")))?,
+            source_line: f(17)
+                .parse()
+                .map_err(|e| bad(format!("source_line: {e}")))?,
         };
         each(line);
     }

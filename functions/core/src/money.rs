@@ -111,7 +111,7 @@ pub fn yuan_grouped(fen: i64) -> String {
     let int = (abs / 100).to_string();
     let mut grouped = String::with_capacity(int.len() + int.len() / 3);
     for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -163,8 +163,22 @@ mod tests {
     #[test]
     fn bad_amounts_are_refused() {
         for bad in [
-            "-1.00", "-0.01", "¥-5", "1.234", "abc", "", "N/A", "1,29.00", "12,34", "1.", ".5", "1e3",
-            "¥", "元", "1.2.3", "99999999999999999999",
+            "-1.00",
+            "-0.01",
+            "¥-5",
+            "1.234",
+            "abc",
+            "",
+            "N/A",
+            "1,29.00",
+            "12,34",
+            "1.",
+            ".5",
+            "1e3",
+            "¥",
+            "元",
+            "1.2.3",
+            "99999999999999999999",
         ] {
             assert!(parse_amount(bad).is_err(), "{bad:?} should be refused");
         }

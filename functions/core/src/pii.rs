@@ -14,7 +14,9 @@ pub struct BuyerHasher {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("the buyer hash key is too short ({len} bytes): use at least {MIN_KEY_LEN} random bytes")]
+    #[error(
+        "the buyer hash key is too short ({len} bytes): use at least {MIN_KEY_LEN} random bytes"
+    )]
     TooShort { len: usize },
 }
 
@@ -23,7 +25,8 @@ impl BuyerHasher {
         if key.len() < MIN_KEY_LEN {
             return Err(KeyError::TooShort { len: key.len() });
         }
-        let mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| KeyError::TooShort { len: key.len() })?;
+        let mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|_| KeyError::TooShort { len: key.len() })?;
         Ok(BuyerHasher { mac })
     }
 
@@ -58,6 +61,9 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused() {
-        assert_eq!(BuyerHasher::new(b"short").err(), Some(KeyError::TooShort { len: 5 }));
+        assert_eq!(
+            BuyerHasher::new(b"short").err(),
+            Some(KeyError::TooShort { len: 5 })
+        );
     }
 }

@@ -13,16 +13,54 @@ use crate::text::formula_guard;
 use crate::time::format_timestamp;
 
 pub const CAMPAIGNS_HEADER: [&str; 16] = [
-    "date", "brand_id", "campaign_id", "campaign_name", "marketplace", "orders", "units", "gmv", "refund", "net_gmv",
-    "buyers", "halo_orders", "halo_net_gmv", "ctd_net_gmv", "spend", "ctd_roas",
+    "date",
+    "brand_id",
+    "campaign_id",
+    "campaign_name",
+    "marketplace",
+    "orders",
+    "units",
+    "gmv",
+    "refund",
+    "net_gmv",
+    "buyers",
+    "halo_orders",
+    "halo_net_gmv",
+    "ctd_net_gmv",
+    "spend",
+    "ctd_roas",
 ];
 pub const NOTES_HEADER: [&str; 10] = [
-    "date", "brand_id", "campaign_id", "note_id", "link_kind", "marketplace", "orders", "units", "net_gmv",
+    "date",
+    "brand_id",
+    "campaign_id",
+    "note_id",
+    "link_kind",
+    "marketplace",
+    "orders",
+    "units",
+    "net_gmv",
     "halo_net_gmv",
 ];
 pub const ORDERS_HEADER: [&str; 18] = [
-    "date", "brand_id", "campaign_id", "note_id", "link_kind", "marketplace", "shop_id", "order_id", "line_id",
-    "item_id", "title", "quantity", "paid", "refund", "net", "paid_at", "buyer_hash", "match",
+    "date",
+    "brand_id",
+    "campaign_id",
+    "note_id",
+    "link_kind",
+    "marketplace",
+    "shop_id",
+    "order_id",
+    "line_id",
+    "item_id",
+    "title",
+    "quantity",
+    "paid",
+    "refund",
+    "net",
+    "paid_at",
+    "buyer_hash",
+    "match",
 ];
 
 /// The version of the report file layout, recorded in every manifest.
@@ -64,14 +102,23 @@ pub struct NoteRow {
 pub fn campaign_rows(input: &ReportInput) -> Vec<CampaignRow> {
     let mut groups: BTreeMap<(&str, Marketplace), Vec<&AttributedLine>> = BTreeMap::new();
     for l in &input.lines {
-        groups.entry((&l.campaign_id, l.marketplace)).or_default().push(l);
+        groups
+            .entry((&l.campaign_id, l.marketplace))
+            .or_default()
+            .push(l);
     }
     groups
         .into_iter()
         .map(|((cid, m), lines)| {
             let info = input.campaigns.iter().find(|c| c.campaign_id == cid);
-            let direct: Vec<&&AttributedLine> = lines.iter().filter(|l| l.match_kind == MatchKind::Direct).collect();
-            let halo: Vec<&&AttributedLine> = lines.iter().filter(|l| l.match_kind == MatchKind::Halo).collect();
+            let direct: Vec<&&AttributedLine> = lines
+                .iter()
+                .filter(|l| l.match_kind == MatchKind::Direct)
+                .collect();
+            let halo: Vec<&&AttributedLine> = lines
+                .iter()
+                .filter(|l| l.match_kind == MatchKind::Halo)
+                .collect();
             let gmv: i64 = direct.iter().map(|l| l.paid_fen).sum();
             let refund: i64 = direct.iter().map(|l| l.refund_fen).sum();
             let spend = info.map(|c| c.spend_fen).unwrap_or(0);
@@ -80,15 +127,29 @@ pub fn campaign_rows(input: &ReportInput) -> Vec<CampaignRow> {
                 campaign_id: cid.to_string(),
                 campaign_name: info.map(|c| c.name.clone()).unwrap_or_default(),
                 marketplace: Some(m),
-                orders: direct.iter().map(|l| l.order_id.as_str()).collect::<BTreeSet<_>>().len() as u64,
+                orders: direct
+                    .iter()
+                    .map(|l| l.order_id.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .len() as u64,
                 units: direct.iter().map(|l| u64::from(l.quantity)).sum(),
                 gmv,
                 refund,
                 net_gmv: gmv - refund,
-                buyers: direct.iter().map(|l| l.buyer_hash.as_str()).collect::<BTreeSet<_>>().len() as u64,
-                halo_orders: halo.iter().map(|l| l.order_id.as_str()).collect::<BTreeSet<_>>().len() as u64,
+                buyers: direct
+                    .iter()
+                    .map(|l| l.buyer_hash.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .len() as u64,
+                halo_orders: halo
+                    .iter()
+                    .map(|l| l.order_id.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .len() as u64,
                 halo_net_gmv: halo.iter().map(|l| l.net_fen()).sum(),
-                ctd_net_gmv: info.and_then(|c| c.ctd_net_fen.get(&m).copied()).unwrap_or(0),
+                ctd_net_gmv: info
+                    .and_then(|c| c.ctd_net_fen.get(&m).copied())
+                    .unwrap_or(0),
                 spend,
                 ctd_roas: ratio_2dp(ctd_all, spend),
             }
@@ -98,7 +159,8 @@ pub fn campaign_rows(input: &ReportInput) -> Vec<CampaignRow> {
 
 /// notes.csv rows: one per campaign, note, link kind and marketplace with lines, sorted by that key.
 pub fn note_rows(input: &ReportInput) -> Vec<NoteRow> {
-    let mut groups: BTreeMap<(&str, &str, LinkKind, Marketplace), Vec<&AttributedLine>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, &str, LinkKind, Marketplace), Vec<&AttributedLine>> =
+        BTreeMap::new();
     for l in &input.lines {
         groups
             .entry((&l.campaign_id, &l.note_id, l.link_kind, l.marketplace))
@@ -108,13 +170,20 @@ pub fn note_rows(input: &ReportInput) -> Vec<NoteRow> {
     groups
         .into_iter()
         .map(|((cid, nid, kind, m), lines)| {
-            let direct: Vec<&&AttributedLine> = lines.iter().filter(|l| l.match_kind == MatchKind::Direct).collect();
+            let direct: Vec<&&AttributedLine> = lines
+                .iter()
+                .filter(|l| l.match_kind == MatchKind::Direct)
+                .collect();
             NoteRow {
                 campaign_id: cid.to_string(),
                 note_id: nid.to_string(),
                 link_kind: Some(kind),
                 marketplace: Some(m),
-                orders: direct.iter().map(|l| l.order_id.as_str()).collect::<BTreeSet<_>>().len() as u64,
+                orders: direct
+                    .iter()
+                    .map(|l| l.order_id.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .len() as u64,
                 units: direct.iter().map(|l| u64::from(l.quantity)).sum(),
                 net_gmv: direct.iter().map(|l| l.net_fen()).sum(),
                 halo_net_gmv: lines
@@ -161,7 +230,13 @@ impl ReportCsv {
     fn row(&mut self, cells: &[(&str, bool)]) {
         let guarded: Vec<std::borrow::Cow<'_, str>> = cells
             .iter()
-            .map(|(c, text)| if *text { formula_guard(c) } else { std::borrow::Cow::Borrowed(*c) })
+            .map(|(c, text)| {
+                if *text {
+                    formula_guard(c)
+                } else {
+                    std::borrow::Cow::Borrowed(*c)
+                }
+            })
             .collect();
         let _ = self.w.write_record(guarded.iter().map(|c| c.as_bytes()));
         self.rows += 1;
@@ -187,9 +262,15 @@ pub fn render_campaigns_csv(input: &ReportInput) -> Rendered {
     for r in campaign_rows(input) {
         let n = |v: u64| v.to_string();
         let y = |v: i64| Yuan(v).to_string();
-        let (orders, units, gmv, refund, net) = (n(r.orders), n(r.units), y(r.gmv), y(r.refund), y(r.net_gmv));
-        let (buyers, horders, hnet, ctd, spend) =
-            (n(r.buyers), n(r.halo_orders), y(r.halo_net_gmv), y(r.ctd_net_gmv), y(r.spend));
+        let (orders, units, gmv, refund, net) =
+            (n(r.orders), n(r.units), y(r.gmv), y(r.refund), y(r.net_gmv));
+        let (buyers, horders, hnet, ctd, spend) = (
+            n(r.buyers),
+            n(r.halo_orders),
+            y(r.halo_net_gmv),
+            y(r.ctd_net_gmv),
+            y(r.spend),
+        );
         let roas = r.ctd_roas.clone().unwrap_or_default();
         out.row(&[
             (&date, false),
@@ -218,7 +299,10 @@ pub fn render_notes_csv(input: &ReportInput) -> Rendered {
     let mut out = ReportCsv::new(&NOTES_HEADER);
     for r in note_rows(input) {
         let (orders, units) = (r.orders.to_string(), r.units.to_string());
-        let (net, halo) = (Yuan(r.net_gmv).to_string(), Yuan(r.halo_net_gmv).to_string());
+        let (net, halo) = (
+            Yuan(r.net_gmv).to_string(),
+            Yuan(r.halo_net_gmv).to_string(),
+        );
         out.row(&[
             (&date, false),
             (&input.brand_id, true),
@@ -314,7 +398,12 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn new(input: &ReportInput, files: &[Rendered], version: u64, generated_at: String) -> Manifest {
+    pub fn new(
+        input: &ReportInput,
+        files: &[Rendered],
+        version: u64,
+        generated_at: String,
+    ) -> Manifest {
         Manifest {
             schema_version: SCHEMA_VERSION,
             brand_id: input.brand_id.clone(),

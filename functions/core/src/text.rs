@@ -37,7 +37,10 @@ mod tests {
         assert_eq!(clean_field("'1930123456789012"), "1930123456789012");
         assert_eq!(clean_field("=\"\""), "");
         assert_eq!(clean_field("  57300031  "), "57300031");
-        assert_eq!(clean_field(" =\"2025-05-25 22:12:41\" "), "2025-05-25 22:12:41");
+        assert_eq!(
+            clean_field(" =\"2025-05-25 22:12:41\" "),
+            "2025-05-25 22:12:41"
+        );
         assert_eq!(clean_field("plain"), "plain");
         assert_eq!(clean_header("\u{feff}子订单编号"), "子订单编号");
     }

@@ -13,7 +13,11 @@ pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
     let time_s = time_s.trim_start();
     let (y, m, d, slash) = if date_s.contains('/') {
         let p: Vec<&str> = date_s.split('/').collect();
-        if p.len() != 3 || p[0].len() != 4 || !(1..=2).contains(&p[1].len()) || !(1..=2).contains(&p[2].len()) {
+        if p.len() != 3
+            || p[0].len() != 4
+            || !(1..=2).contains(&p[1].len())
+            || !(1..=2).contains(&p[2].len())
+        {
             return Err(bad());
         }
         (p[0], p[1], p[2], true)
@@ -58,7 +62,8 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
     if s.len() != 10 {
         return Err(format!("bad date {raw:?}: expected YYYY-MM-DD"));
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("bad date {raw:?}: expected YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("bad date {raw:?}: expected YYYY-MM-DD"))
 }
 
 /// Today's date in Asia/Shanghai.
@@ -76,19 +81,43 @@ mod tests {
 
     #[test]
     fn every_timestamp_form_of_the_spec() {
-        assert_eq!(parse_timestamp("2025-05-28 13:45:12"), Ok(dt("2025-05-28 13:45:12")));
-        assert_eq!(parse_timestamp("2025/5/28 13:45:12"), Ok(dt("2025-05-28 13:45:12")));
-        assert_eq!(parse_timestamp("2025/5/28 13:45"), Ok(dt("2025-05-28 13:45:00")));
-        assert_eq!(parse_timestamp("2025/6/1 9:05"), Ok(dt("2025-06-01 09:05:00")));
-        assert_eq!(parse_timestamp("2025/06/01 09:05:07"), Ok(dt("2025-06-01 09:05:07")));
+        assert_eq!(
+            parse_timestamp("2025-05-28 13:45:12"),
+            Ok(dt("2025-05-28 13:45:12"))
+        );
+        assert_eq!(
+            parse_timestamp("2025/5/28 13:45:12"),
+            Ok(dt("2025-05-28 13:45:12"))
+        );
+        assert_eq!(
+            parse_timestamp("2025/5/28 13:45"),
+            Ok(dt("2025-05-28 13:45:00"))
+        );
+        assert_eq!(
+            parse_timestamp("2025/6/1 9:05"),
+            Ok(dt("2025-06-01 09:05:00"))
+        );
+        assert_eq!(
+            parse_timestamp("2025/06/01 09:05:07"),
+            Ok(dt("2025-06-01 09:05:07"))
+        );
     }
 
     #[test]
     fn bad_timestamps_are_refused() {
         for bad in [
-            "", "2025-05-28", "2025-13-01 00:00:00", "2025-02-30 10:00:00", "2025/5/28 25:00",
-            "2025/5/28 9:5", "2025-05-28 13:45", "28/05/2025 13:45:12", "2025-05-28T13:45:12",
-            "2025/5/28 13:45:1", "abcd/5/28 13:45", "2025-5-28 13:45:12",
+            "",
+            "2025-05-28",
+            "2025-13-01 00:00:00",
+            "2025-02-30 10:00:00",
+            "2025/5/28 25:00",
+            "2025/5/28 9:5",
+            "2025-05-28 13:45",
+            "28/05/2025 13:45:12",
+            "2025-05-28T13:45:12",
+            "2025/5/28 13:45:1",
+            "abcd/5/28 13:45",
+            "2025-5-28 13:45:12",
         ] {
             assert!(parse_timestamp(bad).is_err(), "{bad:?} should be refused");
         }
@@ -96,7 +125,10 @@ mod tests {
 
     #[test]
     fn dates() {
-        assert_eq!(parse_date("2025-05-28"), Ok(NaiveDate::from_ymd_opt(2025, 5, 28).unwrap()));
+        assert_eq!(
+            parse_date("2025-05-28"),
+            Ok(NaiveDate::from_ymd_opt(2025, 5, 28).unwrap())
+        );
         assert!(parse_date("2025-5-28").is_err());
         assert!(parse_date("2025-02-30").is_err());
     }

@@ -25,7 +25,9 @@ struct Direct {
 
 /// S3 event keys are URL-encoded, with `+` for a space.
 fn decode_key(raw: &str) -> anyhow::Result<String> {
-    Ok(percent_decode_str(&raw.replace('+', " ")).decode_utf8()?.into_owned())
+    Ok(percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8()?
+        .into_owned())
 }
 
 /// The (bucket, key) pairs an event names.
@@ -36,8 +38,14 @@ fn objects(event: Value) -> anyhow::Result<Vec<(String, String)>> {
             .records
             .into_iter()
             .map(|r| {
-                let bucket = r.s3.bucket.name.ok_or_else(|| anyhow::anyhow!("S3 event record without a bucket"))?;
-                let key = r.s3.object.key.ok_or_else(|| anyhow::anyhow!("S3 event record without a key"))?;
+                let bucket =
+                    r.s3.bucket
+                        .name
+                        .ok_or_else(|| anyhow::anyhow!("S3 event record without a bucket"))?;
+                let key =
+                    r.s3.object
+                        .key
+                        .ok_or_else(|| anyhow::anyhow!("S3 event record without a key"))?;
                 Ok((bucket, decode_key(&key)?))
             })
             .collect();
@@ -68,13 +76,20 @@ mod tests {
 
     #[test]
     fn s3_events_and_direct_payloads_name_their_objects() {
-        let event: Value = serde_json::from_str(include_str!("../events/s3-object-created.json")).unwrap();
+        let event: Value =
+            serde_json::from_str(include_str!("../events/s3-object-created.json")).unwrap();
         assert_eq!(
             objects(event).unwrap(),
-            vec![("seedline-exports".to_string(), "exports/taobao/2025-05-28/Export List 1.csv".to_string())]
+            vec![(
+                "seedline-exports".to_string(),
+                "exports/taobao/2025-05-28/Export List 1.csv".to_string()
+            )]
         );
         let direct = json!({"bucket": "b", "key": "exports/jd/2025-05-28/a.csv"});
-        assert_eq!(objects(direct).unwrap(), vec![("b".into(), "exports/jd/2025-05-28/a.csv".into())]);
+        assert_eq!(
+            objects(direct).unwrap(),
+            vec![("b".into(), "exports/jd/2025-05-28/a.csv".into())]
+        );
         assert!(objects(json!({"nothing": 1})).is_err());
     }
 }

@@ -15,8 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         clients: AwsClients::from_env().await,
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        handler::handle(app, event.payload).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handler::handle(app, event.payload).await
+        },
+    ))
     .await
 }

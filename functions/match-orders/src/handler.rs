@@ -43,6 +43,8 @@ mod tests {
         assert_eq!(r.lookback_days, Some(30));
         let loose: MatchRequest = serde_json::from_str(r#"{"date": "2025-5-28"}"#).unwrap();
         assert!(loose.date().is_err());
-        assert!(serde_json::from_str::<MatchRequest>(r#"{"date": "2025-05-28", "extra": 1}"#).is_err());
+        assert!(
+            serde_json::from_str::<MatchRequest>(r#"{"date": "2025-05-28", "extra": 1}"#).is_err()
+        );
     }
 }

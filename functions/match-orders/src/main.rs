@@ -15,8 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         default_lookback: lookback_from_env()?,
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<handler::MatchRequest>| async move {
-        handler::handle(app, event.payload).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<handler::MatchRequest>| async move {
+            handler::handle(app, event.payload).await
+        },
+    ))
     .await
 }

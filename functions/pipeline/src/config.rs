@@ -37,9 +37,11 @@ pub fn buyer_hasher_from_env() -> Result<BuyerHasher, ConfigError> {
 /// `SEEDLINE_LOOKBACK_DAYS`, 30 when unset.
 pub fn lookback_from_env() -> Result<u32, ConfigError> {
     match std::env::var("SEEDLINE_LOOKBACK_DAYS") {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| ConfigError::Invalid(format!("SEEDLINE_LOOKBACK_DAYS={v:?} is not a number of days"))),
+        Ok(v) => v.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "SEEDLINE_LOOKBACK_DAYS={v:?} is not a number of days"
+            ))
+        }),
         Err(_) => Ok(DEFAULT_LOOKBACK_DAYS),
     }
 }
@@ -67,7 +69,8 @@ impl Stores {
 
     /// S3 buckets and a DynamoDB table named by the environment (see [`AwsSettings`]).
     pub fn aws(clients: &AwsClients, s: &AwsSettings) -> Stores {
-        let bucket = |b: &str| Arc::new(S3Objects::new(clients.s3.clone(), b)) as Arc<dyn ObjectStore>;
+        let bucket =
+            |b: &str| Arc::new(S3Objects::new(clients.s3.clone(), b)) as Arc<dyn ObjectStore>;
         Stores {
             exports: bucket(&s.exports_bucket),
             staging: bucket(&s.staging_bucket),
@@ -89,13 +92,25 @@ pub struct AwsSettings {
 
 impl AwsSettings {
     pub fn from_env() -> Result<AwsSettings, ConfigError> {
-        let var = |n: &'static str, what: &'static str| std::env::var(n).map_err(|_| ConfigError::Missing(n, what));
-        let exports_bucket = var("SEEDLINE_EXPORTS_BUCKET", "the bucket the marketplaces drop exports into")?;
-        let staging_bucket = std::env::var("SEEDLINE_STAGING_BUCKET").unwrap_or_else(|_| exports_bucket.clone());
+        let var = |n: &'static str, what: &'static str| {
+            std::env::var(n).map_err(|_| ConfigError::Missing(n, what))
+        };
+        let exports_bucket = var(
+            "SEEDLINE_EXPORTS_BUCKET",
+            "the bucket the marketplaces drop exports into",
+        )?;
+        let staging_bucket =
+            std::env::var("SEEDLINE_STAGING_BUCKET").unwrap_or_else(|_| exports_bucket.clone());
         Ok(AwsSettings {
             staging_bucket,
-            reports_bucket: var("SEEDLINE_REPORTS_BUCKET", "the bucket brands download reports from")?,
-            table: var("SEEDLINE_TABLE", "the DynamoDB table of brands and campaigns")?,
+            reports_bucket: var(
+                "SEEDLINE_REPORTS_BUCKET",
+                "the bucket brands download reports from",
+            )?,
+            table: var(
+                "SEEDLINE_TABLE",
+                "the DynamoDB table of brands and campaigns",
+            )?,
             exports_bucket,
         })
     }
@@ -127,7 +142,10 @@ impl AwsClients {
 /// A data directory given on the command line, checked to exist.
 pub fn data_dir(p: &Path) -> Result<PathBuf, ConfigError> {
     if !p.is_dir() {
-        return Err(ConfigError::Invalid(format!("data directory {} does not exist", p.display())));
+        return Err(ConfigError::Invalid(format!(
+            "data directory {} does not exist",
+            p.display()
+        )));
     }
     Ok(p.to_path_buf())
 }

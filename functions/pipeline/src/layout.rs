@@ -13,8 +13,12 @@ pub struct ExportKey {
 
 impl ExportKey {
     pub fn parse(key: &str) -> Result<ExportKey, String> {
-        let bad = |why: &str| format!("{key:?} is not an export key (exports/{{taobao|jd}}/YYYY-MM-DD/NAME): {why}");
-        let rest = key.strip_prefix("exports/").ok_or_else(|| bad("no exports/ prefix"))?;
+        let bad = |why: &str| {
+            format!("{key:?} is not an export key (exports/{{taobao|jd}}/YYYY-MM-DD/NAME): {why}")
+        };
+        let rest = key
+            .strip_prefix("exports/")
+            .ok_or_else(|| bad("no exports/ prefix"))?;
         let mut parts = rest.splitn(3, '/');
         let m = parts.next().unwrap_or_default();
         let d = parts.next().unwrap_or_default();
@@ -36,7 +40,10 @@ impl ExportKey {
     }
 
     fn staged(&self, area: &str, suffix: &str) -> String {
-        format!("staging/{area}/{}/{}/{}{suffix}", self.marketplace, self.date, self.name)
+        format!(
+            "staging/{area}/{}/{}/{}{suffix}",
+            self.marketplace, self.date, self.name
+        )
     }
 
     pub fn lines_key(&self) -> String {

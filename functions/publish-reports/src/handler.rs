@@ -12,7 +12,9 @@ pub fn targets(event: Value) -> anyhow::Result<Vec<BrandDate>> {
         Value::Object(ref o) if o.contains_key("changed") => o["changed"].clone(),
         Value::Object(ref o) if o.contains_key("reports") => o["reports"].clone(),
         Value::Object(_) => Value::Array(vec![event]),
-        other => anyhow::bail!("expected {{\"brand_id\", \"date\"}} or a list of them, got {other}"),
+        other => {
+            anyhow::bail!("expected {{\"brand_id\", \"date\"}} or a list of them, got {other}")
+        }
     };
     Ok(serde_json::from_value(list)?)
 }
@@ -34,12 +36,16 @@ mod tests {
 
     #[test]
     fn every_payload_shape() {
-        let one = targets(serde_json::from_str(include_str!("../events/publish.json")).unwrap()).unwrap();
+        let one =
+            targets(serde_json::from_str(include_str!("../events/publish.json")).unwrap()).unwrap();
         assert_eq!(one.len(), 2);
         assert_eq!(one[0].brand_id, "b-00");
         let single = targets(json!({"brand_id": "b-01", "date": "2025-05-28"})).unwrap();
         assert_eq!(single[0].brand_id, "b-01");
-        let changed = targets(json!({"changed": [{"brand_id": "b-02", "date": "2025-05-27"}], "date": "2025-05-28"})).unwrap();
+        let changed = targets(
+            json!({"changed": [{"brand_id": "b-02", "date": "2025-05-27"}], "date": "2025-05-28"}),
+        )
+        .unwrap();
         assert_eq!(changed[0].date.to_string(), "2025-05-27");
         assert!(targets(json!("b-01")).is_err());
     }

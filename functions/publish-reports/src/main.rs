@@ -12,8 +12,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clients = AwsClients::from_env().await;
     let stores = Stores::aws(&clients, &settings);
     let stores = &stores;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        handler::handle(stores, event.payload).await
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            handler::handle(stores, event.payload).await
+        },
+    ))
     .await
 }

@@ -29,10 +29,18 @@ pub async fn clients() -> AwsClients {
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(endpoint())
-        .credentials_provider(Credentials::new("test", "test", None, None, "seedline-tests"))
+        .credentials_provider(Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "seedline-tests",
+        ))
         .load()
         .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&shared).force_path_style(true).build();
+    let s3 = aws_sdk_s3::config::Builder::from(&shared)
+        .force_path_style(true)
+        .build();
     AwsClients {
         s3: aws_sdk_s3::Client::from_conf(s3),
         dynamodb: aws_sdk_dynamodb::Client::new(&shared),
@@ -60,8 +68,18 @@ impl World {
             table: format!("seedline-{id}"),
         };
         let clients = clients().await;
-        for b in [&settings.exports_bucket, &settings.staging_bucket, &settings.reports_bucket] {
-            clients.s3.create_bucket().bucket(b).send().await.expect("create bucket");
+        for b in [
+            &settings.exports_bucket,
+            &settings.staging_bucket,
+            &settings.reports_bucket,
+        ] {
+            clients
+                .s3
+                .create_bucket()
+                .bucket(b)
+                .send()
+                .await
+                .expect("create bucket");
         }
         DynamoCampaigns::new(clients.dynamodb.clone(), &settings.table)
             .create_table()
@@ -89,18 +107,25 @@ impl World {
                 }
             }
         }
-        self.stores.campaigns.save(&brands, &campaigns).await.expect("load campaigns");
+        self.stores
+            .campaigns
+            .save(&brands, &campaigns)
+            .await
+            .expect("load campaigns");
     }
 
     /// Puts the fixture exports of one day into the exports bucket, as a partner would.
     pub async fn drop_exports(&self, date: &str) {
         for m in ["taobao", "jd"] {
             let dir = fixtures().join("exports").join(m).join(date);
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for e in entries {
                 let e = e.unwrap();
                 let key = format!("exports/{m}/{date}/{}", e.file_name().to_string_lossy());
-                self.put_export(&key, std::fs::read(e.path()).unwrap()).await;
+                self.put_export(&key, std::fs::read(e.path()).unwrap())
+                    .await;
             }
         }
     }
@@ -119,7 +144,15 @@ impl World {
 
     /// Downloads a report object as a brand would.
     pub async fn report(&self, key: &str) -> Option<Vec<u8>> {
-        match self.clients.s3.get_object().bucket(&self.settings.reports_bucket).key(key).send().await {
+        match self
+            .clients
+            .s3
+            .get_object()
+            .bucket(&self.settings.reports_bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => Some(o.body.collect().await.unwrap().into_bytes().to_vec()),
             Err(_) => None,
         }
@@ -136,7 +169,10 @@ impl World {
         .unwrap();
         let prefix = latest["prefix"].as_str().unwrap().to_string();
         let bytes = self.report(&format!("{prefix}{name}")).await.unwrap();
-        (latest["version"].as_u64().unwrap(), String::from_utf8(bytes).unwrap())
+        (
+            latest["version"].as_u64().unwrap(),
+            String::from_utf8(bytes).unwrap(),
+        )
     }
 
     /// Every key and ETag in the reports bucket.
@@ -151,7 +187,12 @@ impl World {
             .unwrap();
         out.contents()
             .iter()
-            .map(|o| (o.key().unwrap().to_string(), o.e_tag().unwrap_or_default().to_string()))
+            .map(|o| {
+                (
+                    o.key().unwrap().to_string(),
+                    o.e_tag().unwrap_or_default().to_string(),
+                )
+            })
             .collect()
     }
 }

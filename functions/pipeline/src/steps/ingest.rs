@@ -46,13 +46,18 @@ pub struct IngestResult {
 }
 
 /// Ingests one export object. Ingesting the same object twice changes nothing.
-pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> Result<IngestResult, StepError> {
+pub async fn ingest_object(
+    stores: &Stores,
+    hasher: &BuyerHasher,
+    key: &str,
+) -> Result<IngestResult, StepError> {
     let ek = ExportKey::parse(key).map_err(StepError::BadInput)?;
-    let head = stores
-        .exports
-        .head(key)
-        .await?
-        .ok_or_else(|| StepError::BadInput(format!("export {key} does not exist in {}", stores.exports.describe())))?;
+    let head = stores.exports.head(key).await?.ok_or_else(|| {
+        StepError::BadInput(format!(
+            "export {key} does not exist in {}",
+            stores.exports.describe()
+        ))
+    })?;
     if let Some(bytes) = stores.staging.get_bytes(&ek.record_key()).await? {
         if let Ok(rec) = serde_json::from_slice::<IngestRecord>(&bytes) {
             if rec.etag == head.etag {
@@ -64,13 +69,13 @@ pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> 
             }
         }
     }
-    let obj = stores
-        .exports
-        .get(key)
-        .await?
-        .ok_or_else(|| StepError::BadInput(format!("export {key} disappeared while being read")))?;
+    let obj =
+        stores.exports.get(key).await?.ok_or_else(|| {
+            StepError::BadInput(format!("export {key} disappeared while being read"))
+        })?;
     let etag = obj.etag.clone();
-    let scratch = tempfile::tempdir().map_err(|e| StepError::io("creating scratch directory", true, e))?;
+    let scratch =
+        tempfile::tempdir().map_err(|e| StepError::io("creating scratch directory", true, e))?;
     let lines_path = scratch.path().join("lines.csv");
     let rejects_path = scratch.path().join("rejects.csv");
     let source = StagedSource {
@@ -82,7 +87,11 @@ pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> 
     let mkt = ek.marketplace;
     let (lp, rp) = (lines_path.clone(), rejects_path.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
-        let create = |p: &std::path::Path| std::fs::File::create(p).map(BufWriter::new).map_err(IngestError::Output);
+        let create = |p: &std::path::Path| {
+            std::fs::File::create(p)
+                .map(BufWriter::new)
+                .map_err(IngestError::Output)
+        };
         let mut lines = StagedWriter::new(create(&lp)?, &source).map_err(IngestError::Output)?;
         let mut rejects = csv::Writer::from_writer(create(&rp)?);
         rejects
@@ -90,10 +99,18 @@ pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> 
             .map_err(|e| IngestError::Output(e.into()))?;
         let summary = normalise(reader, mkt, &hasher, &mut |l| lines.write(l), &mut |r| {
             rejects
-                .write_record([r.line.to_string().as_str(), &r.order_id, &r.reason, &r.detail])
+                .write_record([
+                    r.line.to_string().as_str(),
+                    &r.order_id,
+                    &r.reason,
+                    &r.detail,
+                ])
                 .map_err(std::io::Error::from)
         })?;
-        lines.finish().and_then(|mut w| w.flush()).map_err(IngestError::Output)?;
+        lines
+            .finish()
+            .and_then(|mut w| w.flush())
+            .map_err(IngestError::Output)?;
         rejects.flush().map_err(IngestError::Output)?;
         Ok(summary)
     })
@@ -101,8 +118,14 @@ pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> 
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let record = match result {
         Ok(summary) => {
-            stores.staging.put_file(&ek.lines_key(), &lines_path).await?;
-            stores.staging.put_file(&ek.rejects_key(), &rejects_path).await?;
+            stores
+                .staging
+                .put_file(&ek.lines_key(), &lines_path)
+                .await?;
+            stores
+                .staging
+                .put_file(&ek.rejects_key(), &rejects_path)
+                .await?;
             let c = &summary.counts;
             tracing::info!(
                 export_key = key,
@@ -148,11 +171,17 @@ pub async fn ingest_object(stores: &Stores, hasher: &BuyerHasher, key: &str) -> 
                 ingested_at: now,
             }
         }
-        Err(IngestError::Source(e)) => return Err(StepError::io(format!("reading {key}"), true, e)),
+        Err(IngestError::Source(e)) => {
+            return Err(StepError::io(format!("reading {key}"), true, e))
+        }
         Err(IngestError::Output(e)) => return Err(StepError::io("writing scratch files", true, e)),
     };
-    let bytes = serde_json::to_vec_pretty(&record).map_err(|e| StepError::io("encoding record", false, e.into()))?;
+    let bytes = serde_json::to_vec_pretty(&record)
+        .map_err(|e| StepError::io("encoding record", false, e.into()))?;
     // The record goes last: it says the staged lines are complete.
     stores.staging.put(&ek.record_key(), bytes).await?;
-    Ok(IngestResult { record, skipped: false })
+    Ok(IngestResult {
+        record,
+        skipped: false,
+    })
 }

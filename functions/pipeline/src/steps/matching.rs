@@ -46,7 +46,11 @@ struct Changed {
 /// The range reaches past `date` only when a newer day already ran (an old day re-run): then every
 /// report a newer run made is brought up to date too, so days run in any order end in the same reports.
 /// Report date X sees the exports dated up to X + lookback, as a run in date order would have.
-pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) -> Result<MatchOutcome, StepError> {
+pub async fn match_orders(
+    stores: &Stores,
+    date: NaiveDate,
+    lookback_days: u32,
+) -> Result<MatchOutcome, StepError> {
     let lookback = Duration::days(i64::from(lookback_days));
     let run_dates: BTreeSet<NaiveDate> = stores
         .staging
@@ -54,13 +58,21 @@ pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) 
         .await?
         .iter()
         .filter_map(|o| {
-            let name = o.key.strip_prefix(layout::RUNS_PREFIX)?.strip_suffix(".json")?;
+            let name = o
+                .key
+                .strip_prefix(layout::RUNS_PREFIX)?
+                .strip_suffix(".json")?;
             seedline_core::time::parse_date(name).ok()
         })
         .chain([date])
         .collect();
     let from = date - lookback;
-    let to = run_dates.iter().next_back().copied().unwrap_or(date).max(date);
+    let to = run_dates
+        .iter()
+        .next_back()
+        .copied()
+        .unwrap_or(date)
+        .max(date);
     let catalog = stores.campaigns.load_for_range(from, to).await?;
 
     let mut files: Vec<ExportKey> = stores
@@ -71,7 +83,7 @@ pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) 
         .filter_map(|o| ExportKey::from_lines_key(&o.key))
         .collect();
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
-    files.sort_by(|a, b| (a.date, a.key()).cmp(&(b.date, b.key())));
+    files.sort_by_key(|k| (k.date, k.key()));
 
     let mut published: HashMap<BrandDate, Vec<String>> = HashMap::new();
     let mut d = from;
@@ -102,12 +114,16 @@ pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) 
         published,
     };
     let (changed, stats) =
-        tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog)).await??;
+        tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
+            .await??;
 
     for c in &changed {
         stores
             .staging
-            .put(&layout::report_input_key(c.target.date, &c.target.brand_id), c.bytes.clone())
+            .put(
+                &layout::report_input_key(c.target.date, &c.target.brand_id),
+                c.bytes.clone(),
+            )
             .await?;
     }
     let outcome = MatchOutcome {
@@ -129,9 +145,16 @@ pub async fn match_orders(stores: &Stores, date: NaiveDate, lookback_days: u32) 
         changed = outcome.changed.len(),
         "attributed"
     );
-    let record = serde_json::to_vec_pretty(&outcome).map_err(|e| StepError::BadInput(e.to_string()))?;
-    stores.staging.put(&layout::match_record_key(date), record).await?;
-    stores.staging.put(&layout::run_key(date), b"{}".to_vec()).await?;
+    let record =
+        serde_json::to_vec_pretty(&outcome).map_err(|e| StepError::BadInput(e.to_string()))?;
+    stores
+        .staging
+        .put(&layout::match_record_key(date), record)
+        .await?;
+    stores
+        .staging
+        .put(&layout::run_key(date), b"{}".to_vec())
+        .await?;
     Ok(outcome)
 }
 
@@ -165,14 +188,26 @@ impl Plan {
         let mut changed = Vec::new();
         let mut stats = MatchStats::default();
         for ek in files {
-            let cut = targets[next..].iter().take_while(|x| **x + self.lookback < ek.date).count();
+            let cut = targets[next..]
+                .iter()
+                .take_while(|x| **x + self.lookback < ek.date)
+                .count();
             if cut > 0 {
-                stats = self.evaluate(&targets[next..next + cut], &state, &sources, catalog, &mut changed);
+                stats = self.evaluate(
+                    &targets[next..next + cut],
+                    &state,
+                    &sources,
+                    catalog,
+                    &mut changed,
+                );
                 next += cut;
             }
             let key = ek.lines_key();
             let Some(obj) = handle.block_on(staging.get(&key))? else {
-                return Err(StoreError::Invalid(format!("staged lines {key} vanished while matching")).into());
+                return Err(StoreError::Invalid(format!(
+                    "staged lines {key} vanished while matching"
+                ))
+                .into());
             };
             let reader = BufReader::new(SyncIoBridge::new_with_handle(obj.body, handle.clone()));
             let idx = sources.len();
@@ -207,7 +242,13 @@ impl Plan {
             let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
             if self.run_dates.contains(&x) {
                 // A daily run publishes every brand with a live campaign, quiet days included.
-                brands.extend(catalog.campaigns().iter().filter(|c| c.live_on(x)).map(|c| c.brand_id.clone()));
+                brands.extend(
+                    catalog
+                        .campaigns()
+                        .iter()
+                        .filter(|c| c.live_on(x))
+                        .map(|c| c.brand_id.clone()),
+                );
             }
             brands.extend(
                 self.published
@@ -217,10 +258,18 @@ impl Plan {
             );
             for brand in brands {
                 let input = a.report_input(&brand, x);
-                let Ok(bytes) = serde_json::to_vec(&input) else { continue };
+                let Ok(bytes) = serde_json::to_vec(&input) else {
+                    continue;
+                };
                 let sha = sha256_hex(&bytes);
-                let target = BrandDate { brand_id: brand, date: x };
-                let current = self.published.get(&target).is_some_and(|m| m.len() == 1 && m[0] == sha);
+                let target = BrandDate {
+                    brand_id: brand,
+                    date: x,
+                };
+                let current = self
+                    .published
+                    .get(&target)
+                    .is_some_and(|m| m.len() == 1 && m[0] == sha);
                 if !current {
                     changed.push(Changed { target, bytes });
                 }

@@ -26,7 +26,9 @@ fn check_brand_id(brand: &str) -> Result<(), StepError> {
     let ok = !brand.is_empty()
         && brand != "."
         && brand != ".."
-        && brand.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && brand
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -36,23 +38,34 @@ fn check_brand_id(brand: &str) -> Result<(), StepError> {
 
 /// Publishes `brand`'s report for `date` from its staged input. Writes v{N+1} only when the content
 /// differs from v{N}; every file of the version goes first and latest.json last, in one PUT.
-pub async fn publish_report(stores: &Stores, brand: &str, date: NaiveDate) -> Result<PublishOutcome, StepError> {
+pub async fn publish_report(
+    stores: &Stores,
+    brand: &str,
+    date: NaiveDate,
+) -> Result<PublishOutcome, StepError> {
     check_brand_id(brand)?;
     let input_key = layout::report_input_key(date, brand);
     let bytes = stores.staging.get_bytes(&input_key).await?.ok_or_else(|| {
-        StepError::BadInput(format!("nothing staged for brand {brand} on {date} ({input_key}): run match-orders first"))
+        StepError::BadInput(format!(
+            "nothing staged for brand {brand} on {date} ({input_key}): run match-orders first"
+        ))
     })?;
-    let input: ReportInput = serde_json::from_slice(&bytes)
-        .map_err(|e| StepError::BadInput(format!("{input_key} does not read as a report input: {e}")))?;
+    let input: ReportInput = serde_json::from_slice(&bytes).map_err(|e| {
+        StepError::BadInput(format!("{input_key} does not read as a report input: {e}"))
+    })?;
     if input.brand_id != brand || input.date != date {
-        return Err(StepError::BadInput(format!("{input_key} holds brand {} on {}", input.brand_id, input.date)));
+        return Err(StepError::BadInput(format!(
+            "{input_key} holds brand {} on {}",
+            input.brand_id, input.date
+        )));
     }
     let input_sha = sha256_hex(&bytes);
     let files = render_all(&input);
     let latest_key = layout::latest_key(brand, date);
     let latest: Option<Latest> = match stores.reports.get_bytes(&latest_key).await? {
         Some(b) => Some(
-            serde_json::from_slice(&b).map_err(|e| StepError::BadInput(format!("{latest_key} is not readable: {e}")))?,
+            serde_json::from_slice(&b)
+                .map_err(|e| StepError::BadInput(format!("{latest_key} is not readable: {e}")))?,
         ),
         None => None,
     };
@@ -64,21 +77,31 @@ pub async fn publish_report(stores: &Stores, brand: &str, date: NaiveDate) -> Re
     let prefix = layout::version_prefix(brand, date, version);
     if written {
         for f in &files {
-            stores.reports.put(&format!("{prefix}{}", f.name), f.bytes.clone()).await?;
+            stores
+                .reports
+                .put(&format!("{prefix}{}", f.name), f.bytes.clone())
+                .await?;
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let manifest = Manifest::new(&input, &files, version, now);
-        let manifest_bytes =
-            serde_json::to_vec_pretty(&manifest).map_err(|e| StepError::BadInput(format!("manifest: {e}")))?;
-        let mut sha256: BTreeMap<String, String> = files.iter().map(|f| (f.name.to_string(), f.sha256())).collect();
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| StepError::BadInput(format!("manifest: {e}")))?;
+        let mut sha256: BTreeMap<String, String> = files
+            .iter()
+            .map(|f| (f.name.to_string(), f.sha256()))
+            .collect();
         sha256.insert("manifest.json".into(), sha256_hex(&manifest_bytes));
-        stores.reports.put(&format!("{prefix}manifest.json"), manifest_bytes).await?;
+        stores
+            .reports
+            .put(&format!("{prefix}manifest.json"), manifest_bytes)
+            .await?;
         let pointer = Latest {
             version,
             prefix: prefix.clone(),
             sha256,
         };
-        let pointer_bytes = serde_json::to_vec_pretty(&pointer).map_err(|e| StepError::BadInput(e.to_string()))?;
+        let pointer_bytes =
+            serde_json::to_vec_pretty(&pointer).map_err(|e| StepError::BadInput(e.to_string()))?;
         stores.reports.put(&latest_key, pointer_bytes).await?;
         tracing::info!(brand_id = brand, report_date = %date, version, "report published");
     } else {

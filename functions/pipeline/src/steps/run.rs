@@ -22,7 +22,10 @@ pub struct DayRun {
 }
 
 /// The export objects of one day, every marketplace, sorted by key.
-pub async fn day_exports(stores: &Stores, date: NaiveDate) -> Result<(Vec<String>, Vec<Marketplace>), StepError> {
+pub async fn day_exports(
+    stores: &Stores,
+    date: NaiveDate,
+) -> Result<(Vec<String>, Vec<Marketplace>), StepError> {
     let mut keys = Vec::new();
     let mut missing = Vec::new();
     for m in Marketplace::ALL {

@@ -15,8 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    KeysAndAttributes, Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::NaiveDate;
@@ -49,7 +50,9 @@ fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
 fn record_of(item: &Item) -> Result<&str, StoreError> {
     match item.get("record") {
         Some(AttributeValue::S(r)) => Ok(r),
-        _ => Err(StoreError::Invalid("a DynamoDB item has no `record` attribute".into())),
+        _ => Err(StoreError::Invalid(
+            "a DynamoDB item has no `record` attribute".into(),
+        )),
     }
 }
 
@@ -70,7 +73,13 @@ impl DynamoCampaigns {
                 .build()
                 .map_err(build_err)
         };
-        let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build().map_err(build_err);
+        let key = |n: &str, t: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(n)
+                .key_type(t)
+                .build()
+                .map_err(build_err)
+        };
         self.client
             .create_table()
             .table_name(&self.table)
@@ -86,7 +95,11 @@ impl DynamoCampaigns {
                     .index_name(GSI)
                     .key_schema(key("gsi1pk", KeyType::Hash)?)
                     .key_schema(key("gsi1sk", KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .map_err(build_err)?,
             )
@@ -96,7 +109,12 @@ impl DynamoCampaigns {
         Ok(())
     }
 
-    async fn query_gsi(&self, partition: &str, from: Option<String>, to: Option<NaiveDate>) -> Result<Vec<Item>, StoreError> {
+    async fn query_gsi(
+        &self,
+        partition: &str,
+        from: Option<String>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<Item>, StoreError> {
         let mut q = self
             .client
             .query()
@@ -128,30 +146,49 @@ impl DynamoCampaigns {
         self.query_gsi("BRAND", None, None)
             .await?
             .iter()
-            .map(|i| serde_json::from_str(record_of(i)?).map_err(|e| StoreError::Invalid(format!("stored brand: {e}"))))
+            .map(|i| {
+                serde_json::from_str(record_of(i)?)
+                    .map_err(|e| StoreError::Invalid(format!("stored brand: {e}")))
+            })
             .collect()
     }
 
-    async fn campaigns(&self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Vec<Campaign>, StoreError> {
+    async fn campaigns(
+        &self,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<Vec<Campaign>, StoreError> {
         self.query_gsi("CAMPAIGN", from.map(|f| f.to_string()), to)
             .await?
             .iter()
             .map(|i| {
-                serde_json::from_str(record_of(i)?).map_err(|e| StoreError::Invalid(format!("stored campaign: {e}")))
+                serde_json::from_str(record_of(i)?)
+                    .map_err(|e| StoreError::Invalid(format!("stored campaign: {e}")))
             })
             .collect()
     }
 
     /// Which campaign holds each of `tokens`, in batches of 100 keys.
-    async fn token_owners(&self, tokens: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
+    async fn token_owners(
+        &self,
+        tokens: &[String],
+    ) -> Result<BTreeMap<String, String>, StoreError> {
         let mut owners = BTreeMap::new();
         for chunk in tokens.chunks(BATCH_GET_MAX) {
             let mut keys: Vec<Item> = chunk
                 .iter()
-                .map(|t| HashMap::from([("pk".to_string(), s(format!("TOKEN#{t}"))), ("sk".to_string(), s("TOKEN"))]))
+                .map(|t| {
+                    HashMap::from([
+                        ("pk".to_string(), s(format!("TOKEN#{t}"))),
+                        ("sk".to_string(), s("TOKEN")),
+                    ])
+                })
                 .collect();
             while !keys.is_empty() {
-                let req = KeysAndAttributes::builder().set_keys(Some(keys)).build().map_err(build_err)?;
+                let req = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .build()
+                    .map_err(build_err)?;
                 let out = self
                     .client
                     .batch_get_item()
@@ -159,8 +196,15 @@ impl DynamoCampaigns {
                     .send()
                     .await
                     .map_err(|e| sdk_error("batch get", &self.table, e))?;
-                for item in out.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(c))) = (item.get("pk"), item.get("campaign_id")) {
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(c))) =
+                        (item.get("pk"), item.get("campaign_id"))
+                    {
                         owners.insert(pk.trim_start_matches("TOKEN#").to_string(), c.clone());
                     }
                 }
@@ -186,19 +230,29 @@ impl DynamoCampaigns {
             .await
             .map_err(|e| sdk_error("get", &self.table, e))?;
         match out.item() {
-            Some(i) => Ok(Some(
-                serde_json::from_str(record_of(i)?).map_err(|e| StoreError::Invalid(format!("stored campaign: {e}")))?,
-            )),
+            Some(i) => {
+                Ok(Some(serde_json::from_str(record_of(i)?).map_err(|e| {
+                    StoreError::Invalid(format!("stored campaign: {e}"))
+                })?))
+            }
             None => Ok(None),
         }
     }
 
-    fn put(&self, item: Item, condition: Option<(&str, &str)>) -> Result<TransactWriteItem, StoreError> {
+    fn put(
+        &self,
+        item: Item,
+        condition: Option<(&str, &str)>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut p = Put::builder().table_name(&self.table).set_item(Some(item));
         if let Some((expr, campaign)) = condition {
-            p = p.condition_expression(expr).expression_attribute_values(":c", s(campaign));
+            p = p
+                .condition_expression(expr)
+                .expression_attribute_values(":c", s(campaign));
         }
-        Ok(TransactWriteItem::builder().put(p.build().map_err(build_err)?).build())
+        Ok(TransactWriteItem::builder()
+            .put(p.build().map_err(build_err)?)
+            .build())
     }
 
     /// One campaign and its token items in one transaction; the table refuses a token held by another campaign.
@@ -214,7 +268,10 @@ impl DynamoCampaigns {
                 ("pk".to_string(), s(format!("CAMPAIGN#{}", c.campaign_id))),
                 ("sk".to_string(), s("CAMPAIGN")),
                 ("gsi1pk".to_string(), s("CAMPAIGN")),
-                ("gsi1sk".to_string(), s(format!("{}#{}", c.active_until(), c.campaign_id))),
+                (
+                    "gsi1sk".to_string(),
+                    s(format!("{}#{}", c.active_until(), c.campaign_id)),
+                ),
                 ("start".to_string(), s(c.start.to_string())),
                 ("version".to_string(), s(c.version())),
                 ("record".to_string(), s(record)),
@@ -228,10 +285,16 @@ impl DynamoCampaigns {
                     ("sk".to_string(), s("TOKEN")),
                     ("campaign_id".to_string(), s(c.campaign_id.clone())),
                 ]),
-                Some(("attribute_not_exists(pk) OR campaign_id = :c", &c.campaign_id)),
+                Some((
+                    "attribute_not_exists(pk) OR campaign_id = :c",
+                    &c.campaign_id,
+                )),
             )?);
         }
-        for t in old_tokens.iter().filter(|t| !c.tokens().any(|n| n == t.as_str())) {
+        for t in old_tokens
+            .iter()
+            .filter(|t| !c.tokens().any(|n| n == t.as_str()))
+        {
             let d = Delete::builder()
                 .table_name(&self.table)
                 .key("pk", s(format!("TOKEN#{t}")))
@@ -249,7 +312,13 @@ impl DynamoCampaigns {
                 actions.len()
             )));
         }
-        match self.client.transact_write_items().set_transact_items(Some(actions)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let cancelled = e
@@ -280,7 +349,11 @@ impl CampaignStore for DynamoCampaigns {
         Ok((self.brands().await?, self.campaigns(None, None).await?))
     }
 
-    async fn save(&self, brands: &[Brand], campaigns: &[Campaign]) -> Result<SaveSummary, StoreError> {
+    async fn save(
+        &self,
+        brands: &[Brand],
+        campaigns: &[Campaign],
+    ) -> Result<SaveSummary, StoreError> {
         // Check everything before the first write: brands known, tokens free, transactions in bounds.
         let stored_brands = self.brands().await?;
         let mut known: Vec<Brand> = stored_brands
@@ -289,7 +362,10 @@ impl CampaignStore for DynamoCampaigns {
             .collect();
         known.extend(brands.iter().cloned());
         Catalog::new(known, campaigns.to_vec()).map_err(|e| StoreError::Conflict(e.to_string()))?;
-        let tokens: Vec<String> = campaigns.iter().flat_map(|c| c.tokens().map(String::from)).collect();
+        let tokens: Vec<String> = campaigns
+            .iter()
+            .flat_map(|c| c.tokens().map(String::from))
+            .collect();
         let owners = self.token_owners(&tokens).await?;
         for c in campaigns {
             for t in c.tokens() {
@@ -308,7 +384,8 @@ impl CampaignStore for DynamoCampaigns {
             }
         }
         for b in brands {
-            let record = serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let record =
+                serde_json::to_string(b).map_err(|e| StoreError::Invalid(e.to_string()))?;
             self.client
                 .put_item()
                 .table_name(&self.table)

@@ -30,7 +30,9 @@ impl LocalObjects {
         let rel = Path::new(key);
         let safe = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !safe {
-            return Err(StoreError::Invalid(format!("not a safe object key: {key:?}")));
+            return Err(StoreError::Invalid(format!(
+                "not a safe object key: {key:?}"
+            )));
         }
         Ok(self.root.join(rel))
     }
@@ -93,7 +95,8 @@ impl ObjectStore for LocalObjects {
                 .tempfile_in(&dir)
                 .map_err(|e| io_err("create", &dir, e))?;
             std::io::Write::write_all(&mut tmp, &body).map_err(|e| io_err("write", &path, e))?;
-            tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+            tmp.persist(&path)
+                .map_err(|e| io_err("rename", &path, e.error))?;
             Ok(())
         })
         .await
@@ -111,7 +114,8 @@ impl ObjectStore for LocalObjects {
                 .tempfile_in(&dir)
                 .map_err(|e| io_err("create", &dir, e))?;
             std::fs::copy(&src, tmp.path()).map_err(|e| io_err("copy", &src, e))?;
-            tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+            tmp.persist(&path)
+                .map_err(|e| io_err("rename", &path, e.error))?;
             Ok(())
         })
         .await
@@ -124,7 +128,11 @@ impl ObjectStore for LocalObjects {
         tokio::task::spawn_blocking(move || -> Result<Vec<ObjectMeta>, StoreError> {
             // Walk only below the deepest directory the prefix names.
             let dir_part = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
-            let start = if dir_part.is_empty() { root.clone() } else { root.join(dir_part) };
+            let start = if dir_part.is_empty() {
+                root.clone()
+            } else {
+                root.join(dir_part)
+            };
             let mut out = Vec::new();
             let mut stack = vec![start];
             while let Some(dir) = stack.pop() {
@@ -144,7 +152,9 @@ impl ObjectStore for LocalObjects {
                     if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
                         continue;
                     }
-                    let Ok(rel) = path.strip_prefix(&root) else { continue };
+                    let Ok(rel) = path.strip_prefix(&root) else {
+                        continue;
+                    };
                     let key = rel
                         .components()
                         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -198,7 +208,8 @@ impl LocalCampaigns {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("read", &path, e)),
         };
-        parse_jsonl(&path.display().to_string(), &text).map_err(|e| StoreError::Invalid(e.to_string()))
+        parse_jsonl(&path.display().to_string(), &text)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     fn read_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
@@ -210,7 +221,10 @@ impl LocalCampaigns {
                     (Record::Brand(b), false) => brands.push(b),
                     (Record::Campaign(c), true) => campaigns.push(c),
                     (Record::Brand(b), true) => {
-                        return Err(StoreError::Invalid(format!("{file}: brand {} belongs in brands.jsonl", b.brand_id)))
+                        return Err(StoreError::Invalid(format!(
+                            "{file}: brand {} belongs in brands.jsonl",
+                            b.brand_id
+                        )))
                     }
                     (Record::Campaign(c), false) => {
                         return Err(StoreError::Invalid(format!(
@@ -224,11 +238,17 @@ impl LocalCampaigns {
         Ok((brands, campaigns))
     }
 
-    fn write_jsonl<T: serde::Serialize>(&self, name: &str, records: &[T]) -> Result<(), StoreError> {
+    fn write_jsonl<T: serde::Serialize>(
+        &self,
+        name: &str,
+        records: &[T],
+    ) -> Result<(), StoreError> {
         let path = self.dir.join(name);
         let mut text = String::new();
         for r in records {
-            text.push_str(&serde_json::to_string(r).map_err(|e| StoreError::Invalid(e.to_string()))?);
+            text.push_str(
+                &serde_json::to_string(r).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            );
             text.push('\n');
         }
         std::fs::create_dir_all(&self.dir).map_err(|e| io_err("mkdir", &self.dir, e))?;
@@ -236,8 +256,10 @@ impl LocalCampaigns {
             .prefix(TMP_PREFIX)
             .tempfile_in(&self.dir)
             .map_err(|e| io_err("create", &self.dir, e))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(|e| io_err("write", &path, e))?;
-        tmp.persist(&path).map_err(|e| io_err("rename", &path, e.error))?;
+        std::io::Write::write_all(&mut tmp, text.as_bytes())
+            .map_err(|e| io_err("write", &path, e))?;
+        tmp.persist(&path)
+            .map_err(|e| io_err("rename", &path, e.error))?;
         Ok(())
     }
 }
@@ -247,8 +269,12 @@ impl CampaignStore for LocalCampaigns {
     async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
         let (brands, campaigns) = self.read_all()?;
         // Check the whole file (token uniqueness across every campaign), then keep what the range needs.
-        Catalog::new(brands.clone(), campaigns.clone()).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let touching = campaigns.into_iter().filter(|c| c.touches(from, to)).collect();
+        Catalog::new(brands.clone(), campaigns.clone())
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let touching = campaigns
+            .into_iter()
+            .filter(|c| c.touches(from, to))
+            .collect();
         Catalog::new(brands, touching).map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
@@ -256,7 +282,11 @@ impl CampaignStore for LocalCampaigns {
         self.read_all()
     }
 
-    async fn save(&self, brands: &[Brand], campaigns: &[Campaign]) -> Result<SaveSummary, StoreError> {
+    async fn save(
+        &self,
+        brands: &[Brand],
+        campaigns: &[Campaign],
+    ) -> Result<SaveSummary, StoreError> {
         let (mut all_brands, mut all_campaigns) = self.read_all()?;
         for b in brands {
             all_brands.retain(|x| x.brand_id != b.brand_id);
@@ -269,7 +299,8 @@ impl CampaignStore for LocalCampaigns {
         all_brands.sort_by(|a, b| a.brand_id.cmp(&b.brand_id));
         all_campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
         // The same whole-table checks DynamoDB enforces: refused before anything is written.
-        Catalog::new(all_brands.clone(), all_campaigns.clone()).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        Catalog::new(all_brands.clone(), all_campaigns.clone())
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         self.write_jsonl("brands.jsonl", &all_brands)?;
         self.write_jsonl("campaigns.jsonl", &all_campaigns)?;
         Ok(SaveSummary {

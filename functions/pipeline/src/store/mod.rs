@@ -47,7 +47,13 @@ impl StoreError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Backend { retryable: true, .. })
+        matches!(
+            self,
+            StoreError::Backend {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -111,6 +117,10 @@ pub trait CampaignStore: Send + Sync + fmt::Debug {
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError>;
     /// Writes brands and campaigns, each campaign with its links atomically. The records were validated
     /// together with what is stored; a token held by another campaign is refused by the store itself.
-    async fn save(&self, brands: &[Brand], campaigns: &[Campaign]) -> Result<SaveSummary, StoreError>;
+    async fn save(
+        &self,
+        brands: &[Brand],
+        campaigns: &[Campaign],
+    ) -> Result<SaveSummary, StoreError>;
     fn describe(&self) -> String;
 }

@@ -32,7 +32,9 @@ impl std::error::Error for SdkFailure {
 /// Whether an SDK call that failed (after the SDK's own retries) may succeed later.
 pub fn retryable<E>(e: &SdkError<E, HttpResponse>) -> bool {
     match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             status >= 500 || status == 429
@@ -42,7 +44,11 @@ pub fn retryable<E>(e: &SdkError<E, HttpResponse>) -> bool {
 }
 
 /// Turns an SDK error into a [`StoreError`], classifying it.
-pub fn sdk_error<E>(op: &'static str, target: impl Into<String>, e: SdkError<E, HttpResponse>) -> StoreError
+pub fn sdk_error<E>(
+    op: &'static str,
+    target: impl Into<String>,
+    e: SdkError<E, HttpResponse>,
+) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -85,7 +91,14 @@ impl S3Objects {
 #[async_trait]
 impl ObjectStore for S3Objects {
     async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
-        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(Object {
                 etag: out.e_tag().unwrap_or_default().to_string(),
                 body: Box::new(out.body.into_async_read()),
@@ -96,7 +109,14 @@ impl ObjectStore for S3Objects {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(ObjectMeta {
                 key: key.to_string(),
                 etag: out.e_tag().unwrap_or_default().to_string(),
