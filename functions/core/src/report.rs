@@ -444,12 +444,64 @@ pub struct Latest {
 }
 
 impl Latest {
-    /// True when these rendered files are exactly the ones `self` points to.
+    /// True when the data files (the CSVs) are exactly the ones `self` points to.
+    ///
+    /// The CSVs are the report's content; report.html is a view of them (plus the day before, for
+    /// day-on-day change), so a change that only shows in the page does not make a new version.
     pub fn same_content(&self, files: &[Rendered]) -> bool {
-        let content_files = self.sha256.keys().filter(|k| *k != "manifest.json").count();
-        content_files == files.len()
-            && files
-                .iter()
+        let data = |name: &str| name.ends_with(".csv");
+        let ours = files.iter().filter(|f| data(f.name));
+        let theirs = self.sha256.keys().filter(|k| data(k)).count();
+        ours.clone().count() == theirs
+            && ours
+                .into_iter()
                 .all(|f| self.sha256.get(f.name).is_some_and(|h| *h == f.sha256()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &'static str, body: &str) -> Rendered {
+        Rendered {
+            name,
+            bytes: body.as_bytes().to_vec(),
+            rows: 0,
+        }
+    }
+
+    #[test]
+    fn a_version_changes_with_the_csvs_only() {
+        let v1 = [
+            file("campaigns.csv", "a"),
+            file("notes.csv", "b"),
+            file("orders.csv", "c"),
+            file("report.html", "x"),
+        ];
+        let latest = Latest {
+            version: 1,
+            prefix: "reports/b/2025-05-20/v1/".into(),
+            sha256: v1
+                .iter()
+                .map(|f| (f.name.to_string(), f.sha256()))
+                .chain([("manifest.json".to_string(), "m".to_string())])
+                .collect(),
+        };
+        assert!(latest.same_content(&v1));
+        let page_only = [
+            file("campaigns.csv", "a"),
+            file("notes.csv", "b"),
+            file("orders.csv", "c"),
+            file("report.html", "y"),
+        ];
+        assert!(latest.same_content(&page_only));
+        let refund = [
+            file("campaigns.csv", "a2"),
+            file("notes.csv", "b"),
+            file("orders.csv", "c"),
+            file("report.html", "x"),
+        ];
+        assert!(!latest.same_content(&refund));
     }
 }
