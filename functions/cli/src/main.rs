@@ -45,6 +45,13 @@ enum Command {
         #[arg(long, env = "SEEDLINE_LOOKBACK_DAYS", default_value_t = config::DEFAULT_LOOKBACK_DAYS)]
         lookback_days: u32,
     },
+    /// Create the buckets and the DynamoDB table named by the environment, where missing (local servers,
+    /// first set-up without the stack).
+    Setup {
+        /// Required: setup only ever talks to AWS (or AWS_ENDPOINT_URL).
+        #[arg(long, required = true)]
+        aws: bool,
+    },
     /// Brands and campaigns.
     Campaigns {
         #[command(subcommand)]
@@ -142,6 +149,41 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 },
         } => load_campaigns(&files, &target, dry_run).await,
     }
+}
+
+async fn setup_aws() -> Result<()> {
+    let settings = AwsSettings::from_env()?;
+    let clients = AwsClients::from_env().await;
+    let mut buckets = vec![
+        &settings.exports_bucket,
+        &settings.staging_bucket,
+        &settings.reports_bucket,
+    ];
+    buckets.dedup();
+    for b in buckets {
+        match clients.s3.create_bucket().bucket(b).send().await {
+            Ok(_) => println!("created bucket {b}"),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+            {
+                println!("bucket {b} exists")
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("creating bucket {b}"))),
+        }
+    }
+    let table = seedline_pipeline::store::dynamo::DynamoCampaigns::new(
+        clients.dynamodb.clone(),
+        &settings.table,
+    );
+    match table.create_table().await {
+        Ok(()) => println!("created table {}", settings.table),
+        Err(e) if e.to_string().contains("ResourceInUse") => {
+            println!("table {} exists", settings.table)
+        }
+        Err(e) => return Err(e).context(format!("creating table {}", settings.table)),
+    }
+    Ok(())
 }
 
 async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Result<()> {

@@ -156,3 +156,94 @@ fn the_demo_runs_a_week_and_points_at_a_report() {
         );
     }
 }
+
+/// `seedline setup --aws`, `campaigns load --aws` and `run --aws` against moto server (started by
+/// scripts/test.sh), configured only through the environment as an operator would.
+#[test]
+fn run_against_s3_and_dynamodb_named_by_the_environment() {
+    let Ok(endpoint) = std::env::var("SEEDLINE_TEST_ENDPOINT") else {
+        panic!("SEEDLINE_TEST_ENDPOINT is not set: run the tests with scripts/test.sh, which starts moto server");
+    };
+    let id = format!("cli-{}", std::process::id());
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("SEEDLINE_EXPORTS_BUCKET", format!("exports-{id}")),
+        ("SEEDLINE_REPORTS_BUCKET", format!("reports-{id}")),
+        ("SEEDLINE_TABLE", format!("table-{id}")),
+        ("SEEDLINE_BUYER_KEY", KEY.into()),
+    ];
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(run(&["setup", "--aws"]).contains("created table"));
+    assert!(
+        run(&["setup", "--aws"]).contains("exists"),
+        "setup twice is harmless"
+    );
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
+    let brands = fixtures.join("brands.jsonl");
+    let campaigns = fixtures.join("campaigns.jsonl");
+    let out = run(&[
+        "campaigns",
+        "load",
+        brands.to_str().unwrap(),
+        campaigns.to_str().unwrap(),
+        "--aws",
+    ]);
+    assert!(out.contains("loaded 2 brands and 1 campaigns"), "{out}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let s3 = rt.block_on(async {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(&endpoint)
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test", "test", None, None, "t",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    });
+    let key = "exports/taobao/2025-05-20/ExportOrderDetailList20250520-1.csv";
+    let body = std::fs::read(fixtures.join(key)).unwrap();
+    rt.block_on(
+        s3.put_object()
+            .bucket(format!("exports-{id}"))
+            .key(key)
+            .body(body.into())
+            .send(),
+    )
+    .unwrap();
+
+    let out = run(&["run", "--aws", "--date", "2025-05-20"]);
+    assert!(
+        out.contains("1 export files (0 rejected whole), 6 rows in, 1 rejected"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: no jd export for 2025-05-20"),
+        "{out}"
+    );
+    let latest = rt
+        .block_on(
+            s3.get_object()
+                .bucket(format!("reports-{id}"))
+                .key("reports/b-fix/2025-05-20/latest.json")
+                .send(),
+        )
+        .unwrap();
+    let latest = rt.block_on(latest.body.collect()).unwrap().into_bytes();
+    let latest: serde_json::Value = serde_json::from_slice(&latest).unwrap();
+    assert_eq!(latest["version"], 1);
+    assert_eq!(latest["prefix"], "reports/b-fix/2025-05-20/v1/");
+}

@@ -444,17 +444,14 @@ pub struct Latest {
 }
 
 impl Latest {
-    /// True when the data files (the CSVs) are exactly the ones `self` points to.
-    ///
-    /// The CSVs are the report's content; report.html is a view of them (plus the day before, for
-    /// day-on-day change), so a change that only shows in the page does not make a new version.
+    /// True when every content file (the CSVs and report.html; not the manifest, which carries a
+    /// generation time) is exactly the one `self` points to. The page is content too: it shows
+    /// campaign-to-date figures that a quiet day's CSVs do not, and they must not go stale.
     pub fn same_content(&self, files: &[Rendered]) -> bool {
-        let data = |name: &str| name.ends_with(".csv");
-        let ours = files.iter().filter(|f| data(f.name));
-        let theirs = self.sha256.keys().filter(|k| data(k)).count();
-        ours.clone().count() == theirs
-            && ours
-                .into_iter()
+        let theirs = self.sha256.keys().filter(|k| *k != "manifest.json").count();
+        files.len() == theirs
+            && files
+                .iter()
                 .all(|f| self.sha256.get(f.name).is_some_and(|h| *h == f.sha256()))
     }
 }
@@ -472,7 +469,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_changes_with_the_csvs_only() {
+    fn a_version_changes_with_any_content_file_but_not_the_manifest() {
         let v1 = [
             file("campaigns.csv", "a"),
             file("notes.csv", "b"),
@@ -495,7 +492,7 @@ mod tests {
             file("orders.csv", "c"),
             file("report.html", "y"),
         ];
-        assert!(latest.same_content(&page_only));
+        assert!(!latest.same_content(&page_only));
         let refund = [
             file("campaigns.csv", "a2"),
             file("notes.csv", "b"),
