@@ -148,6 +148,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     dry_run,
                 },
         } => load_campaigns(&files, &target, dry_run).await,
+        Command::Setup { aws: _ } => setup_aws().await,
     }
 }
 

@@ -52,7 +52,8 @@ document.querySelectorAll('table.sortable').forEach(function(t){
       rows.forEach(function(r){body.appendChild(r);});});});});
 "#;
 
-fn change(now: i64, before: Option<i64>) -> String {
+/// The day-on-day line under a headline number, the difference printed by `show`.
+fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String) -> String {
     match before {
         None => "<div class=\"d\">no previous day</div>".into(),
         Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
@@ -64,28 +65,18 @@ fn change(now: i64, before: Option<i64>) -> String {
             };
             format!(
                 "<div class=\"d {class}\">{arrow} {} vs previous day</div>",
-                (now - b).abs()
+                show((now - b).abs())
             )
         }
     }
 }
 
+fn change(now: i64, before: Option<i64>) -> String {
+    delta(now, before, |d| d.to_string())
+}
+
 fn money_change(now: i64, before: Option<i64>) -> String {
-    match before {
-        None => "<div class=\"d\">no previous day</div>".into(),
-        Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
-        Some(b) => {
-            let (class, arrow) = if now > b {
-                ("up", "▲")
-            } else {
-                ("down", "▼")
-            };
-            format!(
-                "<div class=\"d {class}\">{arrow} {} vs previous day</div>",
-                yuan_grouped((now - b).abs())
-            )
-        }
-    }
+    delta(now, before, yuan_grouped)
 }
 
 /// A horizontal bar chart as inline SVG.
