@@ -47,12 +47,15 @@ fn build_err(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::backend("build request", "", false, e)
 }
 
-fn record_of(item: &Item) -> Result<&str, StoreError> {
+/// The record (its JSON in the `record` attribute) of a brand or campaign item.
+fn record_of<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
     match item.get("record") {
-        Some(AttributeValue::S(r)) => Ok(r),
-        _ => Err(StoreError::Invalid(
-            "a DynamoDB item has no `record` attribute".into(),
-        )),
+        Some(AttributeValue::S(r)) => {
+            serde_json::from_str(r).map_err(|e| StoreError::Invalid(format!("stored {what}: {e}")))
+        }
+        _ => Err(StoreError::Invalid(format!(
+            "a stored {what} item has no `record` attribute"
+        ))),
     }
 }
 
@@ -146,10 +149,7 @@ impl DynamoCampaigns {
         self.query_gsi("BRAND", None, None)
             .await?
             .iter()
-            .map(|i| {
-                serde_json::from_str(record_of(i)?)
-                    .map_err(|e| StoreError::Invalid(format!("stored brand: {e}")))
-            })
+            .map(|i| record_of(i, "brand"))
             .collect()
     }
 
@@ -161,10 +161,7 @@ impl DynamoCampaigns {
         self.query_gsi("CAMPAIGN", from.map(|f| f.to_string()), to)
             .await?
             .iter()
-            .map(|i| {
-                serde_json::from_str(record_of(i)?)
-                    .map_err(|e| StoreError::Invalid(format!("stored campaign: {e}")))
-            })
+            .map(|i| record_of(i, "campaign"))
             .collect()
     }
 
@@ -229,14 +226,7 @@ impl DynamoCampaigns {
             .send()
             .await
             .map_err(|e| sdk_error("get", &self.table, e))?;
-        match out.item() {
-            Some(i) => {
-                Ok(Some(serde_json::from_str(record_of(i)?).map_err(|e| {
-                    StoreError::Invalid(format!("stored campaign: {e}"))
-                })?))
-            }
-            None => Ok(None),
-        }
+        out.item().map(|i| record_of(i, "campaign")).transpose()
     }
 
     fn put(
