@@ -444,7 +444,7 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             seq += 1;
             let shop = rng.pick_ref(JD_SHOPS);
             let n = 1 + rng.below(3) as usize;
-            let rows: Vec<(&'static str, &'static str, u32, i64)> = (0..n)
+            let mut rows: Vec<(&'static str, &'static str, u32, i64)> = (0..n)
                 .map(|_| {
                     (
                         rng.pick(shop.items),
@@ -454,6 +454,9 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
                     )
                 })
                 .collect();
+            // One row per order and SKU, as JD exports them.
+            rows.sort_by_key(|r| r.0);
+            rows.dedup_by_key(|r| r.0);
             let list: i64 = rows.iter().map(|r| r.3 * i64::from(r.2)).sum();
             let token: &'static str = if rng.chance(70) {
                 rng.pick(shop.tokens)

@@ -2,6 +2,7 @@
 //! (the embedded default) or on AWS.
 
 mod demo;
+mod operate;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +53,44 @@ enum Command {
         #[arg(long, required = true)]
         aws: bool,
     },
+    /// Run the days FROM ..= TO in order, with a progress bar; resumes where a stopped backfill left off.
+    Backfill {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = parse_date)]
+        from: NaiveDate,
+        #[arg(long, value_parser = parse_date)]
+        to: NaiveDate,
+        #[arg(long, env = "SEEDLINE_LOOKBACK_DAYS", default_value_t = config::DEFAULT_LOOKBACK_DAYS)]
+        lookback_days: u32,
+    },
+    /// What the pipeline recorded of a day: files and rows, exclusions, published reports.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = parse_date)]
+        date: NaiveDate,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rejected rows of a day's exports (CSV: export, line, order, reason, detail).
+    Rejects {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, value_parser = parse_date)]
+        date: NaiveDate,
+    },
+    /// Why an order line was or was not credited: its latest state, where it came from, the rules.
+    Explain {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        marketplace: seedline_core::line::Marketplace,
+        /// The line id (Taobao 子订单编号, or ORDER/ITEM).
+        #[arg(long)]
+        line: String,
+    },
     /// Brands and campaigns.
     Campaigns {
         #[command(subcommand)]
@@ -71,6 +110,17 @@ enum CampaignsCommand {
         /// Check and report, write nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// One line per campaign: id, brand, flight, window, spend, links.
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// A campaign's record, as JSON.
+    Show {
+        campaign_id: String,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -149,6 +199,34 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 },
         } => load_campaigns(&files, &target, dry_run).await,
         Command::Setup { aws: _ } => setup_aws().await,
+        Command::Backfill {
+            target,
+            from,
+            to,
+            lookback_days,
+        } => {
+            let hasher = config::buyer_hasher_from_env()?;
+            operate::backfill(&target.stores().await?, &hasher, from, to, lookback_days).await
+        }
+        Command::Status { target, date, json } => {
+            operate::status(&target.stores().await?, date, json).await
+        }
+        Command::Rejects { target, date } => operate::rejects(&target.stores().await?, date).await,
+        Command::Explain {
+            target,
+            marketplace,
+            line,
+        } => operate::explain(&target.stores().await?, marketplace, &line).await,
+        Command::Campaigns {
+            command: CampaignsCommand::List { target },
+        } => operate::list_campaigns(&target.stores().await?).await,
+        Command::Campaigns {
+            command:
+                CampaignsCommand::Show {
+                    campaign_id,
+                    target,
+                },
+        } => operate::show_campaign(&target.stores().await?, &campaign_id).await,
     }
 }
 
@@ -234,7 +312,7 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
     Ok(())
 }
 
-fn print_run(run: &DayRun) {
+pub(crate) fn print_run(run: &DayRun) {
     let rejected_files = run
         .ingested
         .iter()

@@ -246,4 +246,204 @@ fn run_against_s3_and_dynamodb_named_by_the_environment() {
     let latest: serde_json::Value = serde_json::from_slice(&latest).unwrap();
     assert_eq!(latest["version"], 1);
     assert_eq!(latest["prefix"], "reports/b-fix/2025-05-20/v1/");
+    // The operator commands work on AWS too.
+    let status = run(&["status", "--aws", "--date", "2025-05-20"]);
+    assert!(
+        status.contains("b-fix  v1  reports/b-fix/2025-05-20/v1/"),
+        "{status}"
+    );
+    assert!(status.contains("warning: no jd export"), "{status}");
+    let rejects = run(&["rejects", "--aws", "--date", "2025-05-20"]);
+    assert!(rejects.contains(",8,O6,bad_quantity,"), "{rejects}");
+    let explain = run(&[
+        "explain",
+        "--aws",
+        "--marketplace",
+        "taobao",
+        "--line",
+        "1004",
+    ]);
+    assert!(explain.contains("foreign_shop"), "{explain}");
+    assert!(run(&["campaigns", "list", "--aws"]).contains("c-fix"));
+}
+
+fn ok(args: &[&str], key: Option<&str>) -> String {
+    let o = seedline(args, key);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn operator_commands_on_the_local_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let d = demo.to_str().unwrap();
+    ok(&["demo", "--data", d], None);
+
+    let status = ok(&["status", "--data", d, "--date", "2025-06-06"], None);
+    assert!(
+        status.contains("REJECTED WHOLE: no jd header row"),
+        "{status}"
+    );
+    assert!(status.contains("excluded foreign_shop"), "{status}");
+    assert!(status.contains("b-shuihua  v"), "{status}");
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &["status", "--data", d, "--date", "2025-06-06", "--json"],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(json["files"].as_array().unwrap().len(), 4);
+    assert!(json["missing_exports"].as_array().unwrap().is_empty());
+
+    let rejects = ok(&["rejects", "--data", d, "--date", "2025-06-03"], None);
+    let lines: Vec<&str> = rejects.lines().collect();
+    assert_eq!(lines[0], "export_key,line,order_id,reason,detail");
+    let reasons: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(3).unwrap())
+        .collect();
+    assert_eq!(reasons, vec!["bad_quantity", "bad_amount", "field_count"]);
+
+    // A credited line from a report, explained.
+    let latest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(demo.join("reports/b-shuihua/2025-06-02/latest.json")).unwrap(),
+    )
+    .unwrap();
+    let orders = std::fs::read_to_string(
+        demo.join(format!("{}orders.csv", latest["prefix"].as_str().unwrap())),
+    )
+    .unwrap();
+    let row: Vec<&str> = orders.lines().nth(1).unwrap().split(',').collect();
+    let out = ok(
+        &[
+            "explain",
+            "--data",
+            d,
+            "--marketplace",
+            row[5],
+            "--line",
+            row[8],
+        ],
+        None,
+    );
+    assert!(out.contains("rule 4 holds"), "{out}");
+    assert!(
+        out.contains(&format!("credited to {} as {}", row[2], row[17].trim())),
+        "{out}"
+    );
+    let missing = seedline(
+        &[
+            "explain",
+            "--data",
+            d,
+            "--marketplace",
+            "jd",
+            "--line",
+            "nope",
+        ],
+        None,
+    );
+    assert!(!missing.status.success());
+
+    let list = ok(&["campaigns", "list", "--data", d], None);
+    assert_eq!(list.lines().count(), 5, "{list}");
+    let show: serde_json::Value =
+        serde_json::from_str(&ok(&["campaigns", "show", "c-tea-gift", "--data", d], None)).unwrap();
+    assert_eq!(show["brand_id"], "b-lanting");
+    let dry = ok(
+        &[
+            "campaigns",
+            "load",
+            demo.join("campaigns.jsonl").to_str().unwrap(),
+            "--data",
+            d,
+            "--dry-run",
+        ],
+        None,
+    );
+    assert!(
+        dry.contains("unchanged campaign c-tea-gift") && dry.contains("nothing written"),
+        "{dry}"
+    );
+}
+
+#[test]
+fn a_backfill_stopped_half_way_does_only_what_is_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
+    // A second directory with the same inputs, backfilled in two goes.
+    let bf = dir.path().join("bf");
+    std::fs::create_dir_all(&bf).unwrap();
+    for f in ["brands.jsonl", "campaigns.jsonl"] {
+        std::fs::copy(demo.join(f), bf.join(f)).unwrap();
+    }
+    let copy = |from: &Path, to: &Path| {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    copy(&demo.join("exports"), &bf.join("exports"));
+    let b = bf.to_str().unwrap();
+    let first = ok(
+        &[
+            "backfill",
+            "--data",
+            b,
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-03",
+        ],
+        Some(&key),
+    );
+    assert!(first.contains("3 days run, 0 skipped"), "{first}");
+    let second = ok(
+        &[
+            "backfill",
+            "--data",
+            b,
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-07",
+        ],
+        Some(&key),
+    );
+    assert!(second.contains("4 days run, 3 skipped"), "{second}");
+    let again = ok(
+        &[
+            "backfill",
+            "--data",
+            b,
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-07",
+        ],
+        Some(&key),
+    );
+    assert!(again.contains("0 days run, 7 skipped"), "{again}");
+    // Same reports as the demo's day-by-day run.
+    for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
+        for day in ["2025-06-03", "2025-06-07"] {
+            let read = |root: &Path, name: &str| {
+                let latest: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(root.join(format!("reports/{brand}/{day}/latest.json")))
+                        .unwrap(),
+                )
+                .unwrap();
+                std::fs::read(root.join(format!("{}{name}", latest["prefix"].as_str().unwrap())))
+                    .unwrap()
+            };
+            for name in ["campaigns.csv", "notes.csv", "orders.csv"] {
+                assert_eq!(read(&demo, name), read(&bf, name), "{brand} {day} {name}");
+            }
+        }
+    }
 }

@@ -115,6 +115,118 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
     }
 }
 
+/// The rules of attribution.md checked one by one for a line, as an operator reads them.
+pub fn explain(catalog: &Catalog, line: &OrderLine) -> Vec<String> {
+    use crate::time::format_timestamp;
+    let mut out = Vec::new();
+    let paid_at = line
+        .paid_at
+        .map(|t| format_timestamp(&t))
+        .unwrap_or_else(|| "never".into());
+    if !line.is_paid() {
+        out.push(format!(
+            "not paid: status {} ({}), payment time {paid_at}: never considered",
+            line.status,
+            line.status_class.as_str()
+        ));
+        return out;
+    }
+    out.push(format!(
+        "paid: status {} ({}), paid at {paid_at}",
+        line.status,
+        line.status_class.as_str()
+    ));
+    if line.token.is_empty() {
+        out.push("no tracking token: came through no link, never considered".into());
+        return out;
+    }
+    let Some((c, n, l)) = catalog.resolve(&line.token) else {
+        out.push(format!(
+            "rule 1 fails: token {} belongs to no loaded campaign: unknown_token",
+            line.token
+        ));
+        return out;
+    };
+    out.push(format!(
+        "rule 1 holds: token {} is the {} of note {} in campaign {} ({})",
+        line.token,
+        l.kind.as_str(),
+        n.note_id,
+        c.campaign_id,
+        c.name
+    ));
+    if l.marketplace != line.marketplace {
+        out.push(format!(
+            "rule 2 fails: the link opens {} but the line is on {}: marketplace_mismatch",
+            l.marketplace, line.marketplace
+        ));
+        return out;
+    }
+    out.push(format!(
+        "rule 2 holds: the link and the line are both on {}",
+        line.marketplace
+    ));
+    let shops = catalog
+        .brand(&c.brand_id)
+        .and_then(|b| b.shops.get(&line.marketplace))
+        .map(|s| s.join(", "))
+        .unwrap_or_default();
+    if !catalog
+        .brand(&c.brand_id)
+        .is_some_and(|b| b.owns_shop(line.marketplace, &line.shop_id))
+    {
+        out.push(format!(
+            "rule 3 fails: shop {} is not one of brand {}'s {} shops [{shops}]: foreign_shop",
+            line.shop_id, c.brand_id, line.marketplace
+        ));
+        return out;
+    }
+    out.push(format!(
+        "rule 3 holds: shop {} belongs to brand {}",
+        line.shop_id, c.brand_id
+    ));
+    let window = match line.clicked_at {
+        Some(click) => format!(
+            "clicked at {}: the click's date must lie in {} .. {} and the payment between the click and {} ({} days)",
+            format_timestamp(&click),
+            c.start,
+            c.end,
+            format_timestamp(&(click + Duration::hours(24 * i64::from(c.window_days)))),
+            c.window_days
+        ),
+        None => format!(
+            "no click time: the payment's date must lie in {} .. {} (end + {} days)",
+            c.start,
+            c.active_until(),
+            c.window_days
+        ),
+    };
+    let Some(p) = line.paid_at else { return out };
+    if !in_window(c, p, line.clicked_at) {
+        out.push(format!("rule 4 fails: {window}: out_of_window"));
+        return out;
+    }
+    out.push(format!("rule 4 holds: {window}"));
+    let kind = if c.promotes(line.marketplace, &line.item_id) {
+        format!(
+            "direct: item {} is one of the campaign's promoted items",
+            line.item_id
+        )
+    } else {
+        format!(
+            "halo: item {} is another product of the brand",
+            line.item_id
+        )
+    };
+    out.push(format!(
+        "credited to {} as {kind}; report date {}; net {}",
+        c.campaign_id,
+        p.date(),
+        crate::money::Yuan(line.net_fen())
+    ));
+    out
+}
+
 /// A credited line as it goes into a report. No personal data: the buyer is a keyed hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttributedLine {

@@ -310,3 +310,28 @@ fn a_quiet_day_renders_headers_only() {
     assert_eq!(csv.rows, 0);
     assert_eq!(csv.bytes, "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv,ctd_net_gmv,spend,ctd_roas\r\n".as_bytes());
 }
+
+#[test]
+fn explain_names_the_rule_that_decided() {
+    let cat = catalog();
+    let last = |l: &OrderLine| explain(&cat, l).last().cloned().unwrap();
+    assert!(last(&line("1", "tk_ad", "2025-05-12 10:00:00", None))
+        .starts_with("credited to c1 as direct"));
+    assert!(last(&line("1", "tk_nope", "2025-05-12 10:00:00", None)).ends_with("unknown_token"));
+    let mut foreign = line("1", "tk_ad", "2025-05-12 10:00:00", None);
+    foreign.shop_id = "T9".into();
+    assert!(last(&foreign).contains("rule 3 fails") && last(&foreign).contains("[T1, T2]"));
+    let late = last(&line(
+        "1",
+        "tk_ad",
+        "2025-05-23 12:00:01",
+        Some("2025-05-20 12:00:00"),
+    ));
+    assert!(
+        late.contains("rule 4 fails") && late.contains("2025-05-23 12:00:00"),
+        "{late}"
+    );
+    let mut unpaid = line("1", "tk_ad", "2025-05-12 10:00:00", None);
+    unpaid.status_class = StatusClass::Unpaid;
+    assert!(last(&unpaid).starts_with("not paid"));
+}

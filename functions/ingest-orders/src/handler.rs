@@ -8,6 +8,7 @@ use seedline_core::pii::BuyerHasher;
 use seedline_pipeline::config::{AwsClients, AwsSettings, Stores};
 use seedline_pipeline::steps::ingest::ingest_object;
 use seedline_pipeline::store::s3::S3Objects;
+use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -62,9 +63,22 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Er
         if bucket != app.settings.exports_bucket {
             stores.exports = Arc::new(S3Objects::new(app.clients.s3.clone(), &bucket));
         }
+        let started = std::time::Instant::now();
         let result = ingest_object(&stores, &app.hasher, &key).await.inspect_err(|e| {
             tracing::error!(bucket = %bucket, export_key = %key, retryable = e.is_retryable(), error = %e, "ingest failed");
         })?;
+        let c = &result.record.counts;
+        emit_metrics(
+            "ingest-orders",
+            &[
+                Metric::count("LinesIn", c.rows_in),
+                Metric::count("LinesKept", c.rows_kept),
+                Metric::count("LinesRejected", c.rows_rejected),
+                Metric::count("FilesRejected", u64::from(result.record.reason.is_some())),
+                Metric::count("FilesSkipped", u64::from(result.skipped)),
+                Metric::millis("Duration", started.elapsed()),
+            ],
+        );
         results.push(result);
     }
     Ok(json!({ "ingested": results }))

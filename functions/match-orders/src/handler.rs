@@ -3,6 +3,7 @@
 use seedline_core::NaiveDate;
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::matching::{match_orders, MatchOutcome};
+use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde::Deserialize;
 
 pub struct App {
@@ -27,9 +28,27 @@ impl MatchRequest {
 pub async fn handle(app: &App, req: MatchRequest) -> Result<MatchOutcome, lambda_runtime::Error> {
     let lookback = req.lookback_days.unwrap_or(app.default_lookback);
     let date = req.date()?;
-    Ok(match_orders(&app.stores, date, lookback).await.inspect_err(|e| {
+    let started = std::time::Instant::now();
+    let outcome = match_orders(&app.stores, date, lookback).await.inspect_err(|e| {
         tracing::error!(run_date = %date, retryable = e.is_retryable(), error = %e, "match failed");
-    })?)
+    })?;
+    let st = &outcome.stats;
+    let excluded: Vec<(String, u64)> = st
+        .excluded
+        .iter()
+        .map(|(reason, n)| (format!("Excluded_{reason}"), *n))
+        .collect();
+    let mut metrics = vec![
+        Metric::count("Lines", st.lines),
+        Metric::count("Attributed", st.credited),
+        Metric::count("NotPaid", st.not_paid),
+        Metric::count("NoToken", st.no_token),
+        Metric::count("ReportsChanged", outcome.changed.len() as u64),
+        Metric::millis("Duration", started.elapsed()),
+    ];
+    metrics.extend(excluded.iter().map(|(name, n)| Metric::count(name, *n)));
+    emit_metrics("match-orders", &metrics);
+    Ok(outcome)
 }
 
 #[cfg(test)]

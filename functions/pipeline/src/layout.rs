@@ -77,6 +77,19 @@ pub fn run_key(date: NaiveDate) -> String {
     format!("{RUNS_PREFIX}{date}.json")
 }
 
+/// Written when a whole day (ingest, match, publish) finished: the exports it saw, with their ETags.
+pub fn day_done_key(date: NaiveDate) -> String {
+    format!("staging/days/{date}.json")
+}
+
+pub fn rejects_prefix(m: Marketplace, date: NaiveDate) -> String {
+    format!("staging/rejects/{m}/{date}/")
+}
+
+pub fn ingest_prefix(m: Marketplace, date: NaiveDate) -> String {
+    format!("staging/ingest/{m}/{date}/")
+}
+
 pub fn match_record_key(date: NaiveDate) -> String {
     format!("staging/match/{date}.json")
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod layout;
+pub mod ops;
 pub mod steps;
 pub mod store;
 pub mod telemetry;

@@ -3,6 +3,7 @@
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::matching::BrandDate;
 use seedline_pipeline::steps::publish::publish_report;
+use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde_json::{json, Value};
 
 /// Accepts one `{"brand_id","date"}`, a list of them, or match-orders' output (`{"changed": [...]}`).
@@ -20,6 +21,7 @@ pub fn targets(event: Value) -> anyhow::Result<Vec<BrandDate>> {
 }
 
 pub async fn handle(stores: &Stores, event: Value) -> Result<Value, lambda_runtime::Error> {
+    let started = std::time::Instant::now();
     let mut published = Vec::new();
     for t in targets(event)? {
         let outcome = publish_report(stores, &t.brand_id, t.date).await.inspect_err(|e| {
@@ -27,6 +29,15 @@ pub async fn handle(stores: &Stores, event: Value) -> Result<Value, lambda_runti
         })?;
         published.push(outcome);
     }
+    let written = published.iter().filter(|p| p.written).count() as u64;
+    emit_metrics(
+        "publish-reports",
+        &[
+            Metric::count("ReportsPublished", written),
+            Metric::count("ReportsUnchanged", published.len() as u64 - written),
+            Metric::millis("Duration", started.elapsed()),
+        ],
+    );
     Ok(json!({ "published": published }))
 }
 

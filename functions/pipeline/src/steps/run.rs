@@ -1,8 +1,10 @@
 //! A daily run: ingest a day's exports, match, publish. The CLI's `run`; in AWS the state machine does the same.
 
 use chrono::NaiveDate;
+use seedline_core::attribution::ExportRef;
 use seedline_core::line::Marketplace;
 use seedline_core::pii::BuyerHasher;
+use serde::{Deserialize, Serialize};
 
 use super::ingest::{ingest_object, IngestResult};
 use super::matching::{match_orders, MatchOutcome};
@@ -21,28 +23,35 @@ pub struct DayRun {
     pub published: Vec<PublishOutcome>,
 }
 
-/// The export objects of one day, every marketplace, sorted by key.
+/// What a finished day saw: its export objects and their ETags (`staging/days/{date}.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayDone {
+    pub date: NaiveDate,
+    pub exports: Vec<ExportRef>,
+}
+
+/// The export objects of one day, every marketplace, sorted by key, and the marketplaces without any.
 pub async fn day_exports(
     stores: &Stores,
     date: NaiveDate,
-) -> Result<(Vec<String>, Vec<Marketplace>), StepError> {
-    let mut keys = Vec::new();
+) -> Result<(Vec<ExportRef>, Vec<Marketplace>), StepError> {
+    let mut exports = Vec::new();
     let mut missing = Vec::new();
     for m in Marketplace::ALL {
-        let found: Vec<String> = stores
+        let found = stores
             .exports
             .list(&layout::exports_prefix(m, date))
-            .await?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+            .await?;
         if found.is_empty() {
             tracing::warn!(marketplace = %m, run_date = %date, "no export for this marketplace and day");
             missing.push(m);
         }
-        keys.extend(found);
+        exports.extend(found.into_iter().map(|o| ExportRef {
+            key: o.key,
+            etag: o.etag,
+        }));
     }
-    Ok((keys, missing))
+    Ok((exports, missing))
 }
 
 pub async fn run_day(
@@ -51,16 +60,35 @@ pub async fn run_day(
     date: NaiveDate,
     lookback_days: u32,
 ) -> Result<DayRun, StepError> {
-    let (keys, missing_exports) = day_exports(stores, date).await?;
-    let mut ingested = Vec::with_capacity(keys.len());
-    for key in &keys {
-        ingested.push(ingest_object(stores, hasher, key).await?);
+    run_day_with(stores, hasher, date, lookback_days, &|_| {}).await
+}
+
+/// [`run_day`], calling `on_ingested` after each export (for progress bars).
+pub async fn run_day_with(
+    stores: &Stores,
+    hasher: &BuyerHasher,
+    date: NaiveDate,
+    lookback_days: u32,
+    on_ingested: &(dyn Fn(&IngestResult) + Send + Sync),
+) -> Result<DayRun, StepError> {
+    let (exports, missing_exports) = day_exports(stores, date).await?;
+    let mut ingested = Vec::with_capacity(exports.len());
+    for e in &exports {
+        let r = ingest_object(stores, hasher, &e.key).await?;
+        on_ingested(&r);
+        ingested.push(r);
     }
     let matched = match_orders(stores, date, lookback_days).await?;
     let mut published = Vec::with_capacity(matched.changed.len());
     for bd in &matched.changed {
         published.push(publish_report(stores, &bd.brand_id, bd.date).await?);
     }
+    let done = DayDone { date, exports };
+    let bytes = serde_json::to_vec_pretty(&done).map_err(|e| StepError::BadInput(e.to_string()))?;
+    stores
+        .staging
+        .put(&layout::day_done_key(date), bytes)
+        .await?;
     Ok(DayRun {
         date,
         ingested,
