@@ -4,6 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Headless Chromium (and CJK fonts, so that screenshots show Chinese) for the report page test.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  else
+    echo "scripts/test.sh: the browser test needs Debian's chromium: sudo apt-get install chromium fonts-noto-cjk" >&2
+    exit 1
+  fi
+fi
+(cd tests/browser && npm ci --no-audit --no-fund --silent)
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
@@ -26,3 +38,13 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 # Never reach for the instance metadata service on a developer's machine or in CI.
 export AWS_EC2_METADATA_DISABLED=true
 cargo test --workspace --all-targets "$@"
+# The Lambda functions as engineers run them locally: cargo lambda watch + invoke, against the same moto.
+tests/lambda/check.sh
+# report.html in a real browser, network off: a fresh demo's reports.
+rm -rf target/browser-demo
+target/debug/seedline demo --data target/browser-demo >/dev/null
+(cd tests/browser && SEEDLINE_REPORTS_DIR="$PWD/../../target/browser-demo/reports" \
+  SEEDLINE_SCREENSHOTS_DIR="$PWD/../../target/browser" node --test)
+# The stack: cfn-lint, then the project's own template checks (what cfn-lint misses on SAM resources).
+.venv/bin/cfn-lint infra/template.yaml
+.venv/bin/python -m pytest -q -p no:cacheprovider tests/infra

@@ -91,6 +91,18 @@ enum Command {
         #[arg(long)]
         line: String,
     },
+    /// Time-limited download links for a brand's latest report files (local: their paths).
+    Presign {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        brand: String,
+        #[arg(long, value_parser = parse_date)]
+        date: NaiveDate,
+        /// How long the links stay valid, in seconds (S3 allows up to 7 days).
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+    },
     /// Brands and campaigns.
     Campaigns {
         #[command(subcommand)]
@@ -126,14 +138,14 @@ enum CampaignsCommand {
 
 /// Where the data lives: a local directory, or AWS named by the environment.
 #[derive(Args)]
-struct Target {
+pub(crate) struct Target {
     /// A local data directory (exports/, brands.jsonl, campaigns.jsonl; seedline writes staging/ and reports/).
     #[arg(long, conflicts_with = "aws", env = "SEEDLINE_DATA")]
-    data: Option<PathBuf>,
+    pub(crate) data: Option<PathBuf>,
     /// Use S3 and DynamoDB: SEEDLINE_EXPORTS_BUCKET, SEEDLINE_STAGING_BUCKET, SEEDLINE_REPORTS_BUCKET,
     /// SEEDLINE_TABLE and the usual AWS variables (AWS_ENDPOINT_URL for a local server).
     #[arg(long)]
-    aws: bool,
+    pub(crate) aws: bool,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -141,7 +153,7 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 }
 
 impl Target {
-    async fn stores(&self) -> Result<Stores> {
+    pub(crate) async fn stores(&self) -> Result<Stores> {
         if self.aws {
             let settings = AwsSettings::from_env()?;
             let clients = AwsClients::from_env().await;
@@ -199,6 +211,12 @@ async fn dispatch(cli: Cli) -> Result<()> {
                 },
         } => load_campaigns(&files, &target, dry_run).await,
         Command::Setup { aws: _ } => setup_aws().await,
+        Command::Presign {
+            target,
+            brand,
+            date,
+            expires_in,
+        } => operate::presign(&target, &brand, date, expires_in).await,
         Command::Backfill {
             target,
             from,

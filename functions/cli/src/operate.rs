@@ -240,3 +240,51 @@ pub async fn show_campaign(stores: &Stores, id: &str) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(c)?);
     Ok(())
 }
+
+/// Prints a download link for latest.json and every file of the version it points to.
+pub async fn presign(
+    target: &crate::Target,
+    brand: &str,
+    date: NaiveDate,
+    expires_in: u64,
+) -> Result<()> {
+    use seedline_pipeline::layout;
+    let stores = target.stores().await?;
+    let latest_key = layout::latest_key(brand, date);
+    let bytes = stores
+        .reports
+        .get_bytes(&latest_key)
+        .await?
+        .with_context(|| format!("no report for brand {brand} on {date} ({latest_key})"))?;
+    let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
+    let mut keys = vec![latest_key];
+    keys.extend(
+        latest
+            .sha256
+            .keys()
+            .map(|name| format!("{}{name}", latest.prefix)),
+    );
+    if !target.aws {
+        let dir = target.data.clone().unwrap_or_default();
+        for k in keys {
+            println!("{}", dir.join(k).display());
+        }
+        return Ok(());
+    }
+    let settings = seedline_pipeline::config::AwsSettings::from_env()?;
+    let clients = seedline_pipeline::config::AwsClients::from_env().await;
+    let config =
+        aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(expires_in))?;
+    for k in keys {
+        let req = clients
+            .s3
+            .get_object()
+            .bucket(&settings.reports_bucket)
+            .key(&k)
+            .presigned(config.clone())
+            .await
+            .with_context(|| format!("presigning {k}"))?;
+        println!("{}", req.uri());
+    }
+    Ok(())
+}

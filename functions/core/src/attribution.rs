@@ -524,4 +524,4 @@ impl<'c> Attribution<'c> {
 
 #[cfg(test)]
 #[path = "attribution_tests.rs"]
-mod tests;
+pub(crate) mod tests;

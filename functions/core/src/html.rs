@@ -1,9 +1,17 @@
-//! report.html: one self-contained page (no external requests), every text escaped.
+//! report.html: one self-contained page a brand manager opens (no external requests: styles, charts
+//! and the table-sorting script are inline), every text from exports or campaigns escaped.
+//!
+//! Charts are drawn with charts-rs as inline SVG. Every number cell carries `data-field` and
+//! `data-v` (fen or a count) so that tests and scripts can read the page's numbers exactly.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::attribution::{DayTotals, ReportInput};
-use crate::money::yuan_grouped;
+use charts_rs::{BarChart, HorizontalBarChart, PieChart, Series};
+
+use crate::attribution::{DayTotals, MatchKind, ReportInput};
+use crate::campaign::LinkKind;
+use crate::money::{ratio_2dp, yuan_grouped};
 use crate::report::{campaign_rows, note_rows, Rendered};
 
 /// Escapes text for HTML element content and attribute values.
@@ -23,26 +31,38 @@ pub fn escape(s: &str) -> String {
 }
 
 const STYLE: &str = r#"
-body{font-family:-apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",sans-serif;margin:0;background:#f6f7f9;color:#1d2129}
-header{background:#ff2442;color:#fff;padding:20px 32px}header h1{margin:0;font-size:22px}header p{margin:4px 0 0;opacity:.9}
-main{padding:24px 32px;max-width:1200px}
-.cards{display:flex;flex-wrap:wrap;gap:12px;margin-bottom:24px}
-.card{background:#fff;border-radius:8px;padding:14px 18px;min-width:150px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
-.card .k{font-size:12px;color:#86909c}.card .v{font-size:22px;font-weight:600;margin-top:4px}
-.card .d{font-size:12px;margin-top:2px;color:#86909c}.up{color:#00a870!important}.down{color:#e34d59!important}
-section{background:#fff;border-radius:8px;padding:16px 20px;margin-bottom:20px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+:root{--red:#ff2442;--ink:#1d2129;--mute:#86909c;--line:#eef0f3}
+*{box-sizing:border-box}
+body{font-family:-apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:0;background:#f6f7f9;color:var(--ink)}
+header{background:linear-gradient(90deg,#ff2442,#ff5c73);color:#fff;padding:22px 32px}
+header h1{margin:0;font-size:24px}header p{margin:6px 0 0;opacity:.92;font-size:14px}
+main{padding:24px 32px;max-width:1280px;margin:0 auto}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;margin-bottom:20px}
+.card{background:#fff;border-radius:10px;padding:14px 18px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.card .k{font-size:12px;color:var(--mute)}.card .v{font-size:24px;font-weight:650;margin-top:4px;font-variant-numeric:tabular-nums}
+.card .d{font-size:12px;margin-top:2px;color:var(--mute)}.up{color:#00a870!important}.down{color:#e34d59!important}
+section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:20px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:20px}
+.grid2 section{margin-bottom:0}
 h2{font-size:16px;margin:0 0 12px}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{padding:6px 8px;border-bottom:1px solid #eef0f3;text-align:right;white-space:nowrap}
-th{cursor:pointer;background:#fafbfc;user-select:none}th:first-child,td:first-child,td.t,th.t{text-align:left}
-.empty{color:#86909c;font-style:italic}svg text{font-size:11px;fill:#4e5969}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{padding:7px 9px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+th{cursor:pointer;background:#fafbfc;user-select:none;color:#4e5969;font-weight:600}
+th.t,td.t{text-align:left}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}
+small{color:var(--mute)}
+.empty{color:var(--mute);font-style:italic;text-align:left}
+svg{max-width:100%;height:auto}
+footer{color:var(--mute);font-size:12px;text-align:center;padding:8px 0 24px}
 "#;
 
 const SORT_SCRIPT: &str = r#"
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,i){
     th.addEventListener('click',function(){
-      var body=t.tBodies[0];var rows=Array.prototype.slice.call(body.rows);
-      var asc=th.dataset.dir!=='asc';th.dataset.dir=asc?'asc':'desc';
+      var body=t.tBodies[0];var rows=Array.prototype.slice.call(body.rows).filter(function(r){return r.cells.length>1;});
+      var asc=th.dataset.dir!=='asc';
+      t.querySelectorAll('th').forEach(function(o){delete o.dataset.dir;});th.dataset.dir=asc?'asc':'desc';
       rows.sort(function(a,b){
         var x=a.cells[i].dataset.v!==undefined?a.cells[i].dataset.v:a.cells[i].textContent;
         var y=b.cells[i].dataset.v!==undefined?b.cells[i].dataset.v:b.cells[i].textContent;
@@ -79,33 +99,71 @@ fn money_change(now: i64, before: Option<i64>) -> String {
     delta(now, before, yuan_grouped)
 }
 
-/// A horizontal bar chart as inline SVG.
-fn bar_chart(title: &str, bars: &[(String, i64)]) -> String {
-    let mut s = format!("<section><h2>{}</h2>", escape(title));
-    if bars.is_empty() || bars.iter().all(|(_, v)| *v == 0) {
-        s.push_str("<p class=\"empty\">Nothing sold yet.</p></section>");
-        return s;
+/// Yuan as a chart value. Charts are pictures: the exact figures are in the tables.
+fn chart_yuan(fen: i64) -> f32 {
+    fen as f32 / 100.0
+}
+
+fn section(title: &str, body: &str) -> String {
+    format!("<section><h2>{}</h2>{body}</section>", escape(title))
+}
+
+fn nothing(text: &str) -> String {
+    format!("<p class=\"empty\">{}</p>", escape(text))
+}
+
+/// A bar chart of one series over categories (net GMV by day).
+fn bar_chart(name: &str, categories: Vec<String>, values: Vec<f32>) -> String {
+    let mut c = BarChart::new(vec![Series::new(name.to_string(), values)], categories);
+    c.base.width = 760.0;
+    c.base.height = 300.0;
+    c.base.compact = true;
+    c.svg().unwrap_or_default()
+}
+
+/// A horizontal bar chart (net GMV by note).
+fn horizontal_chart(name: &str, categories: Vec<String>, values: Vec<f32>) -> String {
+    let height = (60 + 34 * categories.len()).min(900) as f32;
+    let mut c = HorizontalBarChart::new(vec![Series::new(name.to_string(), values)], categories);
+    c.base.width = 760.0;
+    c.base.height = height;
+    c.base.compact = true;
+    c.svg().unwrap_or_default()
+}
+
+/// A pie of a few named parts (direct against halo, ad links against comment links).
+fn pie_chart(parts: &[(&str, i64)]) -> String {
+    let series = parts
+        .iter()
+        .map(|(name, fen)| Series::new(name.to_string(), vec![chart_yuan(*fen)]))
+        .collect();
+    let mut c = PieChart::new(series);
+    c.rose_type = Some(false);
+    c.radius = 90.0;
+    c.inner_radius = 52.0;
+    c.base.width = 560.0;
+    c.base.height = 280.0;
+    c.base.compact = true;
+    c.svg().unwrap_or_default()
+}
+
+fn money_td(field: &str, fen: i64) -> String {
+    format!(
+        "<td data-field=\"{field}\" data-v=\"{fen}\">{}</td>",
+        yuan_grouped(fen)
+    )
+}
+
+fn count_td(field: &str, n: u64) -> String {
+    format!("<td data-field=\"{field}\" data-v=\"{n}\">{n}</td>")
+}
+
+fn thead(cols: &[(&str, bool)]) -> String {
+    let mut s = String::from("<thead><tr>");
+    for (c, text) in cols {
+        let _ = write!(s, "<th{}>{c}</th>", if *text { " class=\"t\"" } else { "" });
     }
-    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(1).max(1);
-    let h = 22 * bars.len() + 10;
-    let _ = write!(
-        s,
-        "<svg role=\"img\" width=\"100%\" height=\"{h}\" viewBox=\"0 0 800 {h}\">"
-    );
-    for (i, (label, v)) in bars.iter().enumerate() {
-        let y = 5 + i * 22;
-        let w = (*v).max(0) * 480 / max;
-        let _ = write!(
-            s,
-            "<text x=\"0\" y=\"{}\">{}</text><rect x=\"200\" y=\"{y}\" width=\"{w}\" height=\"16\" fill=\"#ff2442\" rx=\"2\"/><text x=\"{}\" y=\"{}\">{}</text>",
-            y + 12,
-            escape(label),
-            205 + w,
-            y + 12,
-            escape(&yuan_grouped(*v))
-        );
-    }
-    s.push_str("</svg></section>");
+    s.push_str("</tr></thead>");
     s
 }
 
@@ -114,216 +172,280 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     let prev = input.previous_day.as_ref();
     let campaigns = campaign_rows(input);
     let notes = note_rows(input);
-    let mut h = String::new();
-    let title = format!("{} · {}", input.brand_name, input.date);
+    let mut h = String::with_capacity(64 * 1024);
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>",
-        escape(&format!("seedline report: {title}"))
+        escape(&format!("{} · {} · seedline", input.brand_name, input.date))
     );
     let _ = write!(
         h,
-        "<header><h1>{}</h1><p>seedline attribution report · brand {} · {}</p></header><main>",
+        "<header><h1>{}</h1><p>种草归因日报 · attribution report for {} · brand {}</p></header><main>",
         escape(&input.brand_name),
-        escape(&input.brand_id),
-        input.date
+        input.date,
+        escape(&input.brand_id)
     );
-    h.push_str("<div class=\"cards\">");
-    let card = |k: &str, v: String, d: String| {
-        format!("<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\">{v}</div>{d}</div>")
+
+    // Headline numbers of the day, against the day before.
+    h.push_str("<div class=\"cards\" id=\"headline\">");
+    let card = |k: &str, field: &str, v: String, raw: i64, d: String| {
+        format!(
+            "<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\" data-field=\"{field}\" data-v=\"{raw}\">{v}</div>{d}</div>"
+        )
     };
+    let orders = today.orders as i64;
+    let buyers = today.buyers as i64;
     h.push_str(&card(
-        "Orders",
-        today.orders.to_string(),
-        change(today.orders as i64, prev.map(|p| p.orders as i64)),
+        "Orders 订单",
+        "orders",
+        orders.to_string(),
+        orders,
+        change(orders, prev.map(|p| p.orders as i64)),
     ));
     h.push_str(&card(
-        "Net GMV",
+        "Net GMV 净成交",
+        "net_gmv",
         yuan_grouped(today.net_gmv_fen),
+        today.net_gmv_fen,
         money_change(today.net_gmv_fen, prev.map(|p| p.net_gmv_fen)),
     ));
     h.push_str(&card(
-        "Refunds",
+        "Refunds 退款",
+        "refund",
         yuan_grouped(today.refund_fen),
+        today.refund_fen,
         money_change(today.refund_fen, prev.map(|p| p.refund_fen)),
     ));
     h.push_str(&card(
-        "Buyers",
-        today.buyers.to_string(),
-        change(today.buyers as i64, prev.map(|p| p.buyers as i64)),
+        "Buyers 买家",
+        "buyers",
+        buyers.to_string(),
+        buyers,
+        change(buyers, prev.map(|p| p.buyers as i64)),
     ));
     h.push_str(&card(
-        "Halo net GMV",
+        "Halo net GMV 连带成交",
+        "halo_net_gmv",
         yuan_grouped(today.halo_net_gmv_fen),
+        today.halo_net_gmv_fen,
         money_change(today.halo_net_gmv_fen, prev.map(|p| p.halo_net_gmv_fen)),
     ));
     h.push_str("</div>");
 
-    // Campaign to date.
-    h.push_str("<section><h2>Campaigns to date</h2><table class=\"sortable\"><thead><tr><th class=\"t\">Campaign</th><th>Flight</th><th>CTD net GMV</th><th>Spend</th><th>CTD ROAS</th></tr></thead><tbody>");
+    // Campaigns to date.
+    let mut ctd = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"ctd\">");
+    ctd.push_str(&thead(&[
+        ("Campaign", true),
+        ("Flight", true),
+        ("CTD net GMV", false),
+        ("Spend", false),
+        ("CTD ROAS", false),
+    ]));
+    ctd.push_str("<tbody>");
     for c in &input.campaigns {
-        let ctd: i64 = c.ctd_net_fen.values().sum();
-        let roas = crate::money::ratio_2dp(ctd, c.spend_fen).unwrap_or_else(|| "–".into());
+        let total: i64 = c.ctd_net_fen.values().sum();
+        let roas = ratio_2dp(total, c.spend_fen);
         let _ = write!(
-            h,
-            "<tr><td class=\"t\">{}<br><small>{}</small></td><td>{} – {}</td><td data-v=\"{ctd}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td></tr>",
+            ctd,
+            "<tr data-campaign=\"{}\"><td class=\"t\">{}<br><small>{}</small></td><td class=\"t\">{} – {} <small>+{}d</small></td>{}{}<td data-field=\"ctd_roas\" data-v=\"{}\">{}</td></tr>",
+            escape(&c.campaign_id),
             escape(&c.name),
             escape(&c.campaign_id),
             c.start,
             c.end,
-            yuan_grouped(ctd),
-            c.spend_fen,
-            yuan_grouped(c.spend_fen),
-            roas
+            c.window_days,
+            money_td("ctd_net_gmv", total),
+            money_td("spend", c.spend_fen),
+            roas.clone().unwrap_or_default(),
+            roas.unwrap_or_else(|| "–".into())
         );
     }
     if input.campaigns.is_empty() {
-        h.push_str("<tr><td class=\"empty\" colspan=\"5\">No live campaign.</td></tr>");
+        ctd.push_str(
+            "<tr><td class=\"empty\" colspan=\"5\">No campaign is live on this day.</td></tr>",
+        );
     }
-    h.push_str("</tbody></table></section>");
+    ctd.push_str("</tbody></table></div>");
+    h.push_str(&section("Campaigns to date 活动累计", &ctd));
 
-    let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, i64> = Default::default();
-    for c in &input.campaigns {
-        for (d, v) in &c.daily_net_fen {
-            *by_day.entry(*d).or_default() += v;
+    let mut by_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
+    if let Some(first) = input.campaigns.iter().map(|c| c.start).min() {
+        let mut d = first.max(input.date - chrono::Duration::days(89));
+        while d <= input.date {
+            by_day.insert(d, 0);
+            d += chrono::Duration::days(1);
         }
     }
-    let day_bars: Vec<(String, i64)> = by_day.iter().map(|(d, v)| (d.to_string(), *v)).collect();
-    h.push_str(&bar_chart("Net GMV by day, campaign to date", &day_bars));
-
-    // The day's tables.
-    h.push_str("<section><h2>Campaigns today</h2><table class=\"sortable\"><thead><tr>");
-    for th in [
-        "Campaign",
-        "Marketplace",
-        "Orders",
-        "Units",
-        "GMV",
-        "Refund",
-        "Net GMV",
-        "Buyers",
-        "Halo orders",
-        "Halo net GMV",
-        "CTD net GMV",
-        "Spend",
-        "CTD ROAS",
-    ] {
-        let _ = write!(h, "<th>{th}</th>");
+    for c in &input.campaigns {
+        for (d, v) in &c.daily_net_fen {
+            if let Some(slot) = by_day.get_mut(d) {
+                *slot += v;
+            }
+        }
     }
-    h.push_str("</tr></thead><tbody>");
+    let day_chart = if by_day.values().all(|v| *v == 0) {
+        nothing("No net GMV credited to date.")
+    } else {
+        bar_chart(
+            "Net GMV ¥",
+            by_day
+                .keys()
+                .map(|d| d.format("%m-%d").to_string())
+                .collect(),
+            by_day.values().map(|v| chart_yuan(*v)).collect(),
+        )
+    };
+    h.push_str(&section(
+        "Net GMV by day, campaign to date 每日净成交",
+        &day_chart,
+    ));
+
+    // The day's campaigns table, as campaigns.csv.
+    let mut t = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"campaigns\">");
+    t.push_str(&thead(&[
+        ("Campaign", true),
+        ("Marketplace", true),
+        ("Orders", false),
+        ("Units", false),
+        ("GMV", false),
+        ("Refund", false),
+        ("Net GMV", false),
+        ("Buyers", false),
+        ("Halo orders", false),
+        ("Halo net GMV", false),
+        ("CTD net GMV", false),
+        ("Spend", false),
+        ("CTD ROAS", false),
+    ]));
+    t.push_str("<tbody>");
     for r in &campaigns {
+        let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
         let _ = write!(
-            h,
-            "<tr><td class=\"t\">{}<br><small>{}</small></td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td><td>{}</td></tr>",
+            t,
+            "<tr data-campaign=\"{}\" data-marketplace=\"{m}\"><td class=\"t\">{}<br><small>{}</small></td><td class=\"t\">{m}</td>{}{}{}{}{}{}{}{}{}{}<td data-field=\"ctd_roas\" data-v=\"{}\">{}</td></tr>",
+            escape(&r.campaign_id),
             escape(&r.campaign_name),
             escape(&r.campaign_id),
-            r.marketplace.map(|m| m.as_str()).unwrap_or(""),
-            r.orders,
-            r.units,
-            r.gmv,
-            yuan_grouped(r.gmv),
-            r.refund,
-            yuan_grouped(r.refund),
-            r.net_gmv,
-            yuan_grouped(r.net_gmv),
-            r.buyers,
-            r.halo_orders,
-            r.halo_net_gmv,
-            yuan_grouped(r.halo_net_gmv),
-            r.ctd_net_gmv,
-            yuan_grouped(r.ctd_net_gmv),
-            r.spend,
-            yuan_grouped(r.spend),
-            r.ctd_roas.clone().unwrap_or_default()
+            count_td("orders", r.orders),
+            count_td("units", r.units),
+            money_td("gmv", r.gmv),
+            money_td("refund", r.refund),
+            money_td("net_gmv", r.net_gmv),
+            count_td("buyers", r.buyers),
+            count_td("halo_orders", r.halo_orders),
+            money_td("halo_net_gmv", r.halo_net_gmv),
+            money_td("ctd_net_gmv", r.ctd_net_gmv),
+            money_td("spend", r.spend),
+            r.ctd_roas.clone().unwrap_or_default(),
+            r.ctd_roas.clone().unwrap_or_else(|| "–".into())
         );
     }
     if campaigns.is_empty() {
-        h.push_str(
+        t.push_str(
             "<tr><td class=\"empty\" colspan=\"13\">Nothing was credited on this day.</td></tr>",
         );
     }
-    h.push_str("</tbody></table></section>");
+    t.push_str("</tbody></table></div>");
+    h.push_str(&section("Campaigns today 今日活动", &t));
 
-    let note_bars: Vec<(String, i64)> = notes
-        .iter()
-        .map(|n| {
-            (
-                format!(
-                    "{} · {}",
-                    n.note_id,
-                    n.link_kind.map(|k| k.as_str()).unwrap_or("")
-                ),
-                n.net_gmv + n.halo_net_gmv,
-            )
-        })
-        .collect();
-    h.push_str(&bar_chart("Net GMV by note (direct + halo)", &note_bars));
-    h.push_str(&bar_chart(
-        "Direct against halo",
-        &[
-            ("direct".to_string(), today.net_gmv_fen),
-            ("halo".to_string(), today.halo_net_gmv_fen),
-        ],
-    ));
-    let by_kind = |k: crate::campaign::LinkKind| -> i64 {
+    // Charts of the day.
+    let mut per_note: BTreeMap<String, i64> = BTreeMap::new();
+    for l in &input.lines {
+        *per_note.entry(l.note_id.clone()).or_default() += l.net_fen();
+    }
+    let mut per_note: Vec<(String, i64)> = per_note.into_iter().collect();
+    per_note.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    per_note.truncate(20);
+    let note_chart = if per_note.iter().all(|(_, v)| *v == 0) {
+        nothing("No note sold anything on this day.")
+    } else {
+        horizontal_chart(
+            "Net GMV ¥ (direct + halo)",
+            per_note.iter().map(|(n, _)| n.clone()).collect(),
+            per_note.iter().map(|(_, v)| chart_yuan(*v)).collect(),
+        )
+    };
+    h.push_str(&section("Which notes sell 笔记成交 (top 20)", &note_chart));
+
+    let sum = |pred: &dyn Fn(&crate::attribution::AttributedLine) -> bool| -> i64 {
         input
             .lines
             .iter()
-            .filter(|l| l.link_kind == k)
+            .filter(|l| pred(l))
             .map(|l| l.net_fen())
             .sum()
     };
-    h.push_str(&bar_chart(
-        "Ad links against comment links",
-        &[
-            (
-                "ad_link".to_string(),
-                by_kind(crate::campaign::LinkKind::AdLink),
-            ),
-            (
-                "comment_link".to_string(),
-                by_kind(crate::campaign::LinkKind::CommentLink),
-            ),
-        ],
+    let direct = sum(&|l| l.match_kind == MatchKind::Direct);
+    let halo = sum(&|l| l.match_kind == MatchKind::Halo);
+    let ad = sum(&|l| l.link_kind == LinkKind::AdLink);
+    let comment = sum(&|l| l.link_kind == LinkKind::CommentLink);
+    let pie = |parts: &[(&str, i64)]| {
+        if parts.iter().all(|(_, v)| *v == 0) {
+            nothing("Nothing sold on this day.")
+        } else {
+            let legend: Vec<String> = parts
+                .iter()
+                .map(|(n, v)| format!("{} {}", escape(n), yuan_grouped(*v)))
+                .collect();
+            format!(
+                "{}<p><small>{}</small></p>",
+                pie_chart(parts),
+                legend.join(" · ")
+            )
+        }
+    };
+    h.push_str("<div class=\"grid2\">");
+    h.push_str(&section(
+        "Direct against halo 直接 vs 连带",
+        &pie(&[("direct", direct), ("halo", halo)]),
     ));
+    h.push_str(&section(
+        "Ad links against comment links 广告挂链 vs 评论区蓝链",
+        &pie(&[("ad_link", ad), ("comment_link", comment)]),
+    ));
+    h.push_str("</div><div style=\"height:20px\"></div>");
 
-    h.push_str("<section><h2>Notes today</h2><table class=\"sortable\"><thead><tr>");
-    for th in [
-        "Campaign",
-        "Note",
-        "Link",
-        "Marketplace",
-        "Orders",
-        "Units",
-        "Net GMV",
-        "Halo net GMV",
-    ] {
-        let _ = write!(h, "<th>{th}</th>");
-    }
-    h.push_str("</tr></thead><tbody>");
-    for n in &notes {
+    // The day's notes table, as notes.csv.
+    let mut n = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"notes\">");
+    n.push_str(&thead(&[
+        ("Campaign", true),
+        ("Note", true),
+        ("Link", true),
+        ("Marketplace", true),
+        ("Orders", false),
+        ("Units", false),
+        ("Net GMV", false),
+        ("Halo net GMV", false),
+    ]));
+    n.push_str("<tbody>");
+    for r in &notes {
+        let kind = r.link_kind.map(|k| k.as_str()).unwrap_or("");
+        let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
         let _ = write!(
-            h,
-            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td></tr>",
-            escape(&n.campaign_id),
-            escape(&n.note_id),
-            n.link_kind.map(|k| k.as_str()).unwrap_or(""),
-            n.marketplace.map(|m| m.as_str()).unwrap_or(""),
-            n.orders,
-            n.units,
-            n.net_gmv,
-            yuan_grouped(n.net_gmv),
-            n.halo_net_gmv,
-            yuan_grouped(n.halo_net_gmv)
+            n,
+            "<tr data-campaign=\"{}\" data-note=\"{}\" data-link-kind=\"{kind}\" data-marketplace=\"{m}\"><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{kind}</td><td class=\"t\">{m}</td>{}{}{}{}</tr>",
+            escape(&r.campaign_id),
+            escape(&r.note_id),
+            escape(&r.campaign_id),
+            escape(&r.note_id),
+            count_td("orders", r.orders),
+            count_td("units", r.units),
+            money_td("net_gmv", r.net_gmv),
+            money_td("halo_net_gmv", r.halo_net_gmv)
         );
     }
     if notes.is_empty() {
-        h.push_str(
+        n.push_str(
             "<tr><td class=\"empty\" colspan=\"8\">Nothing was credited on this day.</td></tr>",
         );
     }
-    h.push_str("</tbody></table></section></main>");
-    let _ = writeln!(h, "<script>{SORT_SCRIPT}</script></body></html>");
+    n.push_str("</tbody></table></div>");
+    h.push_str(&section("Notes today 今日笔记", &n));
+    let _ = writeln!(
+        h,
+        "</main><footer>seedline · {} credited order lines · amounts in yuan · click a column to sort</footer><script>{SORT_SCRIPT}</script></body></html>",
+        input.lines.len()
+    );
     Rendered {
         name: "report.html",
         bytes: h.into_bytes(),
@@ -332,15 +454,5 @@ pub fn render_html(input: &ReportInput) -> Rendered {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_markup() {
-        assert_eq!(
-            escape("<script>alert('x')</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
-        );
-        assert_eq!(escape("a & \"b\""), "a &amp; &quot;b&quot;");
-    }
-}
+#[path = "html_tests.rs"]
+mod tests;

@@ -96,7 +96,7 @@ mod tests {
             objects(event).unwrap(),
             vec![(
                 "seedline-exports".to_string(),
-                "exports/taobao/2025-05-28/Export List 1.csv".to_string()
+                "exports/taobao/2025-05-20/Export List 1.csv".to_string()
             )]
         );
         let direct = json!({"bucket": "b", "key": "exports/jd/2025-05-28/a.csv"});

@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn the_sample_event_parses() {
         let r: MatchRequest = serde_json::from_str(include_str!("../events/match.json")).unwrap();
-        assert_eq!(r.date().unwrap().to_string(), "2025-05-28");
+        assert_eq!(r.date().unwrap().to_string(), "2025-05-20");
         assert_eq!(r.lookback_days, Some(30));
         let loose: MatchRequest = serde_json::from_str(r#"{"date": "2025-5-28"}"#).unwrap();
         assert!(loose.date().is_err());

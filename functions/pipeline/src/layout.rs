@@ -94,6 +94,11 @@ pub fn match_record_key(date: NaiveDate) -> String {
     format!("staging/match/{date}.json")
 }
 
+/// The changed reports of a match, as a bare JSON array: what the state machine's publish map reads.
+pub fn changed_list_key(date: NaiveDate) -> String {
+    format!("staging/match/{date}.changed.json")
+}
+
 pub fn report_input_key(date: NaiveDate, brand: &str) -> String {
     format!("staging/attributed/{date}/{brand}.json")
 }

@@ -6,12 +6,14 @@ use seedline_pipeline::steps::publish::publish_report;
 use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde_json::{json, Value};
 
-/// Accepts one `{"brand_id","date"}`, a list of them, or match-orders' output (`{"changed": [...]}`).
+/// Accepts one `{"brand_id","date"}`, a list of them, match-orders' output (`{"changed": [...]}`), or a
+/// Step Functions item batch (`{"Items": [...]}`).
 pub fn targets(event: Value) -> anyhow::Result<Vec<BrandDate>> {
     let list = match event {
         Value::Array(_) => event,
         Value::Object(ref o) if o.contains_key("changed") => o["changed"].clone(),
         Value::Object(ref o) if o.contains_key("reports") => o["reports"].clone(),
+        Value::Object(ref o) if o.contains_key("Items") => o["Items"].clone(),
         Value::Object(_) => Value::Array(vec![event]),
         other => {
             anyhow::bail!("expected {{\"brand_id\", \"date\"}} or a list of them, got {other}")
@@ -49,8 +51,8 @@ mod tests {
     fn every_payload_shape() {
         let one =
             targets(serde_json::from_str(include_str!("../events/publish.json")).unwrap()).unwrap();
-        assert_eq!(one.len(), 2);
-        assert_eq!(one[0].brand_id, "b-00");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].brand_id, "b-fix");
         let single = targets(json!({"brand_id": "b-01", "date": "2025-05-28"})).unwrap();
         assert_eq!(single[0].brand_id, "b-01");
         let changed = targets(
@@ -58,6 +60,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(changed[0].date.to_string(), "2025-05-27");
+        let batch =
+            targets(json!({"Items": [{"brand_id": "b-03", "date": "2025-05-26"}]})).unwrap();
+        assert_eq!(batch[0].brand_id, "b-03");
         assert!(targets(json!("b-01")).is_err());
     }
 }

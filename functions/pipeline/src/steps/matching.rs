@@ -32,6 +32,8 @@ pub struct MatchOutcome {
     pub to: NaiveDate,
     /// Reports whose content changed and need publishing.
     pub changed: Vec<BrandDate>,
+    /// Where the same list is staged as a JSON array (for a Step Functions Distributed Map).
+    pub changed_key: String,
     pub files_read: usize,
     pub stats: MatchStats,
 }
@@ -131,6 +133,7 @@ pub async fn match_orders(
         from,
         to,
         changed: changed.into_iter().map(|c| c.target).collect(),
+        changed_key: layout::changed_list_key(date),
         files_read,
         stats,
     };

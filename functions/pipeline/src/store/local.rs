@@ -11,6 +11,17 @@ use super::{CampaignStore, Object, ObjectMeta, ObjectStore, SaveSummary, StoreEr
 
 const TMP_PREFIX: &str = ".seedline-tmp-";
 
+/// Temporary files are private (0600); what lands under its key is readable like any written file.
+fn publishable(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io_err("chmod", path, e))?;
+    }
+    Ok(())
+}
+
 /// A directory standing in for a bucket: key `a/b/c` is the file `DIR/a/b/c`.
 #[derive(Debug, Clone)]
 pub struct LocalObjects {
@@ -95,6 +106,7 @@ impl ObjectStore for LocalObjects {
                 .tempfile_in(&dir)
                 .map_err(|e| io_err("create", &dir, e))?;
             std::io::Write::write_all(&mut tmp, &body).map_err(|e| io_err("write", &path, e))?;
+            publishable(tmp.path())?;
             tmp.persist(&path)
                 .map_err(|e| io_err("rename", &path, e.error))?;
             Ok(())
@@ -114,6 +126,7 @@ impl ObjectStore for LocalObjects {
                 .tempfile_in(&dir)
                 .map_err(|e| io_err("create", &dir, e))?;
             std::fs::copy(&src, tmp.path()).map_err(|e| io_err("copy", &src, e))?;
+            publishable(tmp.path())?;
             tmp.persist(&path)
                 .map_err(|e| io_err("rename", &path, e.error))?;
             Ok(())
@@ -258,6 +271,7 @@ impl LocalCampaigns {
             .map_err(|e| io_err("create", &self.dir, e))?;
         std::io::Write::write_all(&mut tmp, text.as_bytes())
             .map_err(|e| io_err("write", &path, e))?;
+        publishable(tmp.path())?;
         tmp.persist(&path)
             .map_err(|e| io_err("rename", &path, e.error))?;
         Ok(())
