@@ -52,7 +52,7 @@ th{cursor:pointer;background:#fafbfc;user-select:none;color:#4e5969;font-weight:
 th.t,td.t{text-align:left}th[data-dir=asc]::after{content:" ▲"}th[data-dir=desc]::after{content:" ▼"}
 small{color:var(--mute)}
 .empty{color:var(--mute);font-style:italic;text-align:left}
-svg{max-width:100%;height:auto}
+section svg{width:100%;height:auto}
 footer{color:var(--mute);font-size:12px;text-align:center;padding:8px 0 24px}
 "#;
 
@@ -72,8 +72,9 @@ document.querySelectorAll('table.sortable').forEach(function(t){
       rows.forEach(function(r){body.appendChild(r);});});});});
 "#;
 
-/// The day-on-day line under a headline number, the difference printed by `show`.
-fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String) -> String {
+/// The day-on-day line under a headline number, the difference printed by `show`. Green is good
+/// news: more of everything, except refunds.
+fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String, up_is_good: bool) -> String {
     match before {
         None => "<div class=\"d\">no previous day</div>".into(),
         Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
@@ -92,11 +93,11 @@ fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String) -> String 
 }
 
 fn change(now: i64, before: Option<i64>) -> String {
-    delta(now, before, |d| d.to_string())
+    delta(now, before, |d| d.to_string(), true)
 }
 
 fn money_change(now: i64, before: Option<i64>) -> String {
-    delta(now, before, yuan_grouped)
+    delta(now, before, yuan_grouped, true)
 }
 
 /// Yuan as a chart value. Charts are pictures: the exact figures are in the tables.
@@ -214,7 +215,12 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         "refund",
         yuan_grouped(today.refund_fen),
         today.refund_fen,
-        money_change(today.refund_fen, prev.map(|p| p.refund_fen)),
+        delta(
+            today.refund_fen,
+            prev.map(|p| p.refund_fen),
+            yuan_grouped,
+            false,
+        ),
     ));
     h.push_str(&card(
         "Buyers 买家",
