@@ -79,10 +79,11 @@ fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String, up_is_good
         None => "<div class=\"d\">no previous day</div>".into(),
         Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
         Some(b) => {
-            let (class, arrow) = if now > b {
-                ("up", "▲")
+            let arrow = if now > b { "▲" } else { "▼" };
+            let class = if (now > b) == up_is_good {
+                "up"
             } else {
-                ("down", "▼")
+                "down"
             };
             format!(
                 "<div class=\"d {class}\">{arrow} {} vs previous day</div>",

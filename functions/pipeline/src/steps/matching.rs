@@ -161,6 +161,16 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
+/// The latest state of a line, kept small when it cannot be credited: most lines came through no
+/// link, and only their key is needed (a later appearance with a token must still override them).
+enum Latest {
+    NotPaid,
+    NoToken,
+    Candidate(Box<OrderLine>, usize),
+}
+
+type State = HashMap<(Marketplace, String), Latest>;
+
 struct Plan {
     from: NaiveDate,
     to: NaiveDate,
@@ -179,7 +189,7 @@ impl Plan {
         files: &[ExportKey],
         catalog: &Catalog,
     ) -> Result<(Vec<Changed>, MatchStats), StepError> {
-        let mut state: HashMap<(Marketplace, String), (OrderLine, usize)> = HashMap::new();
+        let mut state: State = HashMap::new();
         let mut sources: Vec<ExportRef> = Vec::new();
         let mut targets: Vec<NaiveDate> = Vec::new();
         let mut d = self.from;
@@ -215,7 +225,15 @@ impl Plan {
             let reader = BufReader::new(SyncIoBridge::new_with_handle(obj.body, handle.clone()));
             let idx = sources.len();
             let src = read_staged(reader, |l| {
-                state.insert((l.marketplace, l.line_id.clone()), (l, idx));
+                let key = (l.marketplace, l.line_id.clone());
+                let latest = if !l.is_paid() {
+                    Latest::NotPaid
+                } else if l.token.is_empty() {
+                    Latest::NoToken
+                } else {
+                    Latest::Candidate(Box::new(l), idx)
+                };
+                state.insert(key, latest);
             })
             .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
             sources.push(ExportRef {
@@ -232,14 +250,24 @@ impl Plan {
     fn evaluate(
         &self,
         dates: &[NaiveDate],
-        state: &HashMap<(Marketplace, String), (OrderLine, usize)>,
+        state: &State,
         sources: &[ExportRef],
         catalog: &Catalog,
         changed: &mut Vec<Changed>,
     ) -> MatchStats {
         let mut a = Attribution::new(catalog, dates.iter().copied());
-        for (line, idx) in state.values() {
-            a.add(line, &sources[*idx]);
+        for latest in state.values() {
+            match latest {
+                Latest::Candidate(line, idx) => a.add(line, &sources[*idx]),
+                Latest::NotPaid => {
+                    a.stats.lines += 1;
+                    a.stats.not_paid += 1;
+                }
+                Latest::NoToken => {
+                    a.stats.lines += 1;
+                    a.stats.no_token += 1;
+                }
+            }
         }
         for &x in dates {
             let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
