@@ -22,6 +22,25 @@ fn publishable(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Writes `path` atomically: `fill` writes a temporary file beside it, which is then renamed over it,
+/// so a reader sees the old file or the new one, never half of one.
+fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(|e| io_err("create", dir, e))?;
+    fill(tmp.as_file_mut()).map_err(|e| io_err("write", path, e))?;
+    publishable(tmp.path())?;
+    tmp.persist(path)
+        .map_err(|e| io_err("rename", path, e.error))?;
+    Ok(())
+}
+
 /// A directory standing in for a bucket: key `a/b/c` is the file `DIR/a/b/c`.
 #[derive(Debug, Clone)]
 pub struct LocalObjects {
@@ -97,19 +116,8 @@ impl ObjectStore for LocalObjects {
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            std::fs::create_dir_all(&dir).map_err(|e| io_err("mkdir", &dir, e))?;
-            // Write then rename: a reader sees the old file or the new one, never half of one.
-            let mut tmp = tempfile::Builder::new()
-                .prefix(TMP_PREFIX)
-                .tempfile_in(&dir)
-                .map_err(|e| io_err("create", &dir, e))?;
-            std::io::Write::write_all(&mut tmp, &body).map_err(|e| io_err("write", &path, e))?;
-            publishable(tmp.path())?;
-            tmp.persist(&path)
-                .map_err(|e| io_err("rename", &path, e.error))?;
-            Ok(())
+        tokio::task::spawn_blocking(move || {
+            write_atomically(&path, |f| std::io::Write::write_all(f, &body))
         })
         .await
         .map_err(|e| StoreError::backend("put", key, false, e))?
@@ -117,19 +125,11 @@ impl ObjectStore for LocalObjects {
 
     async fn put_file(&self, key: &str, src: &Path) -> Result<(), StoreError> {
         let path = self.path(key)?;
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         let src = src.to_path_buf();
-        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            std::fs::create_dir_all(&dir).map_err(|e| io_err("mkdir", &dir, e))?;
-            let tmp = tempfile::Builder::new()
-                .prefix(TMP_PREFIX)
-                .tempfile_in(&dir)
-                .map_err(|e| io_err("create", &dir, e))?;
-            std::fs::copy(&src, tmp.path()).map_err(|e| io_err("copy", &src, e))?;
-            publishable(tmp.path())?;
-            tmp.persist(&path)
-                .map_err(|e| io_err("rename", &path, e.error))?;
-            Ok(())
+        tokio::task::spawn_blocking(move || {
+            write_atomically(&path, |f| {
+                std::io::copy(&mut std::fs::File::open(&src)?, f).map(|_| ())
+            })
         })
         .await
         .map_err(|e| StoreError::backend("put", key, false, e))?
@@ -264,17 +264,7 @@ impl LocalCampaigns {
             );
             text.push('\n');
         }
-        std::fs::create_dir_all(&self.dir).map_err(|e| io_err("mkdir", &self.dir, e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(TMP_PREFIX)
-            .tempfile_in(&self.dir)
-            .map_err(|e| io_err("create", &self.dir, e))?;
-        std::io::Write::write_all(&mut tmp, text.as_bytes())
-            .map_err(|e| io_err("write", &path, e))?;
-        publishable(tmp.path())?;
-        tmp.persist(&path)
-            .map_err(|e| io_err("rename", &path, e.error))?;
-        Ok(())
+        write_atomically(&path, |f| std::io::Write::write_all(f, text.as_bytes()))
     }
 }
 
