@@ -490,3 +490,60 @@ fn no_personal_data_leaves_ingest() {
             .unwrap();
     assert!(String::from_utf8_lossy(&export).contains("13800000000"));
 }
+
+/// Under reports/{brand}/ every row names that brand and one of its own campaigns, and no other
+/// brand's campaign or note id appears anywhere in its files.
+#[test]
+fn no_brand_sees_another_brands_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let mut owner: std::collections::BTreeMap<String, String> = Default::default();
+    let mut notes: std::collections::BTreeMap<String, String> = Default::default();
+    for line in std::fs::read_to_string(demo.join("campaigns.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let c: serde_json::Value = serde_json::from_str(line).unwrap();
+        let brand = c["brand_id"].as_str().unwrap().to_string();
+        owner.insert(c["campaign_id"].as_str().unwrap().into(), brand.clone());
+        for n in c["notes"].as_array().unwrap() {
+            notes.insert(n["note_id"].as_str().unwrap().into(), brand.clone());
+        }
+    }
+    let mut rows = 0;
+    for brand in std::fs::read_dir(demo.join("reports")).unwrap() {
+        let brand = brand.unwrap();
+        let name = brand.file_name().to_string_lossy().into_owned();
+        let mut stack = vec![brand.path()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (id, b) in owner.iter().chain(notes.iter()) {
+                    if *b != name {
+                        assert!(
+                            !text.contains(id.as_str()),
+                            "{} mentions {id} of {b}",
+                            p.display()
+                        );
+                    }
+                }
+                if p.extension().is_some_and(|x| x == "csv") {
+                    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+                    for rec in rdr.records() {
+                        let rec = rec.unwrap();
+                        assert_eq!(&rec[1], name, "{}", p.display());
+                        assert_eq!(owner[&rec[2]], name, "{}", p.display());
+                        rows += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(rows > 100, "checked {rows} rows");
+}
