@@ -16,6 +16,23 @@ fn seedline(args: &[&str], key: Option<&str>) -> Output {
 
 const KEY: &str = "cli-test-key-0123456789abcdef";
 
+/// Every file below `dirs`.
+fn files_under(dirs: Vec<std::path::PathBuf>) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = dirs;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -467,23 +484,14 @@ fn no_personal_data_leaves_ingest() {
         "tb_buyer_",
         "jd_buyer_",
     ];
-    let mut files = 0;
-    let mut stack = vec![demo.join("staging"), demo.join("reports")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            files += 1;
-            let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).into_owned();
-            for pii in planted {
-                assert!(!text.contains(pii), "{} contains {pii}", p.display());
-            }
+    let files = files_under(vec![demo.join("staging"), demo.join("reports")]);
+    for p in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned();
+        for pii in planted {
+            assert!(!text.contains(pii), "{} contains {pii}", p.display());
         }
     }
-    assert!(files > 100, "searched {files} files");
+    assert!(files.len() > 100, "searched {} files", files.len());
     // The exports did carry them (in GB18030 for some files), so the search means something.
     let export =
         std::fs::read(demo.join("exports/taobao/2025-06-02/ExportOrderDetailList20250602-1.csv"))
@@ -515,32 +523,24 @@ fn no_brand_sees_another_brands_reports() {
     for brand in std::fs::read_dir(demo.join("reports")).unwrap() {
         let brand = brand.unwrap();
         let name = brand.file_name().to_string_lossy().into_owned();
-        let mut stack = vec![brand.path()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                    continue;
+        for p in files_under(vec![brand.path()]) {
+            let text = std::fs::read_to_string(&p).unwrap();
+            for (id, b) in owner.iter().chain(notes.iter()) {
+                if *b != name {
+                    assert!(
+                        !text.contains(id.as_str()),
+                        "{} mentions {id} of {b}",
+                        p.display()
+                    );
                 }
-                let text = std::fs::read_to_string(&p).unwrap();
-                for (id, b) in owner.iter().chain(notes.iter()) {
-                    if *b != name {
-                        assert!(
-                            !text.contains(id.as_str()),
-                            "{} mentions {id} of {b}",
-                            p.display()
-                        );
-                    }
-                }
-                if p.extension().is_some_and(|x| x == "csv") {
-                    let mut rdr = csv::Reader::from_reader(text.as_bytes());
-                    for rec in rdr.records() {
-                        let rec = rec.unwrap();
-                        assert_eq!(&rec[1], name, "{}", p.display());
-                        assert_eq!(owner[&rec[2]], name, "{}", p.display());
-                        rows += 1;
-                    }
+            }
+            if p.extension().is_some_and(|x| x == "csv") {
+                let mut rdr = csv::Reader::from_reader(text.as_bytes());
+                for rec in rdr.records() {
+                    let rec = rec.unwrap();
+                    assert_eq!(&rec[1], name, "{}", p.display());
+                    assert_eq!(owner[&rec[2]], name, "{}", p.display());
+                    rows += 1;
                 }
             }
         }

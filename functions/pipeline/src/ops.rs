@@ -17,7 +17,7 @@ use crate::config::Stores;
 use crate::layout::{self, ExportKey};
 use crate::steps::ingest::{IngestRecord, IngestResult};
 use crate::steps::matching::MatchOutcome;
-use crate::steps::run::{day_exports, run_day_with, DayDone, DayRun};
+use crate::steps::run::{day_exports, day_objects, run_day_with, DayDone, DayRun};
 use crate::steps::StepError;
 use crate::store::StoreError;
 
@@ -249,8 +249,8 @@ pub async fn backfill(
     while d <= to {
         let mut sizes = std::collections::BTreeMap::new();
         let mut exports = Vec::new();
-        for m in Marketplace::ALL {
-            for o in stores.exports.list(&layout::exports_prefix(m, d)).await? {
+        for (_, found) in day_objects(stores, d).await? {
+            for o in found {
                 sizes.insert(o.key.clone(), o.size);
                 exports.push(ExportRef {
                     key: o.key,

@@ -12,6 +12,7 @@ use super::publish::{publish_report, PublishOutcome};
 use super::StepError;
 use crate::config::Stores;
 use crate::layout;
+use crate::store::ObjectMeta;
 
 #[derive(Debug, Clone)]
 pub struct DayRun {
@@ -30,18 +31,33 @@ pub struct DayDone {
     pub exports: Vec<ExportRef>,
 }
 
-/// The export objects of one day, every marketplace, sorted by key, and the marketplaces without any.
+/// The export objects of one day, per marketplace, each list sorted by key.
+pub async fn day_objects(
+    stores: &Stores,
+    date: NaiveDate,
+) -> Result<Vec<(Marketplace, Vec<ObjectMeta>)>, StepError> {
+    let mut out = Vec::new();
+    for m in Marketplace::ALL {
+        out.push((
+            m,
+            stores
+                .exports
+                .list(&layout::exports_prefix(m, date))
+                .await?,
+        ));
+    }
+    Ok(out)
+}
+
+/// The export objects of one day, every marketplace, sorted by key, and the marketplaces without any
+/// (each logged as a warning: a missing export is not a day without sales).
 pub async fn day_exports(
     stores: &Stores,
     date: NaiveDate,
 ) -> Result<(Vec<ExportRef>, Vec<Marketplace>), StepError> {
     let mut exports = Vec::new();
     let mut missing = Vec::new();
-    for m in Marketplace::ALL {
-        let found = stores
-            .exports
-            .list(&layout::exports_prefix(m, date))
-            .await?;
+    for (m, found) in day_objects(stores, date).await? {
         if found.is_empty() {
             tracing::warn!(marketplace = %m, run_date = %date, "no export for this marketplace and day");
             missing.push(m);
