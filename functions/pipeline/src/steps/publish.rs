@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
 use crate::layout;
+use crate::store::Precondition;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishOutcome {
@@ -36,8 +37,115 @@ fn check_brand_id(brand: &str) -> Result<(), StepError> {
     }
 }
 
+/// The current latest.json with its ETag, if any.
+async fn read_latest(stores: &Stores, key: &str) -> Result<Option<(Latest, String)>, StepError> {
+    let Some(obj) = stores.reports.get(key).await? else {
+        return Ok(None);
+    };
+    let etag = obj.etag.clone();
+    let mut body = obj.body;
+    let mut buf = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut body, &mut buf)
+        .await
+        .map_err(|e| crate::store::StoreError::backend("read", key, true, e))?;
+    let latest = serde_json::from_slice(&buf)
+        .map_err(|e| StepError::BadInput(format!("{key} is not readable: {e}")))?;
+    Ok(Some((latest, etag)))
+}
+
+/// Makes `files` the content latest.json points to; returns that version and whether this call
+/// moved latest.json. Safe to run twice at once, or again after a crash at any point:
+/// - a version is claimed by creating its manifest.json create-only. A claim already there with the
+///   same content files is adopted (a crashed run's, or a concurrent twin's), otherwise the next
+///   number is tried; so a version's files never change once written;
+/// - the content files go next, then latest.json with a compare-and-swap on the ETag read at the
+///   start, so it never points to a partial version and never goes back to an older one.
+async fn publish_version(
+    stores: &Stores,
+    input: &ReportInput,
+    files: &[seedline_core::report::Rendered],
+) -> Result<(u64, bool), StepError> {
+    let latest_key = layout::latest_key(&input.brand_id, input.date);
+    // Every round of this loop follows a change by another writer; a few are plenty.
+    for _ in 0..8 {
+        let current = read_latest(stores, &latest_key).await?;
+        let mut version = match &current {
+            Some((l, _)) if l.same_content(files) => return Ok((l.version, false)),
+            Some((l, _)) => l.version + 1,
+            None => 1,
+        };
+        let manifest_bytes = loop {
+            let prefix = layout::version_prefix(&input.brand_id, input.date, version);
+            let key = format!("{prefix}manifest.json");
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let ours = serde_json::to_vec_pretty(&Manifest::new(input, files, version, now))
+                .map_err(|e| StepError::BadInput(format!("manifest: {e}")))?;
+            if stores
+                .reports
+                .put_if(&key, ours.clone(), Precondition::Absent)
+                .await?
+            {
+                break ours;
+            }
+            let theirs = stores.reports.get_bytes(&key).await?.unwrap_or_default();
+            if same_files(&theirs, files) {
+                break theirs;
+            }
+            version += 1;
+        };
+        let prefix = layout::version_prefix(&input.brand_id, input.date, version);
+        for f in files {
+            stores
+                .reports
+                .put(&format!("{prefix}{}", f.name), f.bytes.clone())
+                .await?;
+        }
+        let mut sha256: BTreeMap<String, String> = files
+            .iter()
+            .map(|f| (f.name.to_string(), f.sha256()))
+            .collect();
+        sha256.insert("manifest.json".into(), sha256_hex(&manifest_bytes));
+        let pointer = Latest {
+            version,
+            prefix,
+            sha256,
+        };
+        let pointer_bytes =
+            serde_json::to_vec_pretty(&pointer).map_err(|e| StepError::BadInput(e.to_string()))?;
+        let cond = match &current {
+            Some((_, etag)) => Precondition::Etag(etag),
+            None => Precondition::Absent,
+        };
+        if stores
+            .reports
+            .put_if(&latest_key, pointer_bytes, cond)
+            .await?
+        {
+            return Ok((version, true));
+        }
+        // latest.json moved under us: read it again and decide afresh.
+        tracing::info!(brand_id = %input.brand_id, report_date = %input.date, version, "latest.json changed during publish; reading it again");
+    }
+    Err(StepError::BadInput(format!(
+        "{latest_key} kept changing while publishing: is another publisher looping?"
+    )))
+}
+
+/// Whether a stored manifest lists exactly these content files.
+fn same_files(manifest: &[u8], files: &[seedline_core::report::Rendered]) -> bool {
+    let Ok(m) = serde_json::from_slice::<Manifest>(manifest) else {
+        return false;
+    };
+    m.files.len() == files.len()
+        && m.files
+            .iter()
+            .zip(files)
+            .all(|(a, b)| a.name == b.name && a.sha256 == b.sha256())
+}
+
 /// Publishes `brand`'s report for `date` from its staged input. Writes v{N+1} only when the content
 /// differs from v{N}; every file of the version goes first and latest.json last, in one PUT.
+/// Twin invocations and re-runs after a crash end in the same single version (see [`publish_version`]).
 pub async fn publish_report(
     stores: &Stores,
     brand: &str,
@@ -61,48 +169,9 @@ pub async fn publish_report(
     }
     let input_sha = sha256_hex(&bytes);
     let files = render_all(&input);
-    let latest_key = layout::latest_key(brand, date);
-    let latest: Option<Latest> = match stores.reports.get_bytes(&latest_key).await? {
-        Some(b) => Some(
-            serde_json::from_slice(&b)
-                .map_err(|e| StepError::BadInput(format!("{latest_key} is not readable: {e}")))?,
-        ),
-        None => None,
-    };
-    let (version, written) = match &latest {
-        Some(l) if l.same_content(&files) => (l.version, false),
-        Some(l) => (l.version + 1, true),
-        None => (1, true),
-    };
+    let (version, written) = publish_version(stores, &input, &files).await?;
     let prefix = layout::version_prefix(brand, date, version);
     if written {
-        for f in &files {
-            stores
-                .reports
-                .put(&format!("{prefix}{}", f.name), f.bytes.clone())
-                .await?;
-        }
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let manifest = Manifest::new(&input, &files, version, now);
-        let manifest_bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| StepError::BadInput(format!("manifest: {e}")))?;
-        let mut sha256: BTreeMap<String, String> = files
-            .iter()
-            .map(|f| (f.name.to_string(), f.sha256()))
-            .collect();
-        sha256.insert("manifest.json".into(), sha256_hex(&manifest_bytes));
-        stores
-            .reports
-            .put(&format!("{prefix}manifest.json"), manifest_bytes)
-            .await?;
-        let pointer = Latest {
-            version,
-            prefix: prefix.clone(),
-            sha256,
-        };
-        let pointer_bytes =
-            serde_json::to_vec_pretty(&pointer).map_err(|e| StepError::BadInput(e.to_string()))?;
-        stores.reports.put(&latest_key, pointer_bytes).await?;
         tracing::info!(brand_id = brand, report_date = %date, version, "report published");
     } else {
         tracing::info!(brand_id = brand, report_date = %date, version, "content unchanged; no new version");

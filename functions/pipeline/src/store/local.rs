@@ -7,9 +7,13 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use seedline_core::campaign::{parse_jsonl, Brand, Campaign, Catalog, Record};
 
-use super::{CampaignStore, Object, ObjectMeta, ObjectStore, SaveSummary, StoreError};
+use super::{
+    CampaignStore, Object, ObjectMeta, ObjectStore, Precondition, SaveSummary, StoreError,
+};
 
 const TMP_PREFIX: &str = ".seedline-tmp-";
+/// Held while a conditional write checks and writes; never listed.
+const LOCK_FILE: &str = ".seedline-lock";
 
 /// Temporary files are private (0600); what lands under its key is readable like any written file.
 fn publishable(path: &Path) -> Result<(), StoreError> {
@@ -123,6 +127,45 @@ impl ObjectStore for LocalObjects {
         .map_err(|e| StoreError::backend("put", key, false, e))?
     }
 
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition<'_>,
+    ) -> Result<bool, StoreError> {
+        let path = self.path(key)?;
+        let lock_path = self.root.join(LOCK_FILE);
+        let want = match cond {
+            Precondition::Absent => None,
+            Precondition::Etag(e) => Some(e.to_string()),
+        };
+        tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+            // One lock file for the directory makes check-and-write atomic across processes too.
+            std::fs::create_dir_all(lock_path.parent().unwrap_or(Path::new(".")))
+                .map_err(|e| io_err("mkdir", &lock_path, e))?;
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| io_err("open", &lock_path, e))?;
+            lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
+            let current = match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => Some(etag_of(&m)),
+                Ok(_) => None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io_err("stat", &path, e)),
+            };
+            if current != want {
+                return Ok(false);
+            }
+            write_atomically(&path, |f| std::io::Write::write_all(f, &body))?;
+            Ok(true)
+        })
+        .await
+        .map_err(|e| StoreError::backend("put", key, false, e))?
+    }
+
     async fn put_file(&self, key: &str, src: &Path) -> Result<(), StoreError> {
         let path = self.path(key)?;
         let src = src.to_path_buf();
@@ -162,7 +205,9 @@ impl ObjectStore for LocalObjects {
                         stack.push(path);
                         continue;
                     }
-                    if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with(TMP_PREFIX) || name == LOCK_FILE {
                         continue;
                     }
                     let Ok(rel) = path.strip_prefix(&root) else {

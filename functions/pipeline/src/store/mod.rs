@@ -71,12 +71,29 @@ pub struct Object {
     pub body: Box<dyn AsyncRead + Send + Unpin>,
 }
 
+/// What a conditional write requires of the object already under its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition<'a> {
+    /// No object under the key: create-only (S3 `If-None-Match: *`).
+    Absent,
+    /// The object under the key still has this ETag: compare-and-swap (S3 `If-Match`).
+    Etag(&'a str),
+}
+
 /// One bucket, or one local directory standing in for it.
 #[async_trait]
 pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<Object>, StoreError>;
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError>;
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError>;
+    /// Writes only when `cond` holds, atomically with the check. `Ok(false)`: it did not hold (or a
+    /// concurrent conditional write won) and nothing was written; the caller reads again and decides.
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition<'_>,
+    ) -> Result<bool, StoreError>;
     /// Uploads a local file without holding it in memory.
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
     /// Every object whose key starts with `prefix`, sorted by key.

@@ -8,7 +8,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use super::{Object, ObjectMeta, ObjectStore, StoreError};
+use super::{Object, ObjectMeta, ObjectStore, Precondition, StoreError};
 
 /// An AWS SDK error with its full context in the message, keeping the SDK error as its source.
 #[derive(Debug)]
@@ -137,6 +137,32 @@ impl ObjectStore for S3Objects {
             .await
             .map_err(|e| sdk_error("put", self.target(key), e))?;
         Ok(())
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        cond: Precondition<'_>,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body));
+        let req = match cond {
+            Precondition::Absent => req.if_none_match("*"),
+            Precondition::Etag(etag) => req.if_match(etag),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            // 412: the condition failed; 409: a concurrent conditional write to the key won.
+            Err(SdkError::ServiceError(e)) if matches!(e.raw().status().as_u16(), 409 | 412) => {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("put", self.target(key), e)),
+        }
     }
 
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError> {
