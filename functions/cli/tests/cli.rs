@@ -547,3 +547,133 @@ fn no_brand_sees_another_brands_reports() {
     }
     assert!(rows > 100, "checked {rows} rows");
 }
+
+/// Every latest.json under `root` points to a whole version: each file it names is there with its hash.
+fn assert_latest_whole(root: &Path) {
+    use sha2::Digest;
+    if !root.join("reports").exists() {
+        return;
+    }
+    for f in files_under(vec![root.join("reports")]) {
+        if f.file_name().is_some_and(|n| n == "latest.json") {
+            let latest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
+            let prefix = latest["prefix"].as_str().unwrap();
+            for (name, sha) in latest["sha256"].as_object().unwrap() {
+                let bytes = std::fs::read(root.join(format!("{prefix}{name}")))
+                    .unwrap_or_else(|_| panic!("{} points to a missing {name}", f.display()));
+                assert_eq!(
+                    hex::encode(sha2::Sha256::digest(&bytes)),
+                    sha.as_str().unwrap(),
+                    "{} points to a partial {name}",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+/// The process killed (SIGKILL, as a Lambda at its timeout) again and again while it runs a week,
+/// then run to the end: the same reports as the demo's uninterrupted run.
+#[test]
+fn a_run_killed_again_and_again_ends_in_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
+    let k = dir.path().join("killed");
+    std::fs::create_dir_all(&k).unwrap();
+    for f in ["brands.jsonl", "campaigns.jsonl"] {
+        std::fs::copy(demo.join(f), k.join(f)).unwrap();
+    }
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(demo.join("exports"))
+        .arg(k.join("exports"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let args = [
+        "backfill",
+        "--data",
+        k.to_str().unwrap(),
+        "--from",
+        "2025-06-01",
+        "--to",
+        "2025-06-07",
+    ];
+    let mut kills = 0;
+    let mut delay_ms = 15u64;
+    for _ in 0..12 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_seedline"))
+            .args(args)
+            .env("SEEDLINE_BUYER_KEY", &key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+        assert_latest_whole(&k);
+        delay_ms = delay_ms * 3 / 2;
+    }
+    assert!(kills >= 3, "the run was killed mid-way only {kills} times");
+    ok(&args, Some(&key));
+    assert_latest_whole(&k);
+    let latest_files = |root: &Path| -> Vec<String> {
+        let mut v: Vec<String> = files_under(vec![root.join("reports")])
+            .into_iter()
+            .filter(|p| p.ends_with("latest.json"))
+            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let pointers = latest_files(&demo);
+    assert!(pointers.len() >= 15, "{pointers:?}");
+    assert_eq!(latest_files(&k), pointers);
+    for latest in &pointers {
+        let read = |root: &Path, name: &str| {
+            let l: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(root.join(latest)).unwrap()).unwrap();
+            std::fs::read(root.join(format!("{}{name}", l["prefix"].as_str().unwrap()))).unwrap()
+        };
+        for name in ["campaigns.csv", "notes.csv", "orders.csv", "report.html"] {
+            assert!(
+                read(&demo, name) == read(&k, name),
+                "{latest}: {name} differs after {kills} kills"
+            );
+        }
+    }
+    println!("killed {kills} times mid-run; reports identical");
+}
+
+/// When a call keeps failing after the SDK's retries, the run says what failed and exits non-zero.
+#[test]
+fn a_run_whose_calls_keep_failing_exits_non_zero_and_says_why() {
+    // Nothing listens on port 9 of this host: every connection is refused.
+    let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
+        .args(["run", "--aws", "--date", "2025-05-20"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "2")
+        .env("SEEDLINE_EXPORTS_BUCKET", "exports")
+        .env("SEEDLINE_REPORTS_BUCKET", "reports")
+        .env("SEEDLINE_TABLE", "table")
+        .env("SEEDLINE_BUYER_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("s3://exports") && err.to_lowercase().contains("error"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "no report summary on failure");
+}

@@ -123,18 +123,34 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// SDK attempts per call when neither `AWS_MAX_ATTEMPTS` nor `AWS_RETRY_MODE` says otherwise: the
+/// SDK's standard mode (exponential backoff with jitter, throttling and 5xx and dropped connections
+/// retried), with a little more patience than its default of 3 for a nightly batch.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
 impl AwsClients {
     /// Clients from the standard AWS environment. With `AWS_ENDPOINT_URL` set (a local server such as
     /// moto), S3 uses path-style addressing so that bucket names need no DNS.
     pub async fn from_env() -> AwsClients {
-        let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let local_endpoint = std::env::var("AWS_ENDPOINT_URL").is_ok();
-        let s3_conf = aws_sdk_s3::config::Builder::from(&shared)
-            .force_path_style(local_endpoint)
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+            && std::env::var_os("AWS_RETRY_MODE").is_none()
+        {
+            loader = loader.retry_config(
+                aws_config::retry::RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS),
+            );
+        }
+        AwsClients::from_sdk_config(&loader.load().await)
+    }
+
+    /// Clients from a loaded SDK configuration (its endpoint, credentials, retry and timeout settings).
+    pub fn from_sdk_config(shared: &aws_config::SdkConfig) -> AwsClients {
+        let s3_conf = aws_sdk_s3::config::Builder::from(shared)
+            .force_path_style(shared.endpoint_url().is_some())
             .build();
         AwsClients {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
-            dynamodb: aws_sdk_dynamodb::Client::new(&shared),
+            dynamodb: aws_sdk_dynamodb::Client::new(shared),
         }
     }
 }

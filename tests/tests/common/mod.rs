@@ -4,9 +4,13 @@
 
 #![allow(dead_code)]
 
+pub mod crash;
+pub mod faults;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::Credentials;
 use seedline_core::pii::BuyerHasher;
@@ -26,9 +30,15 @@ pub fn fixtures() -> PathBuf {
 }
 
 pub async fn clients() -> AwsClients {
+    clients_via(&endpoint(), RetryConfig::standard()).await
+}
+
+/// Clients built the way production builds them, against `endpoint`, with `retry`.
+pub async fn clients_via(endpoint: &str, retry: RetryConfig) -> AwsClients {
     let shared = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(endpoint())
+        .endpoint_url(endpoint)
+        .retry_config(retry)
         .credentials_provider(Credentials::new(
             "test",
             "test",
@@ -38,13 +48,7 @@ pub async fn clients() -> AwsClients {
         ))
         .load()
         .await;
-    let s3 = aws_sdk_s3::config::Builder::from(&shared)
-        .force_path_style(true)
-        .build();
-    AwsClients {
-        s3: aws_sdk_s3::Client::from_conf(s3),
-        dynamodb: aws_sdk_dynamodb::Client::new(&shared),
-    }
+    AwsClients::from_sdk_config(&shared)
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -96,6 +100,13 @@ impl World {
 
     /// Loads the fixture brands and campaigns into the table through the loader's own path.
     pub async fn load_campaigns(&self) {
+        load_fixture_campaigns(&self.stores).await
+    }
+}
+
+/// Loads the fixture brands and campaigns into `stores` through the loader's own path.
+pub async fn load_fixture_campaigns(stores: &Stores) {
+    {
         let mut brands = Vec::new();
         let mut campaigns = Vec::new();
         for f in ["brands.jsonl", "campaigns.jsonl"] {
@@ -107,13 +118,15 @@ impl World {
                 }
             }
         }
-        self.stores
+        stores
             .campaigns
             .save(&brands, &campaigns)
             .await
             .expect("load campaigns");
     }
+}
 
+impl World {
     /// Puts the fixture exports of one day into the exports bucket, as a partner would.
     pub async fn drop_exports(&self, date: &str) {
         for m in ["taobao", "jd"] {
@@ -199,4 +212,47 @@ impl World {
 
 pub fn day(s: &str) -> chrono::NaiveDate {
     seedline_core::time::parse_date(s).unwrap()
+}
+
+/// Takes the generation time out of a report object, the one thing two runs may write differently:
+/// manifest.json's `generated_at` and, in latest.json, the manifest's hash.
+pub fn normalise_report(key: &str, bytes: &[u8]) -> Vec<u8> {
+    let strip = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("report json");
+        f(&mut v);
+        serde_json::to_vec_pretty(&v).unwrap()
+    };
+    if key.ends_with("/manifest.json") {
+        strip(&|v| {
+            v.as_object_mut().unwrap().remove("generated_at");
+        })
+    } else if key.ends_with("/latest.json") {
+        strip(&|v| {
+            v["sha256"].as_object_mut().unwrap().remove("manifest.json");
+        })
+    } else {
+        bytes.to_vec()
+    }
+}
+
+impl World {
+    /// The same buckets and table, reached through other clients (a fault-injecting proxy, say).
+    pub fn stores_via(&self, clients: &AwsClients) -> Stores {
+        Stores::aws(clients, &self.settings)
+    }
+
+    /// Every object in the reports bucket, normalised with [`normalise_report`].
+    pub async fn reports(&self) -> std::collections::BTreeMap<String, Vec<u8>> {
+        let mut out = std::collections::BTreeMap::new();
+        for (key, _) in self.report_listing().await {
+            let bytes = self.report(&key).await.expect("listed object");
+            out.insert(key.clone(), normalise_report(&key, &bytes));
+        }
+        out
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
