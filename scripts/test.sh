@@ -38,6 +38,8 @@ export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
 # Never reach for the instance metadata service on a developer's machine or in CI.
 export AWS_EC2_METADATA_DISABLED=true
 cargo test --workspace --all-targets "$@"
+# The export reader under libFuzzer (cargo-fuzz on stable), two minutes.
+scripts/fuzz.sh "${SEEDLINE_FUZZ_SECONDS:-120}"
 # The Lambda functions as engineers run them locally: cargo lambda watch + invoke, against the same moto.
 tests/lambda/check.sh
 # report.html in a real browser, network off: a fresh demo's reports.

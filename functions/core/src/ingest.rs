@@ -61,6 +61,7 @@ pub enum IngestError {
 /// Stable reason codes of rejected rows.
 pub mod reason {
     pub const FIELD_COUNT: &str = "field_count";
+    pub const ROW_TOO_LONG: &str = "row_too_long";
     pub const ENCODING: &str = "encoding";
     pub const MISSING_FIELD: &str = "missing_field";
     pub const BAD_AMOUNT: &str = "bad_amount";
@@ -384,6 +385,38 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
     Ok(())
 }
 
+/// The longest row seedline reads. An order row is well under 4 KiB; a longer one is malformed or
+/// hostile. Its first MAX_ROW_BYTES go to the parser, the rest is dropped unread, and the row is
+/// rejected (`row_too_long`): memory stays bounded whatever a file holds.
+pub const MAX_ROW_BYTES: u64 = 1 << 20;
+
+/// Where a CSV parser (the csv crate's defaults: `"` quotes, doubled to escape; `\r`, `\n` end a
+/// row) stands after a byte: enough to tell where a row ends without parsing it.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+enum Csv {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A `"` inside a quoted field: closing, or the first of an escaped pair.
+    QuoteInQuoted,
+}
+
+impl Csv {
+    /// The next state, and whether `b` ended the row.
+    fn step(self, b: u8) -> (Csv, bool) {
+        match (self, b) {
+            (Csv::Quoted, b'"') => (Csv::QuoteInQuoted, false),
+            (Csv::Quoted, _) => (Csv::Quoted, false),
+            (Csv::QuoteInQuoted, b'"') => (Csv::Quoted, false),
+            (_, b'\n' | b'\r') => (Csv::FieldStart, true),
+            (_, b',') => (Csv::FieldStart, false),
+            (Csv::FieldStart, b'"') => (Csv::Quoted, false),
+            _ => (Csv::Unquoted, false),
+        }
+    }
+}
+
 /// Physical line numbers: the csv crate's own count skips blank lines and quoted line breaks, so
 /// seedline counts the newlines it hands to the parser and answers "which line starts at byte b".
 /// Only newlines read ahead of the parser are held: memory stays bounded by its buffer.
@@ -392,11 +425,21 @@ struct LineIndex(std::rc::Rc<std::cell::RefCell<LineState>>);
 
 #[derive(Default)]
 struct LineState {
+    /// Bytes handed to the parser so far (the parser's byte positions).
     offset: u64,
     last_was_cr: bool,
-    /// Offsets of newlines not yet passed, each with whether a `\r` stood right before it.
-    pending: std::collections::VecDeque<(u64, bool)>,
+    /// Newlines handed to the parser and not yet passed: offset, whether a `\r` stood right before
+    /// it, and how many physical lines it stands for (more than one after a cut row).
+    pending: std::collections::VecDeque<(u64, bool, u64)>,
     passed: u64,
+    csv: Csv,
+    row_bytes: u64,
+    /// Cutting the current row: its bytes are dropped until it ends.
+    cutting: bool,
+    /// Newlines dropped inside a cut row, counted into the next newline handed on.
+    dropped_lines: u64,
+    /// Parser positions inside rows that were cut, oldest first.
+    cut_rows: std::collections::VecDeque<u64>,
 }
 
 impl LineIndex {
@@ -404,15 +447,15 @@ impl LineIndex {
     /// break (or blank lines) before the record, which are skipped here.
     fn line_at(&self, byte: u64) -> u64 {
         let mut s = self.0.borrow_mut();
-        while s.pending.front().is_some_and(|(nl, _)| *nl < byte) {
-            s.pending.pop_front();
-            s.passed += 1;
+        while s.pending.front().is_some_and(|(nl, _, _)| *nl < byte) {
+            let (_, _, w) = s.pending.pop_front().unwrap_or_default();
+            s.passed += w;
         }
         let mut cur = byte;
-        while let Some(&(nl, cr)) = s.pending.front() {
+        while let Some(&(nl, cr, w)) = s.pending.front() {
             if nl == cur || (cr && nl == cur + 1) {
                 s.pending.pop_front();
-                s.passed += 1;
+                s.passed += w;
                 cur = nl + 1;
             } else {
                 break;
@@ -420,8 +463,22 @@ impl LineIndex {
         }
         s.passed + 1
     }
+
+    /// Whether the record the parser just read, ending at `end`, was cut at MAX_ROW_BYTES.
+    fn take_cut(&self, end: u64) -> bool {
+        let mut s = self.0.borrow_mut();
+        let mut cut = false;
+        // A cut row's mark lies within it; one cut at its very end (nothing after it handed on) is
+        // at `end` itself, while the next row's mark lies at least MAX_ROW_BYTES further.
+        while s.cut_rows.front().is_some_and(|at| *at <= end) {
+            s.cut_rows.pop_front();
+            cut = true;
+        }
+        cut
+    }
 }
 
+/// Counts lines and cuts over-long rows on the way to the parser, in place in the parser's buffer.
 struct LineCounter<R> {
     inner: R,
     index: LineIndex,
@@ -429,18 +486,62 @@ struct LineCounter<R> {
 
 impl<R: Read> Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut s = self.index.0.borrow_mut();
-        let base = s.offset;
-        for (i, b) in buf[..n].iter().enumerate() {
-            if *b == b'\n' {
-                let cr = s.last_was_cr;
-                s.pending.push_back((base + i as u64, cr));
+        loop {
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                return Ok(0);
             }
-            s.last_was_cr = *b == b'\r';
+            let mut s = self.index.0.borrow_mut();
+            let mut w = 0;
+            for i in 0..n {
+                let b = buf[i];
+                let was = s.csv;
+                let (next, row_end) = was.step(b);
+                s.csv = next;
+                let mut out = None;
+                if s.cutting {
+                    if row_end {
+                        s.cutting = false;
+                        out = Some(b);
+                    } else if b == b'\n' {
+                        s.dropped_lines += 1;
+                    }
+                } else {
+                    s.row_bytes += 1;
+                    if s.row_bytes > MAX_ROW_BYTES && !row_end {
+                        s.cutting = true;
+                        let at = s.offset + w as u64;
+                        s.cut_rows.push_back(at);
+                        // Inside quotes, hand on a closing quote so the parser ends the field and
+                        // takes the newline that ends the row as the end of its record.
+                        if was == Csv::Quoted {
+                            out = Some(b'"');
+                        }
+                    } else {
+                        out = Some(b);
+                    }
+                }
+                if row_end {
+                    s.row_bytes = 0;
+                }
+                if let Some(o) = out {
+                    if o == b'\n' {
+                        let at = s.offset + w as u64;
+                        let (cr, weight) = (s.last_was_cr, 1 + s.dropped_lines);
+                        s.dropped_lines = 0;
+                        s.pending.push_back((at, cr, weight));
+                    }
+                    s.last_was_cr = o == b'\r';
+                    buf[w] = o;
+                    w += 1;
+                }
+            }
+            s.offset += w as u64;
+            if w > 0 {
+                return Ok(w);
+            }
+            // Everything read was dropped: read on, or the parser would take it for the end.
         }
-        s.offset += n as u64;
-        Ok(n)
     }
 }
 
@@ -496,6 +597,7 @@ pub fn normalise<R: Read + 'static>(
                 "no {mkt} header row found (the file has {seen} non-blank rows)"
             )));
         }
+        let cut = lines.take_cut(rdr.position().byte());
         if is_blank(&rec) {
             continue;
         }
@@ -509,7 +611,7 @@ pub fn normalise<R: Read + 'static>(
                     .unwrap_or_default()
             })
             .collect();
-        if let Some(map) = map_header(mkt, &cells) {
+        if let Some(map) = map_header(mkt, &cells).filter(|_| !cut) {
             break (
                 map,
                 lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0)),
@@ -529,6 +631,7 @@ pub fn normalise<R: Read + 'static>(
     };
     let mut pending: Option<JdOrder> = None;
     while rdr.read_byte_record(&mut rec).map_err(&read_error)? {
+        let cut = lines.take_cut(rdr.position().byte());
         if is_blank(&rec) {
             continue;
         }
@@ -540,14 +643,24 @@ pub fn normalise<R: Read + 'static>(
             enc: encoding,
             mkt,
         };
-        if rec.len() != map.width {
-            let order_id = row.get(Field::OrderId).unwrap_or_default();
-            out.reject(
-                line_no,
-                &order_id,
+        // A row the parser did not see whole, or one of the wrong width, is a bad row on its own
+        // (in JD it belongs to no order): rejected before its cells are read.
+        let unreadable = if cut {
+            Some(row_err(
+                reason::ROW_TOO_LONG,
+                format!("the row is longer than {MAX_ROW_BYTES} bytes; it was not read whole"),
+            ))
+        } else if rec.len() != map.width {
+            Some(row_err(
                 reason::FIELD_COUNT,
                 format!("{} fields where the header has {}", rec.len(), map.width),
-            )?;
+            ))
+        } else {
+            None
+        };
+        if let Some(e) = unreadable {
+            let order_id = row.get(Field::OrderId).unwrap_or_default();
+            out.reject(line_no, &order_id, e.reason, e.detail)?;
             continue;
         }
         match mkt {
