@@ -64,6 +64,8 @@ matched=$(invoke match-orders functions/match-orders/events/match.json)
 check "match-orders: b-fix on 2025-05-20 changed" grep -q '"brand_id":"b-fix","date":"2025-05-20"' <<<"$matched"
 published=$(invoke publish-reports functions/publish-reports/events/publish.json)
 check "publish-reports: version 1 written" grep -q '"version":1,"written":true' <<<"$published"
+republished=$(invoke publish-reports functions/publish-reports/events/publish.json)
+check "publish-reports: the same event twice leaves version 1" grep -q '"version":1,"written":false' <<<"$republished"
 # What a brand downloads, through the time-limited links `seedline presign` prints.
 links=$(target/debug/seedline presign --aws --brand b-fix --date 2025-05-20)
 latest=$(curl -sf "$(grep -m1 '/latest.json?' <<<"$links")" || true)
