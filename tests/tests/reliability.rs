@@ -181,7 +181,7 @@ async fn the_same_event_twice_and_twin_invocations_leave_one_result() {
     let mut seen = std::collections::BTreeMap::new();
     for d in DAYS {
         w.drop_exports(d).await;
-        let (exports, _) = day_exports(s, day(d)).await.unwrap();
+        let (exports, _, _) = day_exports(s, day(d)).await.unwrap();
         for e in &exports {
             // Two invocations for one ObjectCreated event at the same time, then the event again.
             let (a, b) = tokio::join!(
@@ -239,7 +239,7 @@ async fn an_export_cut_off_mid_download_fails_the_ingest_and_is_never_staged_sho
     let w = World::new("cut-export").await;
     w.load_campaigns().await;
     w.drop_exports("2025-05-20").await;
-    let (exports, _) = day_exports(&w.stores, day("2025-05-20")).await.unwrap();
+    let (exports, _, _) = day_exports(&w.stores, day("2025-05-20")).await.unwrap();
     let proxy = FaultProxy::start(
         &endpoint(),
         Plan {

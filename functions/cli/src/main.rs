@@ -1,6 +1,7 @@
 //! `seedline`: the command line. Runs the same steps as the Lambda functions, on a local directory
 //! (the embedded default) or on AWS.
 
+mod benchdata;
 mod demo;
 mod operate;
 
@@ -103,6 +104,32 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         expires_in: u64,
     },
+    /// Generate exports and campaigns at production scale for the benchmark (scripts/bench.sh).
+    BenchData {
+        /// Where to write brands.jsonl, campaigns.jsonl and exports/.
+        #[arg(long)]
+        data: PathBuf,
+        /// Order lines per daily export.
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: u64,
+        /// Daily exports, from --first-day on.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        #[arg(long, value_parser = parse_date, default_value = "2025-06-01")]
+        first_day: NaiveDate,
+        #[arg(long, default_value_t = 500)]
+        brands: u32,
+        #[arg(long, default_value_t = 40)]
+        campaigns_per_brand: u32,
+        /// Links (tokens) per campaign.
+        #[arg(long, default_value_t = 10)]
+        links_per_campaign: u32,
+        /// Write the exports in GB18030 instead of UTF-8.
+        #[arg(long)]
+        gb18030: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
     /// Brands and campaigns.
     Campaigns {
         #[command(subcommand)]
@@ -191,6 +218,29 @@ async fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { data } => run_demo(&data).await,
+        Command::BenchData {
+            data,
+            lines,
+            days,
+            first_day,
+            brands,
+            campaigns_per_brand,
+            links_per_campaign,
+            gb18030,
+            seed,
+        } => benchdata::generate(
+            &data,
+            &benchdata::Spec {
+                lines,
+                days,
+                first_day,
+                brands,
+                campaigns_per_brand,
+                links_per_campaign,
+                gb18030,
+                seed,
+            },
+        ),
         Command::Run {
             target,
             date,
@@ -351,6 +401,14 @@ pub(crate) fn print_run(run: &DayRun) {
         rows_rejected,
         run.matched.stats.credited,
         run.published.iter().filter(|p| p.written).count()
+    );
+    let t = run.timings;
+    println!(
+        "  ingest {:.2} s ({} MB), match {:.2} s, publish {:.2} s",
+        t.ingest.as_secs_f64(),
+        t.export_bytes / 1_000_000,
+        t.matching.as_secs_f64(),
+        t.publish.as_secs_f64()
     );
     for r in run.ingested.iter().filter(|r| r.record.reason.is_some()) {
         println!(

@@ -50,7 +50,7 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, 
 }
 
 pub async fn day_status(stores: &Stores, date: NaiveDate) -> Result<DayStatus, StepError> {
-    let (exports, missing_exports) = day_exports(stores, date).await?;
+    let (exports, missing_exports, _) = day_exports(stores, date).await?;
     let mut files = Vec::new();
     let mut not_ingested = Vec::new();
     for e in &exports {

@@ -22,6 +22,17 @@ pub struct DayRun {
     pub missing_exports: Vec<Marketplace>,
     pub matched: MatchOutcome,
     pub published: Vec<PublishOutcome>,
+    /// Wall time of each step, for operators and the benchmark.
+    pub timings: StepTimings,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimings {
+    /// The size of the day's exports, as stored (compressed where gzipped).
+    pub export_bytes: u64,
+    pub ingest: std::time::Duration,
+    pub matching: std::time::Duration,
+    pub publish: std::time::Duration,
 }
 
 /// What a finished day saw: its export objects and their ETags (`staging/days/{date}.json`).
@@ -49,25 +60,27 @@ pub async fn day_objects(
     Ok(out)
 }
 
-/// The export objects of one day, every marketplace, sorted by key, and the marketplaces without any
-/// (each logged as a warning: a missing export is not a day without sales).
+/// The export objects of one day, every marketplace, sorted by key, the marketplaces without any
+/// (each logged as a warning: a missing export is not a day without sales) and the bytes of all.
 pub async fn day_exports(
     stores: &Stores,
     date: NaiveDate,
-) -> Result<(Vec<ExportRef>, Vec<Marketplace>), StepError> {
+) -> Result<(Vec<ExportRef>, Vec<Marketplace>, u64), StepError> {
     let mut exports = Vec::new();
     let mut missing = Vec::new();
+    let mut bytes = 0;
     for (m, found) in day_objects(stores, date).await? {
         if found.is_empty() {
             tracing::warn!(marketplace = %m, run_date = %date, "no export for this marketplace and day");
             missing.push(m);
         }
+        bytes += found.iter().map(|o| o.size).sum::<u64>();
         exports.extend(found.into_iter().map(|o| ExportRef {
             key: o.key,
             etag: o.etag,
         }));
     }
-    Ok((exports, missing))
+    Ok((exports, missing, bytes))
 }
 
 pub async fn run_day(
@@ -87,18 +100,27 @@ pub async fn run_day_with(
     lookback_days: u32,
     on_ingested: &(dyn Fn(&IngestResult) + Send + Sync),
 ) -> Result<DayRun, StepError> {
-    let (exports, missing_exports) = day_exports(stores, date).await?;
+    let started = std::time::Instant::now();
+    let (exports, missing_exports, export_bytes) = day_exports(stores, date).await?;
     let mut ingested = Vec::with_capacity(exports.len());
     for e in &exports {
         let r = ingest_object(stores, hasher, &e.key).await?;
         on_ingested(&r);
         ingested.push(r);
     }
+    let ingest_done = std::time::Instant::now();
     let matched = match_orders(stores, date, lookback_days).await?;
+    let match_done = std::time::Instant::now();
     let mut published = Vec::with_capacity(matched.changed.len());
     for bd in &matched.changed {
         published.push(publish_report(stores, &bd.brand_id, bd.date).await?);
     }
+    let timings = StepTimings {
+        export_bytes,
+        ingest: ingest_done - started,
+        matching: match_done - ingest_done,
+        publish: match_done.elapsed(),
+    };
     let done = DayDone { date, exports };
     let bytes = serde_json::to_vec_pretty(&done).map_err(|e| StepError::BadInput(e.to_string()))?;
     stores
@@ -111,5 +133,6 @@ pub async fn run_day_with(
         missing_exports,
         matched,
         published,
+        timings,
     })
 }

@@ -1,0 +1,185 @@
+"""The benchmark: seedline against DuckDB on the same files, in the same run.
+
+Run it with scripts/bench.sh, which builds seedline in release and installs DuckDB into .venv.
+Prints, for each data set, wall and CPU time and peak RSS of each (from /usr/bin/time -v), the
+ratios, seedline's ingest throughput, and checks that both give the same campaign totals. Then a
+day with 30 days of history behind it against a first day.
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEEDLINE = os.path.join(ROOT, "target", "release", "seedline")
+KEY = "bench-buyer-key-0123456789abcdef"
+DAY = "2025-06-01"
+
+
+def timed(cmd, env=None):
+    """Runs cmd under /usr/bin/time -v; returns (stdout, wall s, cpu s, peak RSS MB)."""
+    full_env = dict(os.environ, SEEDLINE_BUYER_KEY=KEY, **(env or {}))
+    p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=full_env)
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
+    stats = {}
+    for line in p.stderr.splitlines():
+        if ":" in line:
+            k, _, v = line.strip().rpartition(":")
+            stats[k.strip()] = v.strip()
+    wall_s = stats["Elapsed (wall clock) time (h"]
+    parts = [float(x) for x in wall_s.split(":")]
+    wall = sum(x * 60 ** i for i, x in enumerate(reversed(parts)))
+    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
+    rss = int(stats["Maximum resident set size (kbytes)"]) / 1024
+    return p.stdout, wall, cpu, rss
+
+
+def generate(path, lines, days=1, gb18030=False):
+    stamp = os.path.join(path, ".generated")
+    want = f"{lines} {days} {gb18030}"
+    if os.path.exists(stamp) and open(stamp).read() == want:
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    args = [SEEDLINE, "bench-data", "--data", path, "--lines", str(lines), "--days", str(days)]
+    if gb18030:
+        args.append("--gb18030")
+    subprocess.run(args, check=True)
+    open(stamp, "w").write(want)
+
+
+def fresh_run_dir(data, run_dir):
+    """A data directory with the generated inputs and nothing run yet."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(run_dir)
+    for f in ("brands.jsonl", "campaigns.jsonl"):
+        shutil.copy(os.path.join(data, f), run_dir)
+    os.symlink(os.path.join(data, "exports"), os.path.join(run_dir, "exports"))
+
+
+def seedline_run(run_dir, day):
+    out, wall, cpu, rss = timed([SEEDLINE, "run", "--data", run_dir, "--date", day])
+    m = re.search(r"ingest ([\d.]+) s \((\d+) MB\), match ([\d.]+) s, publish ([\d.]+) s", out)
+    steps = dict(ingest=float(m[1]), mb=int(m[2]), match=float(m[3]), publish=float(m[4]))
+    return dict(wall=wall, cpu=cpu, rss=rss, out=out.strip(), **steps)
+
+
+def seedline_totals(run_dir, day):
+    """Per (campaign, date): direct orders, units, gmv, refund and halo net GMV in fen, from the reports."""
+    fen = lambda s: int(round(float(s) * 100)) if s else 0
+    totals = {}
+    for latest in glob.glob(os.path.join(run_dir, "reports", "*", day, "latest.json")):
+        prefix = json.load(open(latest))["prefix"]
+        with open(os.path.join(run_dir, prefix, "campaigns.csv"), encoding="utf-8-sig", newline="") as f:
+            for r in csv.DictReader(f):
+                if r["marketplace"] != "taobao":
+                    continue
+                t = (int(r["orders"]), int(r["units"]), fen(r["gmv"]), fen(r["refund"]), fen(r["halo_net_gmv"]))
+                if any(t):
+                    totals[(r["campaign_id"], r["date"])] = t
+    return totals
+
+
+def duckdb_run(data, day, out_csv):
+    _, wall, cpu, rss = timed([sys.executable, os.path.join(ROOT, "bench", "duckdb_job.py"), data, day, out_csv])
+    totals = {}
+    with open(out_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            t = (int(r["orders"]), int(r["units"]), int(r["gmv"]), int(r["refund"]), int(r["halo_net"]))
+            if any(t):
+                totals[(r["campaign_id"], r["date"])] = t
+    return dict(wall=wall, cpu=cpu, rss=rss, totals=totals)
+
+
+def compare(name, data, work):
+    run_dir = os.path.join(work, "run-" + name)
+    fresh_run_dir(data, run_dir)
+    s = seedline_run(run_dir, DAY)
+    mine = seedline_totals(run_dir, DAY)
+    d = duckdb_run(data, DAY, os.path.join(work, f"duckdb-{name}.csv"))
+    same = mine == d["totals"]
+    if not same:
+        only_s = {k: v for k, v in mine.items() if d["totals"].get(k) != v}
+        only_d = {k: v for k, v in d["totals"].items() if mine.get(k) != v}
+        print(f"  MISMATCH {name}: {len(only_s)} seedline rows, {len(only_d)} duckdb rows differ; e.g.",
+              list(only_s.items())[:3], list(only_d.items())[:3])
+    return s, d, same, len(mine)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000000,10000000", help="lines per data set, comma-separated")
+    ap.add_argument("--history-lines", type=int, default=200000, help="lines per day in the history test")
+    ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    cores = os.cpu_count()
+    print(f"machine: {cores} cores; seedline {SEEDLINE}; duckdb from .venv")
+    rows = []
+    sets = []
+    for n in [int(x) for x in args.sizes.split(",") if x]:
+        sets.append((f"{n // 1000000}M-utf8" if n >= 1000000 else f"{n}-utf8", n, False))
+    sets.insert(1 if len(sets) > 1 else len(sets), (sets[0][0].replace("utf8", "gb18030"), sets[0][1], True))
+    for name, n, gb in sets:
+        data = os.path.join(args.work, "data-" + name)
+        t0 = time.time()
+        generate(data, n, gb18030=gb)
+        size_mb = sum(os.path.getsize(p) for p in glob.glob(os.path.join(data, "exports", "*", "*", "*"))) / 1e6
+        print(f"\n== {name}: {n:,} lines, {size_mb:,.0f} MB of exports (generated in {time.time() - t0:.0f} s)")
+        if gb:
+            run_dir = os.path.join(args.work, "run-" + name)
+            fresh_run_dir(data, run_dir)
+            s = seedline_run(run_dir, DAY)
+            print(f"  seedline: wall {s['wall']:.1f} s, cpu {s['cpu']:.1f} s, peak RSS {s['rss']:.0f} MB; "
+                  f"ingest {s['ingest']:.2f} s = {s['mb'] / s['ingest']:.0f} MB/s on one core, "
+                  f"match {s['match']:.2f} s, publish {s['publish']:.2f} s")
+            print("  duckdb: not run (reading GB18030 needs DuckDB's encodings extension, which is downloaded "
+                  "from DuckDB's servers, not PyPI)")
+            rows.append((name, s, None, None))
+            continue
+        s, d, same, campaigns = compare(name, data, args.work)
+        print(f"  seedline: wall {s['wall']:.1f} s, cpu {s['cpu']:.1f} s, peak RSS {s['rss']:.0f} MB; "
+              f"ingest {s['ingest']:.2f} s = {s['mb'] / s['ingest']:.0f} MB/s on one core, "
+              f"match {s['match']:.2f} s, publish {s['publish']:.2f} s")
+        print(f"  duckdb:   wall {d['wall']:.1f} s, cpu {d['cpu']:.1f} s, peak RSS {d['rss']:.0f} MB")
+        print(f"  ratio seedline/duckdb: wall {s['wall'] / d['wall']:.2f}x, peak RSS {s['rss'] / d['rss']:.2f}x; "
+              f"campaign totals {'identical' if same else 'DIFFER'} ({campaigns} campaign rows)")
+        rows.append((name, s, d, same))
+
+    # A day with 30 days of history behind it, against a first day of the same size.
+    h = args.history_lines
+    data = os.path.join(args.work, f"data-history-{h}")
+    generate(data, h, days=31)
+    run_dir = os.path.join(args.work, "run-history")
+    fresh_run_dir(data, run_dir)
+    import datetime
+    first = datetime.date.fromisoformat(DAY)
+    day_times = []
+    for i in range(31):
+        day = (first + datetime.timedelta(days=i)).isoformat()
+        r = seedline_run(run_dir, day)
+        day_times.append(r)
+    d1, d31 = day_times[0], day_times[30]
+    print(f"\n== history: 31 daily exports of {h:,} lines")
+    print(f"  first day: wall {d1['wall']:.2f} s (ingest {d1['ingest']:.2f}, match {d1['match']:.2f}, publish {d1['publish']:.2f}), peak RSS {d1['rss']:.0f} MB")
+    print(f"  day 31:    wall {d31['wall']:.2f} s (ingest {d31['ingest']:.2f}, match {d31['match']:.2f}, publish {d31['publish']:.2f}), peak RSS {d31['rss']:.0f} MB")
+    print(f"  ratio day 31 / first day: {d31['wall'] / d1['wall']:.2f}x")
+    json.dump(
+        {"sets": [{"name": n, "seedline": {k: v for k, v in s.items() if k != "out"},
+                   "duckdb": d and {k: v for k, v in d.items() if k != "totals"}, "same": same}
+                  for n, s, d, same in rows],
+         "history": {"first": {k: v for k, v in d1.items() if k != "out"},
+                     "day31": {k: v for k, v in d31.items() if k != "out"}}},
+        open(os.path.join(args.work, "results.json"), "w"), indent=2)
+    if any(same is False for _, _, _, same in rows):
+        sys.exit("campaign totals differ between seedline and DuckDB")
+
+
+if __name__ == "__main__":
+    main()
