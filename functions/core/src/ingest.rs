@@ -228,7 +228,13 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
             status_class,
             created_at,
             paid_at,
-            buyer_hash: hasher.hash(&buyer),
+            // Only a line with a token can be credited, and only a credited line shows its buyer:
+            // the others need no hash (and keep none).
+            buyer_hash: if token.is_empty() {
+                String::new()
+            } else {
+                hasher.hash(&buyer)
+            },
             token,
             clicked_at,
             source_line,

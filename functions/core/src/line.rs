@@ -215,10 +215,97 @@ pub enum StagedReadError {
     Invalid { record: u64, why: String },
 }
 
-/// Reads a staged line file back, calling `each` for every line in file order.
-pub fn read_staged<R: BufRead>(
+/// A staged row as read: the cheap questions (its key, whether it can be credited) are answered
+/// from the bytes; the whole line is decoded only when asked for.
+pub struct StagedRow<'a> {
+    rec: &'a csv::ByteRecord,
+    n: u64,
+}
+
+impl StagedRow<'_> {
+    fn field(&self, i: usize) -> &[u8] {
+        self.rec.get(i).unwrap_or_default()
+    }
+
+    fn bad(&self, why: String) -> StagedReadError {
+        StagedReadError::Invalid {
+            record: self.n,
+            why,
+        }
+    }
+
+    pub fn marketplace(&self) -> Result<Marketplace, StagedReadError> {
+        match self.field(0) {
+            b"taobao" => Ok(Marketplace::Taobao),
+            b"jd" => Ok(Marketplace::Jd),
+            other => Err(self.bad(format!(
+                "unknown marketplace {:?}",
+                String::from_utf8_lossy(other)
+            ))),
+        }
+    }
+
+    pub fn line_id(&self) -> &[u8] {
+        self.field(1)
+    }
+
+    /// [`OrderLine::is_paid`], from the bytes.
+    pub fn is_paid(&self) -> bool {
+        !self.field(13).is_empty() && matches!(self.field(11), b"paid" | b"closed")
+    }
+
+    pub fn has_token(&self) -> bool {
+        !self.field(15).is_empty()
+    }
+
+    /// The whole line.
+    pub fn line(&self) -> Result<OrderLine, StagedReadError> {
+        let text = |i: usize| -> Result<&str, StagedReadError> {
+            std::str::from_utf8(self.field(i)).map_err(|e| self.bad(format!("field {i}: {e}")))
+        };
+        let opt_ts = |i: usize| -> Result<Option<NaiveDateTime>, StagedReadError> {
+            let s = text(i)?;
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                parse_timestamp(s).map(Some).map_err(|e| self.bad(e))
+            }
+        };
+        Ok(OrderLine {
+            marketplace: self.marketplace()?,
+            line_id: text(1)?.to_string(),
+            order_id: text(2)?.to_string(),
+            shop_id: text(3)?.to_string(),
+            item_id: text(4)?.to_string(),
+            sku_code: text(5)?.to_string(),
+            title: text(6)?.to_string(),
+            quantity: text(7)?
+                .parse()
+                .map_err(|e| self.bad(format!("quantity: {e}")))?,
+            paid_fen: text(8)?
+                .parse()
+                .map_err(|e| self.bad(format!("paid_fen: {e}")))?,
+            refund_fen: text(9)?
+                .parse()
+                .map_err(|e| self.bad(format!("refund_fen: {e}")))?,
+            status: text(10)?.to_string(),
+            status_class: text(11)?.parse().map_err(|e| self.bad(e))?,
+            created_at: parse_timestamp(text(12)?).map_err(|e| self.bad(e))?,
+            paid_at: opt_ts(13)?,
+            buyer_hash: text(14)?.to_string(),
+            token: text(15)?.to_string(),
+            clicked_at: opt_ts(16)?,
+            source_line: text(17)?
+                .parse()
+                .map_err(|e| self.bad(format!("source_line: {e}")))?,
+        })
+    }
+}
+
+/// Reads a staged line file back, calling `each` for every row in file order.
+pub fn read_staged_rows<R: BufRead>(
     mut input: R,
-    mut each: impl FnMut(OrderLine),
+    mut each: impl FnMut(StagedRow<'_>) -> Result<(), StagedReadError>,
 ) -> Result<StagedSource, StagedReadError> {
     let mut first = String::new();
     input.read_line(&mut first)?;
@@ -229,45 +316,26 @@ pub fn read_staged<R: BufRead>(
         })?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
+        .buffer_capacity(1 << 16)
         .from_reader(input);
-    let mut rec = csv::StringRecord::new();
+    let mut rec = csv::ByteRecord::new();
     let mut n = 0u64;
-    while rdr.read_record(&mut rec)? {
+    while rdr.read_byte_record(&mut rec)? {
         n += 1;
-        let bad = |why: String| StagedReadError::Invalid { record: n, why };
-        let f = |i: usize| rec.get(i).unwrap_or("");
-        let opt_ts = |s: &str| -> Result<Option<NaiveDateTime>, String> {
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                parse_timestamp(s).map(Some)
-            }
-        };
-        let line = OrderLine {
-            marketplace: f(0).parse().map_err(bad)?,
-            line_id: f(1).to_string(),
-            order_id: f(2).to_string(),
-            shop_id: f(3).to_string(),
-            item_id: f(4).to_string(),
-            sku_code: f(5).to_string(),
-            title: f(6).to_string(),
-            quantity: f(7).parse().map_err(|e| bad(format!("quantity: {e}")))?,
-            paid_fen: f(8).parse().map_err(|e| bad(format!("paid_fen: {e}")))?,
-            refund_fen: f(9).parse().map_err(|e| bad(format!("refund_fen: {e}")))?,
-            status: f(10).to_string(),
-            status_class: f(11).parse().map_err(bad)?,
-            created_at: parse_timestamp(f(12)).map_err(bad)?,
-            paid_at: opt_ts(f(13)).map_err(bad)?,
-            buyer_hash: f(14).to_string(),
-            token: f(15).to_string(),
-            clicked_at: opt_ts(f(16)).map_err(bad)?,
-            source_line: f(17)
-                .parse()
-                .map_err(|e| bad(format!("source_line: {e}")))?,
-        };
-        each(line);
+        each(StagedRow { rec: &rec, n })?;
     }
     Ok(source)
+}
+
+/// Reads a staged line file back, calling `each` for every line in file order.
+pub fn read_staged<R: BufRead>(
+    input: R,
+    mut each: impl FnMut(OrderLine),
+) -> Result<StagedSource, StagedReadError> {
+    read_staged_rows(input, |row| {
+        each(row.line()?);
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,9 @@ pub const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 /// Parses `2025-05-28 13:45:12`, `2025/5/28 13:45:12` or `2025/5/28 13:45`.
 pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
     let bad = || format!("bad timestamp {raw:?}");
+    if let Some(t) = canonical(raw.as_bytes()) {
+        return t.ok_or_else(bad);
+    }
     let s = raw.trim();
     let (date_s, time_s) = s.split_once(' ').ok_or_else(bad)?;
     let time_s = time_s.trim_start();
@@ -51,9 +54,49 @@ pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
     Ok(NaiveDateTime::new(date, time))
 }
 
+/// `YYYY-MM-DD HH:MM:SS` exactly, the form nearly every row has, without the general path's
+/// splitting: `None` when the shape differs, `Some(None)` when the shape is right but the value is not.
+fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return Some(None);
+    };
+    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
+    Some(date.and_then(|d| d.and_hms_opt(h, mi, s)))
+}
+
 /// The canonical form written to staging and reports.
 pub fn format_timestamp(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Parses a `YYYY-MM-DD` date.
@@ -131,5 +174,25 @@ mod tests {
         );
         assert!(parse_date("2025-5-28").is_err());
         assert!(parse_date("2025-02-30").is_err());
+    }
+
+    #[test]
+    fn the_canonical_fast_path_agrees_with_chrono() {
+        for s in [
+            "2025-05-26 07:43:22",
+            "2024-02-29 23:59:59",
+            "2025-02-29 10:00:00",
+            "2025-13-01 10:00:00",
+            "2025-05-26 24:00:00",
+            "2025-05-26 07:60:00",
+            "2025-05-2x 07:43:22",
+            "0000-01-01 00:00:00",
+        ] {
+            let want = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok();
+            assert_eq!(parse_timestamp(s).ok(), want, "{s}");
+            if let Some(t) = want {
+                assert_eq!(format_timestamp(&t), s);
+            }
+        }
     }
 }

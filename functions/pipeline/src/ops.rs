@@ -1,8 +1,6 @@
 //! What operators ask of a pipeline: what a day did, its rejected rows, why a line was (not) credited,
 //! and backfills that resume where they stopped. Everything is read from what the pipeline recorded.
 
-use std::io::BufReader;
-
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::ExportRef;
 use seedline_core::campaign::Catalog;
@@ -11,7 +9,6 @@ use seedline_core::line::{read_staged, Marketplace, OrderLine};
 use seedline_core::pii::BuyerHasher;
 use seedline_core::report::Latest;
 use serde::Serialize;
-use tokio_util::io::SyncIoBridge;
 
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
@@ -177,7 +174,7 @@ pub async fn explain_line(
         let wanted = line_id.to_string();
         let key = ek.key();
         let found = tokio::task::spawn_blocking(move || {
-            let reader = BufReader::new(SyncIoBridge::new_with_handle(obj.body, handle));
+            let reader = crate::store::blocking_reader(obj.body, handle);
             let mut hits = Vec::new();
             read_staged(reader, |l| {
                 if l.line_id == wanted {

@@ -7,7 +7,6 @@ use seedline_core::ingest::{normalise, Counts, IngestError};
 use seedline_core::line::{Marketplace, StagedSource, StagedWriter};
 use seedline_core::pii::BuyerHasher;
 use serde::{Deserialize, Serialize};
-use tokio_util::io::SyncIoBridge;
 
 use super::StepError;
 use crate::config::Stores;
@@ -82,7 +81,7 @@ pub async fn ingest_object(
         export_key: key.to_string(),
         etag: etag.clone(),
     };
-    let reader = SyncIoBridge::new(obj.body);
+    let reader = crate::store::blocking_reader(obj.body, tokio::runtime::Handle::current());
     let hasher = hasher.clone();
     let mkt = ek.marketplace;
     let (lp, rp) = (lines_path.clone(), rejects_path.clone());

@@ -83,6 +83,43 @@ pub async fn day_exports(
     Ok((exports, missing, bytes))
 }
 
+/// Reports published at once: rendering is CPU work, so a few at a time keep every core busy (in
+/// AWS the state machine's map does the same across invocations).
+const PUBLISH_CONCURRENCY: usize = 8;
+
+/// Publishes every changed report, a few at a time; the outcomes in the order of `changed`.
+async fn publish_all(
+    stores: &Stores,
+    changed: &[super::matching::BrandDate],
+) -> Result<Vec<PublishOutcome>, StepError> {
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out: Vec<Option<PublishOutcome>> = vec![None; changed.len()];
+    let mut next = 0;
+    loop {
+        while next < changed.len() && tasks.len() < PUBLISH_CONCURRENCY {
+            let (stores, bd, i) = (stores.clone(), changed[next].clone(), next);
+            tasks.spawn(async move { (i, publish_report(&stores, &bd.brand_id, bd.date).await) });
+            next += 1;
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
+        let failed = match done {
+            Ok((i, Ok(p))) => {
+                out[i] = Some(p);
+                continue;
+            }
+            Ok((_, Err(e))) => e,
+            Err(e) => e.into(),
+        };
+        // Stop the rest before failing (publishing is safe to run again), so nothing of this step
+        // goes on after it has returned.
+        tasks.shutdown().await;
+        return Err(failed);
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
 pub async fn run_day(
     stores: &Stores,
     hasher: &BuyerHasher,
@@ -111,10 +148,7 @@ pub async fn run_day_with(
     let ingest_done = std::time::Instant::now();
     let matched = match_orders(stores, date, lookback_days).await?;
     let match_done = std::time::Instant::now();
-    let mut published = Vec::with_capacity(matched.changed.len());
-    for bd in &matched.changed {
-        published.push(publish_report(stores, &bd.brand_id, bd.date).await?);
-    }
+    let published = publish_all(stores, &matched.changed).await?;
     let timings = StepTimings {
         export_bytes,
         ingest: ingest_done - started,

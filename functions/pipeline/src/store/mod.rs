@@ -71,6 +71,19 @@ pub struct Object {
     pub body: Box<dyn AsyncRead + Send + Unpin>,
 }
 
+/// An object body read from blocking code (the parsers run on a blocking thread). Reads are
+/// gathered 1 MiB at a time: each read through the bridge is a round trip to the async side (for a
+/// local file, a hop to tokio's blocking pool), which at the csv crate's 8 KiB dominated ingest.
+pub fn blocking_reader(
+    body: Box<dyn AsyncRead + Send + Unpin>,
+    handle: tokio::runtime::Handle,
+) -> std::io::BufReader<tokio_util::io::SyncIoBridge<Box<dyn AsyncRead + Send + Unpin>>> {
+    std::io::BufReader::with_capacity(
+        1 << 20,
+        tokio_util::io::SyncIoBridge::new_with_handle(body, handle),
+    )
+}
+
 /// What a conditional write requires of the object already under its key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precondition<'a> {
