@@ -48,6 +48,8 @@ pub const FAULTS: [Fault; 6] = [
 #[derive(Debug, Default)]
 pub struct Stats {
     pub requests: AtomicU64,
+    /// Requests to DynamoDB (they carry `X-Amz-Target`).
+    pub dynamodb_requests: AtomicU64,
     counts: [AtomicU64; 6],
 }
 
@@ -196,6 +198,9 @@ async fn handle(
 ) -> Result<Response<ProxyBody>, std::io::Error> {
     state.stats.requests.fetch_add(1, Ordering::Relaxed);
     let dynamodb = req.headers().contains_key("x-amz-target");
+    if dynamodb {
+        state.stats.dynamodb_requests.fetch_add(1, Ordering::Relaxed);
+    }
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
