@@ -112,11 +112,59 @@ def compare(name, data, work):
     return s, d, same, len(mine)
 
 
+def startup_times(runs=5):
+    """Per function: median time from process start to its first request for an event (the Lambda
+    runtime API's GET /next), against a stand-in runtime API on 127.0.0.1; and the binary's size."""
+    import http.server
+    import socket
+    import statistics
+    import threading
+
+    got = threading.Event()
+
+    class Api(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            got.set()
+            time.sleep(0.05)
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{srv.server_address[1]}",
+               AWS_LAMBDA_FUNCTION_NAME="bench", AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1769",
+               AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
+               AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_EC2_METADATA_DISABLED="true",
+               SEEDLINE_BUYER_KEY=KEY, SEEDLINE_EXPORTS_BUCKET="e", SEEDLINE_REPORTS_BUCKET="r",
+               SEEDLINE_TABLE="t")
+    out = {}
+    for fn in ("ingest-orders", "match-orders", "publish-reports"):
+        path = os.path.join(ROOT, "target", "release", fn)
+        times = []
+        for _ in range(runs):
+            got.clear()
+            t0 = time.perf_counter()
+            p = subprocess.Popen([path], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            ok = got.wait(10)
+            times.append((time.perf_counter() - t0) * 1000)
+            p.kill()
+            p.wait()
+            if not ok:
+                sys.exit(f"{fn} never asked the runtime API for an event")
+        out[fn] = (statistics.median(times), os.path.getsize(path) / 1e6)
+    srv.shutdown()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000,10000000", help="lines per data set, comma-separated")
     ap.add_argument("--history-lines", type=int, default=200000, help="lines per day in the history test")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
+    ap.add_argument("--skip-history", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     cores = os.cpu_count()
@@ -152,6 +200,13 @@ def main():
               f"campaign totals {'identical' if same else 'DIFFER'} ({campaigns} campaign rows)")
         rows.append((name, s, d, same))
 
+    print("\n== Lambda binaries (release, stripped): size, and start to ready for an event (median of 5)")
+    starts = startup_times()
+    for fn, (ms, mb) in starts.items():
+        print(f"  {fn}: {mb:.1f} MB, ready in {ms:.1f} ms")
+
+    if args.skip_history:
+        return
     # A day with 30 days of history behind it, against a first day of the same size.
     h = args.history_lines
     data = os.path.join(args.work, f"data-history-{h}")
@@ -175,7 +230,8 @@ def main():
                    "duckdb": d and {k: v for k, v in d.items() if k != "totals"}, "same": same}
                   for n, s, d, same in rows],
          "history": {"first": {k: v for k, v in d1.items() if k != "out"},
-                     "day31": {k: v for k, v in d31.items() if k != "out"}}},
+                     "day31": {k: v for k, v in d31.items() if k != "out"}},
+         "lambda": starts},
         open(os.path.join(args.work, "results.json"), "w"), indent=2)
     if any(same is False for _, _, _, same in rows):
         sys.exit("campaign totals differ between seedline and DuckDB")

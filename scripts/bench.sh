@@ -9,5 +9,5 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
-cargo build --release -p seedline-cli
+cargo build --release -p seedline-cli -p ingest-orders -p match-orders -p publish-reports
 exec .venv/bin/python bench/bench.py "$@"

@@ -12,8 +12,8 @@ use seedline_pipeline::steps::run::run_day;
 
 /// The fixture's Taobao export for 2025-05-20 with `extra` more lines through a campaign link.
 fn export_with(extra: u32) -> Vec<u8> {
-    let path = common::fixtures()
-        .join("exports/taobao/2025-05-20/ExportOrderDetailList20250520-1.csv");
+    let path =
+        common::fixtures().join("exports/taobao/2025-05-20/ExportOrderDetailList20250520-1.csv");
     let mut text = std::fs::read_to_string(path).unwrap();
     for i in 0..extra {
         text.push_str(&format!(
@@ -56,7 +56,10 @@ async fn dynamodb_requests(extra: u32) -> (u64, u64) {
 async fn dynamodb_requests_do_not_grow_with_order_lines() {
     let (few, credited_few) = dynamodb_requests(0).await;
     let (many, credited_many) = dynamodb_requests(20_000).await;
-    assert!(credited_many >= credited_few + 20_000, "{credited_few} {credited_many}");
+    assert!(
+        credited_many >= credited_few + 20_000,
+        "{credited_few} {credited_many}"
+    );
     assert!(few > 0);
     assert_eq!(
         few, many,

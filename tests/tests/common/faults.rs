@@ -199,7 +199,10 @@ async fn handle(
     state.stats.requests.fetch_add(1, Ordering::Relaxed);
     let dynamodb = req.headers().contains_key("x-amz-target");
     if dynamodb {
-        state.stats.dynamodb_requests.fetch_add(1, Ordering::Relaxed);
+        state
+            .stats
+            .dynamodb_requests
+            .fetch_add(1, Ordering::Relaxed);
     }
     let (parts, body) = req.into_parts();
     let body = body
