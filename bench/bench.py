@@ -28,16 +28,13 @@ def timed(cmd, env=None):
     p = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True, env=full_env)
     if p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
-    stats = {}
-    for line in p.stderr.splitlines():
-        if ":" in line:
-            k, _, v = line.strip().rpartition(":")
-            stats[k.strip()] = v.strip()
-    wall_s = stats["Elapsed (wall clock) time (h"]
+    err = p.stderr
+    wall_s = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", err)[1]
     parts = [float(x) for x in wall_s.split(":")]
     wall = sum(x * 60 ** i for i, x in enumerate(reversed(parts)))
-    cpu = float(stats["User time (seconds)"]) + float(stats["System time (seconds)"])
-    rss = int(stats["Maximum resident set size (kbytes)"]) / 1024
+    cpu = float(re.search(r"User time \(seconds\): ([\d.]+)", err)[1]) + float(
+        re.search(r"System time \(seconds\): ([\d.]+)", err)[1])
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)[1]) / 1024
     return p.stdout, wall, cpu, rss
 
 

@@ -11,32 +11,31 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate};
 
+use crate::rng::Rng;
+
+/// What to generate.
+#[derive(clap::Args)]
 pub struct Spec {
+    /// Order lines per daily export.
+    #[arg(long, default_value_t = 1_000_000)]
     pub lines: u64,
+    /// Daily exports, from --first-day on.
+    #[arg(long, default_value_t = 1)]
     pub days: u32,
+    #[arg(long, value_parser = seedline_core::time::parse_date, default_value = "2025-06-01")]
     pub first_day: NaiveDate,
+    #[arg(long, default_value_t = 500)]
     pub brands: u32,
+    #[arg(long, default_value_t = 40)]
     pub campaigns_per_brand: u32,
+    /// Links (tokens) per campaign.
+    #[arg(long, default_value_t = 10)]
     pub links_per_campaign: u32,
+    /// Write the exports in GB18030 instead of UTF-8.
+    #[arg(long)]
     pub gb18030: bool,
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn per_mille(&mut self, p: u64) -> bool {
-        self.below(1000) < p
-    }
 }
 
 fn tb_shop(brand: u32, i: u32) -> u64 {

@@ -9,6 +9,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
+use crate::rng::Rng;
+
 pub const FIRST_DAY: &str = "2025-06-01";
 pub const DAYS: i64 = 7;
 
@@ -22,30 +24,6 @@ const CAMPAIGNS: &str = r#"{"campaign_id": "c-618-face", "brand_id": "b-shuihua"
 {"campaign_id": "c-tea-gift", "brand_id": "b-lanting", "name": "端午茶礼", "start": "2025-05-25", "end": "2025-06-05", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["712300009001"]}, "notes": [{"note_id": "665b00000000000000000001", "links": [{"token": "xhs_tea_ad_0001", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_tea_cm_0002", "kind": "comment_link", "marketplace": "taobao"}]}]}
 {"campaign_id": "c-trail-run", "brand_id": "b-yunshan", "name": "越野跑鞋 试穿", "start": "2025-06-03", "end": "2025-06-20", "window_days": 10, "spend_fen": 0, "items": {"taobao": ["712377770001"], "jd": ["100077770001"]}, "notes": [{"note_id": "665c00000000000000000001", "links": [{"token": "xhs_trail_tb_01", "kind": "comment_link", "marketplace": "taobao"}, {"token": "xhs_trail_jd_01", "kind": "ad_link", "marketplace": "jd"}]}]}
 "#;
-
-/// A small deterministic generator: the demo is the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-    fn pick_ref<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len() as u64) as usize]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
 
 struct Shop {
     shop: &'static str,

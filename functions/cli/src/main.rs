@@ -4,6 +4,7 @@
 mod benchdata;
 mod demo;
 mod operate;
+mod rng;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -109,26 +110,8 @@ enum Command {
         /// Where to write brands.jsonl, campaigns.jsonl and exports/.
         #[arg(long)]
         data: PathBuf,
-        /// Order lines per daily export.
-        #[arg(long, default_value_t = 1_000_000)]
-        lines: u64,
-        /// Daily exports, from --first-day on.
-        #[arg(long, default_value_t = 1)]
-        days: u32,
-        #[arg(long, value_parser = parse_date, default_value = "2025-06-01")]
-        first_day: NaiveDate,
-        #[arg(long, default_value_t = 500)]
-        brands: u32,
-        #[arg(long, default_value_t = 40)]
-        campaigns_per_brand: u32,
-        /// Links (tokens) per campaign.
-        #[arg(long, default_value_t = 10)]
-        links_per_campaign: u32,
-        /// Write the exports in GB18030 instead of UTF-8.
-        #[arg(long)]
-        gb18030: bool,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
+        #[command(flatten)]
+        spec: benchdata::Spec,
     },
     /// Brands and campaigns.
     Campaigns {
@@ -218,29 +201,7 @@ async fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { data } => run_demo(&data).await,
-        Command::BenchData {
-            data,
-            lines,
-            days,
-            first_day,
-            brands,
-            campaigns_per_brand,
-            links_per_campaign,
-            gb18030,
-            seed,
-        } => benchdata::generate(
-            &data,
-            &benchdata::Spec {
-                lines,
-                days,
-                first_day,
-                brands,
-                campaigns_per_brand,
-                links_per_campaign,
-                gb18030,
-                seed,
-            },
-        ),
+        Command::BenchData { data, spec } => benchdata::generate(&data, &spec),
         Command::Run {
             target,
             date,
