@@ -557,17 +557,41 @@ fn is_blank(rec: &csv::ByteRecord) -> bool {
         && rec.len() <= 1
 }
 
-/// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`.
-///
-/// The input is streamed: memory stays bounded by the largest row (and, in JD, the largest order).
-/// An `Err(FileRejected)` means the file is not an export of the dialect: what was handed out so far must be discarded.
-pub fn normalise<R: Read + 'static>(
+/// Rows the reading thread hands over: at most this many, or this many bytes, per batch.
+const BATCH_ROWS: usize = 1024;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// What a parsed row holds in memory: its bytes and one offset per field.
+fn record_bytes(rec: &csv::ByteRecord) -> usize {
+    rec.as_slice().len() + rec.len() * std::mem::size_of::<usize>()
+}
+
+/// Rows parsed ahead by the reading thread: each with its physical line and whether it was cut.
+struct Batch {
+    rows: Vec<(csv::ByteRecord, u64, bool)>,
+    len: usize,
+}
+
+enum Msg {
+    Header {
+        map: Box<HeaderMap>,
+        header_line: u64,
+        encoding: TextEncoding,
+        gzip: bool,
+    },
+    Rows(Batch),
+    End(Result<(), IngestError>),
+}
+
+/// The reading half of [`normalise`], on its own thread: decompression, decoding checks, line
+/// counting, row cutting and CSV parsing. Rows go to the other half in batches, which come back
+/// to be filled again; memory stays bounded by a few batches of at most 1 MiB each.
+fn read_rows<R: Read + 'static>(
     raw: R,
     mkt: Marketplace,
-    hasher: &BuyerHasher,
-    on_line: &mut dyn FnMut(&OrderLine) -> io::Result<()>,
-    on_reject: &mut dyn FnMut(&Reject) -> io::Result<()>,
-) -> Result<Summary, IngestError> {
+    tx: &std::sync::mpsc::SyncSender<Msg>,
+    recycled: &std::sync::mpsc::Receiver<Batch>,
+) -> Result<(), IngestError> {
     let opened = decode::open(raw).map_err(|e| match e {
         OpenError::Source(e) => IngestError::Source(e),
         OpenError::Corrupt(m) => IngestError::FileRejected(m),
@@ -579,6 +603,7 @@ pub fn normalise<R: Read + 'static>(
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
+        .buffer_capacity(1 << 16)
         .from_reader(LineCounter {
             inner: opened.reader,
             index: lines.clone(),
@@ -629,25 +654,72 @@ pub fn normalise<R: Read + 'static>(
             )));
         }
     };
-
-    let mut out = Emitter {
-        counts: Counts::default(),
-        on_line,
-        on_reject,
+    let header = Msg::Header {
+        map: Box::new(map),
+        header_line,
+        encoding,
+        gzip,
     };
-    let mut pending: Option<JdOrder> = None;
-    while rdr.read_byte_record(&mut rec).map_err(&read_error)? {
+    if tx.send(header).is_err() {
+        return Ok(()); // the other half has stopped: nothing more to do
+    }
+    let fresh = || Batch {
+        rows: Vec::with_capacity(BATCH_ROWS),
+        len: 0,
+    };
+    let mut batch = fresh();
+    let mut bytes = 0;
+    loop {
+        if batch.len == batch.rows.len() {
+            batch.rows.push((csv::ByteRecord::new(), 0, false));
+        }
+        let slot = &mut batch.rows[batch.len];
+        if !rdr.read_byte_record(&mut slot.0).map_err(&read_error)? {
+            break;
+        }
         let cut = lines.take_cut(rdr.position().byte());
-        if is_blank(&rec) {
+        if is_blank(&slot.0) {
             continue;
         }
-        out.counts.rows_in += 1;
-        let line_no = lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0));
+        slot.1 = lines.line_at(slot.0.position().map(|p| p.byte()).unwrap_or(0));
+        slot.2 = cut;
+        bytes += record_bytes(&slot.0);
+        batch.len += 1;
+        if batch.len == BATCH_ROWS || bytes >= BATCH_BYTES {
+            let next = recycled.try_recv().unwrap_or_else(|_| fresh());
+            if tx
+                .send(Msg::Rows(std::mem::replace(&mut batch, next)))
+                .is_err()
+            {
+                return Ok(());
+            }
+            bytes = 0;
+        }
+    }
+    if batch.len > 0 {
+        let _ = tx.send(Msg::Rows(batch));
+    }
+    Ok(())
+}
+
+/// The normalising half of [`normalise`]: checked rows to lines or rejects, JD orders held whole.
+struct Rows<'a, 'h> {
+    out: Emitter<'a>,
+    pending: Option<JdOrder>,
+    map: HeaderMap,
+    encoding: TextEncoding,
+    mkt: Marketplace,
+    hasher: &'h BuyerHasher,
+}
+
+impl Rows<'_, '_> {
+    fn row(&mut self, rec: &csv::ByteRecord, line_no: u64, cut: bool) -> Result<(), IngestError> {
+        self.out.counts.rows_in += 1;
         let row = Row {
-            rec: &rec,
-            map: &map,
-            enc: encoding,
-            mkt,
+            rec,
+            map: &self.map,
+            enc: self.encoding,
+            mkt: self.mkt,
         };
         // A row the parser did not see whole, or one of the wrong width, is a bad row on its own
         // (in JD it belongs to no order): rejected before its cells are read.
@@ -656,51 +728,55 @@ pub fn normalise<R: Read + 'static>(
                 reason::ROW_TOO_LONG,
                 format!("the row is longer than {MAX_ROW_BYTES} bytes; it was not read whole"),
             ))
-        } else if rec.len() != map.width {
+        } else if rec.len() != self.map.width {
             Some(row_err(
                 reason::FIELD_COUNT,
-                format!("{} fields where the header has {}", rec.len(), map.width),
+                format!(
+                    "{} fields where the header has {}",
+                    rec.len(),
+                    self.map.width
+                ),
             ))
         } else {
             None
         };
         if let Some(e) = unreadable {
             let order_id = row.get(Field::OrderId).unwrap_or_default();
-            out.reject(line_no, &order_id, e.reason, e.detail)?;
-            continue;
+            self.out.reject(line_no, &order_id, e.reason, e.detail)?;
+            return Ok(());
         }
-        match mkt {
-            Marketplace::Taobao => match parse_row(&row, hasher, line_no) {
+        match self.mkt {
+            Marketplace::Taobao => match parse_row(&row, self.hasher, line_no) {
                 Ok(mut p) => {
                     let capped = settle_refund(&mut p.line, p.raw_refund);
-                    out.keep(&p.line, capped)?;
+                    self.out.keep(&p.line, capped)?;
                 }
                 Err(e) => {
                     let order_id = row.get(Field::OrderId).unwrap_or_default();
-                    out.reject(line_no, &order_id, e.reason, e.detail)?;
+                    self.out.reject(line_no, &order_id, e.reason, e.detail)?;
                 }
             },
             Marketplace::Jd => {
                 let order_id = match row.required(Field::OrderId) {
                     Ok(id) => id,
                     Err(e) => {
-                        out.reject(
+                        self.out.reject(
                             line_no,
                             "",
                             e.reason,
                             format!("{} (the row belongs to no order)", e.detail),
                         )?;
-                        continue;
+                        return Ok(());
                     }
                 };
-                let parsed = parse_row(&row, hasher, line_no);
-                match &mut pending {
+                let parsed = parse_row(&row, self.hasher, line_no);
+                match &mut self.pending {
                     Some(o) if o.order_id == order_id => o.rows.push((line_no, parsed)),
                     _ => {
-                        if let Some(done) = pending.take() {
-                            flush_jd(done, &mut out)?;
+                        if let Some(done) = self.pending.take() {
+                            flush_jd(done, &mut self.out)?;
                         }
-                        pending = Some(JdOrder {
+                        self.pending = Some(JdOrder {
                             order_id,
                             rows: vec![(line_no, parsed)],
                         });
@@ -708,15 +784,84 @@ pub fn normalise<R: Read + 'static>(
                 }
             }
         }
+        Ok(())
     }
-    if let Some(done) = pending.take() {
-        flush_jd(done, &mut out)?;
-    }
-    Ok(Summary {
-        counts: out.counts,
-        encoding,
-        gzip,
-        header_line,
+}
+
+/// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`.
+///
+/// The input is streamed: memory stays bounded by a few batches of rows (each row at most
+/// MAX_ROW_BYTES) and, in JD, the largest order. Reading and parsing run on a thread of their own,
+/// normalising on the caller's: two cores for one export.
+/// An `Err(FileRejected)` means the file is not an export of the dialect: what was handed out so far must be discarded.
+pub fn normalise<R: Read + Send + 'static>(
+    raw: R,
+    mkt: Marketplace,
+    hasher: &BuyerHasher,
+    on_line: &mut dyn FnMut(&OrderLine) -> io::Result<()>,
+    on_reject: &mut dyn FnMut(&Reject) -> io::Result<()>,
+) -> Result<Summary, IngestError> {
+    use std::sync::mpsc;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(1);
+        let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
+        scope.spawn(move || {
+            let result = read_rows(raw, mkt, &tx, &recycle_rx);
+            let _ = tx.send(Msg::End(result));
+        });
+        let stopped =
+            || IngestError::Source(io::Error::other("the export's reading thread stopped"));
+        let (map, header_line, encoding, gzip) = match rx.recv().map_err(|_| stopped())? {
+            Msg::Header {
+                map,
+                header_line,
+                encoding,
+                gzip,
+            } => (map, header_line, encoding, gzip),
+            Msg::End(Err(e)) => return Err(e),
+            Msg::End(Ok(())) | Msg::Rows(_) => return Err(stopped()),
+        };
+        let mut rows = Rows {
+            out: Emitter {
+                counts: Counts::default(),
+                on_line,
+                on_reject,
+            },
+            pending: None,
+            map: *map,
+            encoding,
+            mkt,
+            hasher,
+        };
+        loop {
+            match rx.recv().map_err(|_| stopped())? {
+                Msg::Rows(mut batch) => {
+                    for (rec, line_no, cut) in &mut batch.rows[..batch.len] {
+                        rows.row(rec, *line_no, *cut)?;
+                        // A slot that held a long row gives its memory back before it is reused.
+                        if record_bytes(rec) > 64 * 1024 {
+                            *rec = csv::ByteRecord::new();
+                        }
+                    }
+                    batch.len = 0;
+                    let _ = recycle_tx.send(batch);
+                }
+                Msg::End(r) => {
+                    r?;
+                    break;
+                }
+                Msg::Header { .. } => return Err(stopped()),
+            }
+        }
+        if let Some(done) = rows.pending.take() {
+            flush_jd(done, &mut rows.out)?;
+        }
+        Ok(Summary {
+            counts: rows.out.counts,
+            encoding,
+            gzip,
+            header_line,
+        })
     })
 }
 

@@ -48,7 +48,7 @@ struct Outcome {
     peak: usize,
 }
 
-fn run(mkt: Marketplace, input: impl Read + 'static) -> Outcome {
+fn run(mkt: Marketplace, input: impl Read + Send + 'static) -> Outcome {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let hasher = BuyerHasher::new(b"hostile-test-key-0123456789").unwrap();
     let mut kept_lines = Vec::new();
@@ -155,7 +155,9 @@ fn a_million_columns_and_endless_quotes_stay_bounded() {
         ]
     );
     assert_eq!(out.kept_lines, vec![4]);
-    assert!(out.peak < 4 * BOUND, "peak {} bytes", out.peak);
+    // A row of a million fields holds 8 MiB of field offsets; the reading thread may be up to
+    // three rows ahead of the normalising one.
+    assert!(out.peak < 6 * BOUND, "peak {} bytes", out.peak);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
-use seedline_core::line::{read_staged_rows, Marketplace, OrderLine};
+use seedline_core::line::{read_staged_rows, Marketplace, OrderLine, StagedReadError};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -202,6 +202,51 @@ impl std::hash::Hasher for KeyHasher {
 
 type State = HashMap<LineKey, Latest, std::hash::BuildHasherDefault<KeyHasher>>;
 
+/// Reads one staged file into the latest state. Parsing, hashing keys and decoding creditable
+/// lines run on a thread of their own; this one only applies the rows, in file order.
+fn read_into<R: std::io::BufRead + Send>(
+    reader: R,
+    idx: usize,
+    state: &mut State,
+) -> Result<seedline_core::line::StagedSource, StagedReadError> {
+    const BATCH: usize = 4096;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LineKey, Latest)>>(4);
+        let parser = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let src = read_staged_rows(reader, |row| {
+                let key = line_key(row.marketplace()?, row.line_id());
+                let latest = if !row.is_paid() {
+                    Latest::NotPaid
+                } else if !row.has_token() {
+                    Latest::NoToken
+                } else {
+                    Latest::Candidate(Box::new(row.line()?), idx)
+                };
+                batch.push((key, latest));
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // A send fails only when this side stopped, which it does not before the end.
+                    let _ = tx.send(full);
+                }
+                Ok(())
+            })?;
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            Ok(src)
+        });
+        for batch in rx {
+            for (key, latest) in batch {
+                state.insert(key, latest);
+            }
+        }
+        parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 struct Plan {
     from: NaiveDate,
     to: NaiveDate,
@@ -255,19 +300,8 @@ impl Plan {
             };
             let reader = crate::store::blocking_reader(obj.body, handle.clone());
             let idx = sources.len();
-            let src = read_staged_rows(reader, |row| {
-                let key = line_key(row.marketplace()?, row.line_id());
-                let latest = if !row.is_paid() {
-                    Latest::NotPaid
-                } else if !row.has_token() {
-                    Latest::NoToken
-                } else {
-                    Latest::Candidate(Box::new(row.line()?), idx)
-                };
-                state.insert(key, latest);
-                Ok(())
-            })
-            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            let src = read_into(reader, idx, &mut state)
+                .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
             sources.push(ExportRef {
                 key: src.export_key,
                 etag: src.etag,
