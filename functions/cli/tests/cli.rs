@@ -506,9 +506,81 @@ fn no_brand_sees_another_brands_reports() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
     ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let rows = assert_isolated(&demo);
+    assert!(rows > 100, "checked {rows} rows");
+}
+
+/// Sixty brands, with 3% of their token lines paid in another brand's shop: every brand's reports
+/// hold only its own rows, campaigns, notes and shops, and no foreign-shop line is credited.
+#[test]
+fn many_brands_see_only_their_own_and_foreign_shops_are_never_credited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("brands");
+    let data = d.to_str().unwrap();
+    ok(
+        &[
+            "bench-data",
+            "--data",
+            data,
+            "--lines",
+            "30000",
+            "--brands",
+            "60",
+            "--campaigns-per-brand",
+            "3",
+        ],
+        None,
+    );
+    ok(&["run", "--data", data, "--date", "2025-06-01"], Some(KEY));
+    let rows = assert_isolated(&d);
+    assert!(rows > 1000, "checked {rows} rows");
+    let mut shops: std::collections::BTreeMap<String, String> = Default::default();
+    for line in std::fs::read_to_string(d.join("brands.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let b: serde_json::Value = serde_json::from_str(line).unwrap();
+        for shop in b["shops"]["taobao"].as_array().unwrap() {
+            shops.insert(
+                shop.as_str().unwrap().into(),
+                b["brand_id"].as_str().unwrap().into(),
+            );
+        }
+    }
+    let mut credited = 0;
+    for p in files_under(vec![d.join("reports")]) {
+        if p.file_name().is_some_and(|n| n == "orders.csv") {
+            let mut rdr = csv::Reader::from_path(&p).unwrap();
+            for rec in rdr.records() {
+                let rec = rec.unwrap();
+                assert_eq!(
+                    shops[&rec[6]],
+                    rec[1],
+                    "{}: a line of another brand's shop",
+                    p.display()
+                );
+                credited += 1;
+            }
+        }
+    }
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("staging/match/2025-06-01.json")).unwrap())
+            .unwrap();
+    let foreign = record["stats"]["excluded"]["foreign_shop"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        foreign > 0 && credited > 1000,
+        "{foreign} foreign, {credited} credited"
+    );
+}
+
+/// Checks every report under `root/reports/{brand}/` against campaigns.jsonl: no other brand's
+/// campaign or note is mentioned anywhere, and every CSV row is the brand's. Returns the rows checked.
+fn assert_isolated(root: &Path) -> usize {
     let mut owner: std::collections::BTreeMap<String, String> = Default::default();
     let mut notes: std::collections::BTreeMap<String, String> = Default::default();
-    for line in std::fs::read_to_string(demo.join("campaigns.jsonl"))
+    for line in std::fs::read_to_string(root.join("campaigns.jsonl"))
         .unwrap()
         .lines()
     {
@@ -520,7 +592,7 @@ fn no_brand_sees_another_brands_reports() {
         }
     }
     let mut rows = 0;
-    for brand in std::fs::read_dir(demo.join("reports")).unwrap() {
+    for brand in std::fs::read_dir(root.join("reports")).unwrap() {
         let brand = brand.unwrap();
         let name = brand.file_name().to_string_lossy().into_owned();
         for p in files_under(vec![brand.path()]) {
@@ -545,7 +617,7 @@ fn no_brand_sees_another_brands_reports() {
             }
         }
     }
-    assert!(rows > 100, "checked {rows} rows");
+    rows
 }
 
 /// Every latest.json under `root` points to a whole version: each file it names is there with its hash.
