@@ -185,6 +185,22 @@ fn init_tracing() {
         .init();
 }
 
+/// An error and its causes, each cause said once: storage errors already carry the SDK's own
+/// account of their cause in their message, which `{:#}` would print again.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_tracing();
@@ -192,7 +208,7 @@ async fn main() -> ExitCode {
     match dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("seedline: error: {e:#}");
+            eprintln!("seedline: error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
