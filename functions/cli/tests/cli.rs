@@ -407,44 +407,17 @@ fn a_backfill_stopped_half_way_does_only_what_is_left() {
     };
     copy(&demo.join("exports"), &bf.join("exports"));
     let b = bf.to_str().unwrap();
-    let first = ok(
-        &[
-            "backfill",
-            "--data",
-            b,
-            "--from",
-            "2025-06-01",
-            "--to",
-            "2025-06-03",
-        ],
-        Some(&key),
-    );
+    let backfill_to = |to: &str| {
+        ok(
+            &["backfill", "--data", b, "--from", "2025-06-01", "--to", to],
+            Some(&key),
+        )
+    };
+    let first = backfill_to("2025-06-03");
     assert!(first.contains("3 days run, 0 skipped"), "{first}");
-    let second = ok(
-        &[
-            "backfill",
-            "--data",
-            b,
-            "--from",
-            "2025-06-01",
-            "--to",
-            "2025-06-07",
-        ],
-        Some(&key),
-    );
+    let second = backfill_to("2025-06-07");
     assert!(second.contains("4 days run, 3 skipped"), "{second}");
-    let again = ok(
-        &[
-            "backfill",
-            "--data",
-            b,
-            "--from",
-            "2025-06-01",
-            "--to",
-            "2025-06-07",
-        ],
-        Some(&key),
-    );
+    let again = backfill_to("2025-06-07");
     assert!(again.contains("0 days run, 7 skipped"), "{again}");
     // Same reports as the demo's day-by-day run.
     for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
