@@ -39,16 +39,10 @@ fn check_brand_id(brand: &str) -> Result<(), StepError> {
 
 /// The current latest.json with its ETag, if any.
 async fn read_latest(stores: &Stores, key: &str) -> Result<Option<(Latest, String)>, StepError> {
-    let Some(obj) = stores.reports.get(key).await? else {
+    let Some((bytes, etag)) = stores.reports.get_bytes_etag(key).await? else {
         return Ok(None);
     };
-    let etag = obj.etag.clone();
-    let mut body = obj.body;
-    let mut buf = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut body, &mut buf)
-        .await
-        .map_err(|e| crate::store::StoreError::backend("read", key, true, e))?;
-    let latest = serde_json::from_slice(&buf)
+    let latest = serde_json::from_slice(&bytes)
         .map_err(|e| StepError::BadInput(format!("{key} is not readable: {e}")))?;
     Ok(Some((latest, etag)))
 }

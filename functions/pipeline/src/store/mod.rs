@@ -117,6 +117,11 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
 
     /// Reads a small object whole.
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_bytes_etag(key).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// Reads a small object whole, with the ETag of what was read (for a conditional write after).
+    async fn get_bytes_etag(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         use tokio::io::AsyncReadExt;
         let Some(mut obj) = self.get(key).await? else {
             return Ok(None);
@@ -126,7 +131,7 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
             .read_to_end(&mut buf)
             .await
             .map_err(|e| StoreError::backend("read", key, true, e))?;
-        Ok(Some(buf))
+        Ok(Some((buf, obj.etag)))
     }
 }
 
