@@ -182,29 +182,38 @@ pub async fn explain(stores: &Stores, m: Marketplace, line_id: &str) -> Result<(
     println!("{m} line {line_id}");
     println!("appearances (the last one is the latest state):");
     for a in &e.appearances {
+        match &a.line {
+            Some(l) => println!(
+                "  {} line {}: {} paid {} refund {}",
+                a.export_key,
+                a.export_line,
+                l.status,
+                Yuan(l.paid_fen),
+                Yuan(l.refund_fen)
+            ),
+            None => println!(
+                "  {} line {}: no token ({})",
+                a.export_key,
+                a.export_line,
+                if a.paid { "paid" } else { "not paid" }
+            ),
+        }
+    }
+    if let Some(l) = e.latest().and_then(|a| a.line.as_ref()) {
         println!(
-            "  {} line {}: {} paid {} refund {}",
-            a.export_key,
-            a.export_line,
-            a.status,
-            Yuan(a.paid_fen),
-            Yuan(a.refund_fen)
+            "latest state: order {} shop {} item {} quantity {} paid {} refund {} token {} clicked {}",
+            l.order_id,
+            l.shop_id,
+            l.item_id,
+            l.quantity,
+            Yuan(l.paid_fen),
+            Yuan(l.refund_fen),
+            l.token,
+            l.clicked_at
+                .map(|t| format_timestamp(&t))
+                .unwrap_or_else(|| "-".into())
         );
     }
-    let l = &e.latest;
-    println!(
-        "latest state: order {} shop {} item {} quantity {} paid {} refund {} token {} clicked {}",
-        l.order_id,
-        l.shop_id,
-        l.item_id,
-        l.quantity,
-        Yuan(l.paid_fen),
-        Yuan(l.refund_fen),
-        if l.token.is_empty() { "-" } else { &l.token },
-        l.clicked_at
-            .map(|t| format_timestamp(&t))
-            .unwrap_or_else(|| "-".into())
-    );
     for r in &e.reasoning {
         println!("  {r}");
     }

@@ -338,21 +338,38 @@ impl DayTotals {
 /// Counts of what the matcher decided, by reason.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchStats {
+    /// Lines decided: the latest states of lines that came with a token.
     pub lines: u64,
+    /// Of those, not paid.
     pub not_paid: u64,
+    /// Rows read that came through no link, counted by appearance: telling their lines apart would
+    /// mean holding every line's key, and they can never be credited.
     pub no_token: u64,
     pub credited: u64,
     pub excluded: BTreeMap<String, u64>,
 }
 
-/// Accumulates decisions over the latest state of every line, keeping lines only for the report dates asked for.
+/// A credited line kept for a report: the brand and report date it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub brand_id: String,
+    pub date: NaiveDate,
+    pub line: AttributedLine,
+}
+
+/// Accumulates decisions over the latest state of every line: the small figures (campaign-to-date
+/// sums, counts) in itself; the credited lines of the report dates asked for are handed back by
+/// [`Attribution::decide`] for the caller to keep where it likes (the pipeline spills them to disk),
+/// or kept in memory by [`Attribution::add`].
 pub struct Attribution<'c> {
     catalog: &'c Catalog,
     dates: BTreeSet<NaiveDate>,
     lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
+    with_lines: BTreeSet<(String, NaiveDate)>,
     /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
     daily: BTreeMap<(String, Marketplace), BTreeMap<NaiveDate, i64>>,
     etags: BTreeMap<String, String>,
+    by_brand: BTreeMap<&'c str, Vec<&'c Campaign>>,
     pub stats: MatchStats,
 }
 
@@ -366,18 +383,35 @@ impl<'c> Attribution<'c> {
                 kept.insert(p);
             }
         }
+        let mut by_brand: BTreeMap<&str, Vec<&Campaign>> = BTreeMap::new();
+        for c in catalog.campaigns() {
+            by_brand.entry(c.brand_id.as_str()).or_default().push(c);
+        }
         Attribution {
             catalog,
             dates: kept,
             lines: BTreeMap::new(),
+            with_lines: BTreeSet::new(),
             daily: BTreeMap::new(),
             etags: BTreeMap::new(),
+            by_brand,
             stats: MatchStats::default(),
         }
     }
 
-    /// Decides one line (its latest state) read from `source`.
+    /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
     pub fn add(&mut self, line: &OrderLine, source: &ExportRef) {
+        if let Some(k) = self.decide(line, source) {
+            self.lines
+                .entry((k.brand_id, k.date))
+                .or_default()
+                .push(k.line);
+        }
+    }
+
+    /// Decides one line (its latest state) read from `source`; hands back the credited line when its
+    /// report date is one of those asked for.
+    pub fn decide(&mut self, line: &OrderLine, source: &ExportRef) -> Option<Kept> {
         self.stats.lines += 1;
         match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
@@ -406,16 +440,20 @@ impl<'c> Attribution<'c> {
                         .or_default() += line.net_fen();
                 }
                 if !self.dates.contains(&report_date) {
-                    return;
+                    return None;
                 }
                 if !self.etags.contains_key(&source.key) {
                     self.etags.insert(source.key.clone(), source.etag.clone());
                 }
+                let key = (campaign.brand_id.clone(), report_date);
+                if !self.with_lines.contains(&key) {
+                    self.with_lines.insert(key);
+                }
                 let paid_at = line.paid_at.unwrap_or(line.created_at);
-                self.lines
-                    .entry((campaign.brand_id.clone(), report_date))
-                    .or_default()
-                    .push(AttributedLine {
+                return Some(Kept {
+                    brand_id: campaign.brand_id.clone(),
+                    date: report_date,
+                    line: AttributedLine {
                         campaign_id: campaign.campaign_id.clone(),
                         note_id: note.note_id.clone(),
                         link_kind: link.kind,
@@ -432,15 +470,17 @@ impl<'c> Attribution<'c> {
                         buyer_hash: line.buyer_hash.clone(),
                         match_kind: kind,
                         source_key: source.key.clone(),
-                    });
+                    },
+                });
             }
         }
+        None
     }
 
     /// Brands with credited lines on `date`.
     pub fn brands_with_lines(&self, date: NaiveDate) -> impl Iterator<Item = &str> {
-        self.lines
-            .keys()
+        self.with_lines
+            .iter()
             .filter(move |(_, d)| *d == date)
             .map(|(b, _)| b.as_str())
     }
@@ -452,24 +492,40 @@ impl<'c> Attribution<'c> {
             .unwrap_or(0)
     }
 
-    /// The input of `brand`'s report for `date`.
+    /// The input of `brand`'s report for `date`, from the lines kept by [`Attribution::add`].
     pub fn report_input(&self, brand_id: &str, date: NaiveDate) -> ReportInput {
-        let mut lines = self
-            .lines
-            .get(&(brand_id.to_string(), date))
-            .cloned()
-            .unwrap_or_default();
+        let get = |d: NaiveDate| {
+            self.lines
+                .get(&(brand_id.to_string(), d))
+                .map(Vec::as_slice)
+        };
+        let previous = date.pred_opt().and_then(get);
+        self.report_input_from(
+            brand_id,
+            date,
+            get(date).unwrap_or_default().to_vec(),
+            previous,
+        )
+    }
+
+    /// The input of `brand`'s report for `date`, from its credited lines of that date and of the day
+    /// before (as [`Attribution::decide`] handed them back, in any order).
+    pub fn report_input_from(
+        &self,
+        brand_id: &str,
+        date: NaiveDate,
+        mut lines: Vec<AttributedLine>,
+        previous: Option<&[AttributedLine]>,
+    ) -> ReportInput {
         lines.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
         let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
         let campaigns = self
-            .catalog
-            .campaigns()
-            .iter()
-            .filter(|c| {
-                c.brand_id == brand_id
-                    && (c.live_on(date) || credited.contains(c.campaign_id.as_str()))
-            })
+            .by_brand
+            .get(brand_id)
+            .into_iter()
+            .flatten()
+            .filter(|c| c.live_on(date) || credited.contains(c.campaign_id.as_str()))
             .map(|c| {
                 let mut daily_net_fen = BTreeMap::new();
                 for m in Marketplace::ALL {
@@ -502,10 +558,7 @@ impl<'c> Attribution<'c> {
                 etag: self.etags.get(&l.source_key).cloned().unwrap_or_default(),
             })
             .collect();
-        let previous_day = date
-            .pred_opt()
-            .and_then(|p| self.lines.get(&(brand_id.to_string(), p)))
-            .map(|l| DayTotals::of(l));
+        let previous_day = previous.map(DayTotals::of);
         ReportInput {
             brand_id: brand_id.to_string(),
             brand_name: self

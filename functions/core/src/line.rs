@@ -1,4 +1,10 @@
-//! The canonical order line every dialect is normalised into, and its staged CSV form.
+//! The canonical order line every dialect is normalised into, and its staged form.
+//!
+//! Ingest stages each export as two files. The key file holds every row's line key, in row order,
+//! with whether it carries a token: all that latest state needs of the four lines in five that came
+//! through no link and can never be credited. The line file holds the rows with a token in full,
+//! as CSV. Match reads the key files to find each line's latest state, then decodes only the rows
+//! that are one.
 
 use std::fmt;
 use std::io::{BufRead, Write};
@@ -149,24 +155,100 @@ pub struct StagedSource {
     pub etag: String,
 }
 
-/// Writes staged line files: a JSON source line, then CSV rows of [`STAGED_HEADER`].
-pub struct StagedWriter<W: Write> {
-    csv: csv::Writer<W>,
+/// A line's identity, (marketplace, line_id), as the first 128 bits of its SHA-256: 16 bytes per
+/// line held instead of a string, and no crafted line id can make two lines one.
+pub type LineKey = u128;
+
+pub fn line_key(m: Marketplace, line_id: &[u8]) -> LineKey {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update([m as u8]);
+    h.update(line_id);
+    let d = h.finalize();
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    u128::from_le_bytes(k)
 }
 
-impl<W: Write> StagedWriter<W> {
-    pub fn new(mut out: W, source: &StagedSource) -> std::io::Result<Self> {
-        serde_json::to_writer(&mut out, source)?;
-        out.write_all(b"\n")?;
+/// One row of an export as the key file holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRecord {
+    pub key: LineKey,
+    /// The row carries a token: it is the next row of the line file.
+    pub token: bool,
+    /// [`OrderLine::is_paid`].
+    pub paid: bool,
+    /// The physical line of the export (saturating at `u32::MAX`).
+    pub source_line: u32,
+}
+
+/// Bytes per key record: the key (16, little-endian), flags (1), the source line (4, little-endian).
+pub const KEY_RECORD_LEN: usize = 21;
+
+impl KeyRecord {
+    fn encode(&self) -> [u8; KEY_RECORD_LEN] {
+        let mut b = [0u8; KEY_RECORD_LEN];
+        b[..16].copy_from_slice(&self.key.to_le_bytes());
+        b[16] = u8::from(self.token) | (u8::from(self.paid) << 1);
+        b[17..].copy_from_slice(&self.source_line.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> Option<KeyRecord> {
+        let key = u128::from_le_bytes(b.get(..16)?.try_into().ok()?);
+        let flags = *b.get(16)?;
+        if flags > 3 {
+            return None;
+        }
+        let source_line = u32::from_le_bytes(b.get(17..21)?.try_into().ok()?);
+        Some(KeyRecord {
+            key,
+            token: flags & 1 == 1,
+            paid: flags & 2 == 2,
+            source_line,
+        })
+    }
+}
+
+/// Writes an export's staged files: the line file (a JSON source line, then CSV rows of
+/// [`STAGED_HEADER`] for the rows with a token) and the key file (the same JSON source line, then a
+/// [`KeyRecord`] for every row).
+pub struct StagedWriter<W: Write, K: Write> {
+    csv: csv::Writer<W>,
+    keys: K,
+}
+
+impl<W: Write, K: Write> StagedWriter<W, K> {
+    pub fn new(mut out: W, mut keys: K, source: &StagedSource) -> std::io::Result<Self> {
+        for o in [&mut out as &mut dyn Write, &mut keys] {
+            serde_json::to_writer(&mut *o, source)?;
+            o.write_all(b"\n")?;
+        }
         let mut csv = csv::WriterBuilder::new().from_writer(out);
         csv.write_record(STAGED_HEADER)?;
-        Ok(StagedWriter { csv })
+        Ok(StagedWriter { csv, keys })
     }
 
     pub fn write(&mut self, l: &OrderLine) -> std::io::Result<()> {
-        let qty = l.quantity.to_string();
-        let paid = l.paid_fen.to_string();
-        let refund = l.refund_fen.to_string();
+        let rec = KeyRecord {
+            key: line_key(l.marketplace, l.line_id.as_bytes()),
+            token: !l.token.is_empty(),
+            paid: l.is_paid(),
+            source_line: u32::try_from(l.source_line).unwrap_or(u32::MAX),
+        };
+        self.keys.write_all(&rec.encode())?;
+        if !rec.token {
+            return Ok(());
+        }
+        let (mut b1, mut b2, mut b3, mut b4) = (
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+            itoa::Buffer::new(),
+        );
+        let qty = b1.format(l.quantity);
+        let paid = b2.format(l.paid_fen);
+        let refund = b3.format(l.refund_fen);
         let created = format_timestamp(&l.created_at);
         let paid_at = l.paid_at.as_ref().map(format_timestamp).unwrap_or_default();
         let clicked = l
@@ -174,7 +256,7 @@ impl<W: Write> StagedWriter<W> {
             .as_ref()
             .map(format_timestamp)
             .unwrap_or_default();
-        let src = l.source_line.to_string();
+        let src = b4.format(l.source_line);
         self.csv.write_record([
             l.marketplace.as_str(),
             &l.line_id,
@@ -183,9 +265,9 @@ impl<W: Write> StagedWriter<W> {
             &l.item_id,
             &l.sku_code,
             &l.title,
-            &qty,
-            &paid,
-            &refund,
+            qty,
+            paid,
+            refund,
             &l.status,
             l.status_class.as_str(),
             &created,
@@ -193,15 +275,61 @@ impl<W: Write> StagedWriter<W> {
             &l.buyer_hash,
             &l.token,
             &clicked,
-            &src,
+            src,
             "",
         ])?;
         Ok(())
     }
 
-    pub fn finish(self) -> std::io::Result<W> {
-        self.csv.into_inner().map_err(|e| e.into_error())
+    /// Flushes both files and hands them back: (line file, key file).
+    pub fn finish(self) -> std::io::Result<(W, K)> {
+        let w = self.csv.into_inner().map_err(|e| e.into_error())?;
+        Ok((w, self.keys))
     }
+}
+
+/// Reads a key file, calling `each` for every record in row order.
+pub fn read_keys<R: BufRead>(
+    mut input: R,
+    mut each: impl FnMut(KeyRecord),
+) -> Result<StagedSource, StagedReadError> {
+    let source = read_source(&mut input)?;
+    let mut buf = vec![0u8; KEY_RECORD_LEN * 8192];
+    let mut filled = 0;
+    let mut n = 0u64;
+    loop {
+        let got = input.read(&mut buf[filled..])?;
+        filled += got;
+        let whole = filled - filled % KEY_RECORD_LEN;
+        for rec in buf[..whole].chunks_exact(KEY_RECORD_LEN) {
+            n += 1;
+            each(KeyRecord::decode(rec).ok_or(StagedReadError::Invalid {
+                record: n,
+                why: "bad key record flags".into(),
+            })?);
+        }
+        buf.copy_within(whole..filled, 0);
+        filled -= whole;
+        if got == 0 {
+            break;
+        }
+    }
+    if filled != 0 {
+        return Err(StagedReadError::Invalid {
+            record: n + 1,
+            why: format!("key file ends inside a record ({filled} bytes)"),
+        });
+    }
+    Ok(source)
+}
+
+fn read_source<R: BufRead>(input: &mut R) -> Result<StagedSource, StagedReadError> {
+    let mut first = String::new();
+    input.read_line(&mut first)?;
+    serde_json::from_str(first.trim_end()).map_err(|e| StagedReadError::Invalid {
+        record: 0,
+        why: format!("source line: {e}"),
+    })
 }
 
 /// A staged file that does not read back: seedline wrote it, so this is a bug or tampering.
@@ -243,6 +371,11 @@ impl StagedRow<'_> {
                 String::from_utf8_lossy(other)
             ))),
         }
+    }
+
+    /// The row's place in the line file, from 0: the `n`th row with a token of its export.
+    pub fn index(&self) -> u64 {
+        self.n - 1
     }
 
     pub fn line_id(&self) -> &[u8] {
@@ -307,13 +440,7 @@ pub fn read_staged_rows<R: BufRead>(
     mut input: R,
     mut each: impl FnMut(StagedRow<'_>) -> Result<(), StagedReadError>,
 ) -> Result<StagedSource, StagedReadError> {
-    let mut first = String::new();
-    input.read_line(&mut first)?;
-    let source: StagedSource =
-        serde_json::from_str(first.trim_end()).map_err(|e| StagedReadError::Invalid {
-            record: 0,
-            why: format!("source line: {e}"),
-        })?;
+    let source = read_source(&mut input)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .buffer_capacity(1 << 16)
@@ -376,12 +503,50 @@ mod tests {
             export_key: "exports/jd/2025-05-26/a.csv".into(),
             etag: "\"e\"".into(),
         };
-        let mut w = StagedWriter::new(Vec::new(), &src).unwrap();
+        let no_token = OrderLine {
+            line_id: "3001/1003".into(),
+            token: String::new(),
+            paid_at: None,
+            source_line: 8,
+            ..line.clone()
+        };
+        let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
         w.write(&line).unwrap();
-        let bytes = w.finish().unwrap();
+        w.write(&no_token).unwrap();
+        let (bytes, keys) = w.finish().unwrap();
         let mut back = Vec::new();
         let got_src = read_staged(&bytes[..], |l| back.push(l)).unwrap();
         assert_eq!(got_src, src);
-        assert_eq!(back, vec![line]);
+        assert_eq!(
+            back,
+            vec![line],
+            "only the line with a token is written in full"
+        );
+        let mut recs = Vec::new();
+        assert_eq!(read_keys(&keys[..], |r| recs.push(r)).unwrap(), src);
+        assert_eq!(
+            recs,
+            vec![
+                KeyRecord {
+                    key: line_key(Marketplace::Jd, b"3001/1002"),
+                    token: true,
+                    paid: true,
+                    source_line: 7
+                },
+                KeyRecord {
+                    key: line_key(Marketplace::Jd, b"3001/1003"),
+                    token: false,
+                    paid: false,
+                    source_line: 8
+                }
+            ]
+        );
+        assert_ne!(
+            line_key(Marketplace::Jd, b"1"),
+            line_key(Marketplace::Taobao, b"1")
+        );
+        // A key file cut inside a record does not read back.
+        let err = read_keys(&keys[..keys.len() - 3], |_| {}).unwrap_err();
+        assert!(err.to_string().contains("ends inside a record"), "{err}");
     }
 }

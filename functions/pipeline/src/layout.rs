@@ -50,6 +50,16 @@ impl ExportKey {
         self.staged("lines", LINES_SUFFIX)
     }
 
+    pub fn keys_key(&self) -> String {
+        self.staged("keys", KEYS_SUFFIX)
+    }
+
+    /// The export key a staged key-file key was made from.
+    pub fn from_keys_key(key: &str) -> Option<ExportKey> {
+        let inner = key.strip_prefix(KEYS_PREFIX)?.strip_suffix(KEYS_SUFFIX)?;
+        ExportKey::parse(&format!("exports/{inner}")).ok()
+    }
+
     pub fn rejects_key(&self) -> String {
         self.staged("rejects", ".rejects.csv")
     }
@@ -66,7 +76,11 @@ impl ExportKey {
 }
 
 pub const LINES_PREFIX: &str = "staging/lines/";
-const LINES_SUFFIX: &str = ".lines.csv";
+/// Version 2 of the line file: only rows with a token (version 1, `.lines.csv`, held every row).
+const LINES_SUFFIX: &str = ".tokens.csv";
+/// Every row's key, in row order: written after the line file, so its presence says both are whole.
+pub const KEYS_PREFIX: &str = "staging/keys/";
+const KEYS_SUFFIX: &str = ".keys.bin";
 pub const RUNS_PREFIX: &str = "staging/runs/";
 
 pub fn exports_prefix(m: Marketplace, date: NaiveDate) -> String {
@@ -134,6 +148,7 @@ mod tests {
         assert_eq!(k.marketplace, Marketplace::Jd);
         assert_eq!(k.name, "pop_orders_20250528_2.csv.gz");
         assert_eq!(ExportKey::from_lines_key(&k.lines_key()), Some(k.clone()));
+        assert_eq!(ExportKey::from_keys_key(&k.keys_key()), Some(k.clone()));
         assert!(ExportKey::parse("exports/amazon/2025-05-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-5-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-05-28/").is_err());

@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::ExportRef;
 use seedline_core::campaign::Catalog;
 use seedline_core::ingest::Reject;
-use seedline_core::line::{read_staged, Marketplace, OrderLine};
+use seedline_core::line::{line_key, read_keys, read_staged, Marketplace, OrderLine};
 use seedline_core::pii::BuyerHasher;
 use seedline_core::report::Latest;
 use serde::Serialize;
@@ -131,13 +131,13 @@ pub async fn day_rejects(stores: &Stores, date: NaiveDate) -> Result<Vec<Rejecte
 }
 
 /// One appearance of a line in a staged export.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Appearance {
     pub export_key: String,
     pub export_line: u64,
-    pub status: String,
-    pub paid_fen: i64,
-    pub refund_fen: i64,
+    pub paid: bool,
+    /// The row in full: staged only for rows with a token (the others can never be credited).
+    pub line: Option<OrderLine>,
 }
 
 /// Why a line was or was not credited.
@@ -145,9 +145,14 @@ pub struct Appearance {
 pub struct Explanation {
     /// Every appearance, in latest-state order: the last one is the line's latest state.
     pub appearances: Vec<Appearance>,
-    pub latest: OrderLine,
     /// The rules, checked in order, against every campaign and brand on record.
     pub reasoning: Vec<String>,
+}
+
+impl Explanation {
+    pub fn latest(&self) -> Option<&Appearance> {
+        self.appearances.last()
+    }
 }
 
 /// Finds every appearance of `(marketplace, line_id)` in staging and explains its latest state.
@@ -158,54 +163,82 @@ pub async fn explain_line(
 ) -> Result<Option<Explanation>, StepError> {
     let mut files: Vec<ExportKey> = stores
         .staging
-        .list(&format!("{}{m}/", layout::LINES_PREFIX))
+        .list(&format!("{}{m}/", layout::KEYS_PREFIX))
         .await?
         .iter()
-        .filter_map(|o| ExportKey::from_lines_key(&o.key))
+        .filter_map(|o| ExportKey::from_keys_key(&o.key))
         .collect();
     files.sort_by_key(|k| (k.date, k.key()));
+    let wanted = line_key(m, line_id.as_bytes());
     let mut appearances = Vec::new();
-    let mut latest = None;
     for ek in files {
-        let Some(obj) = stores.staging.get(&ek.lines_key()).await? else {
+        let Some(obj) = stores.staging.get(&ek.keys_key()).await? else {
             continue;
         };
         let handle = tokio::runtime::Handle::current();
-        let wanted = line_id.to_string();
-        let key = ek.key();
-        let found = tokio::task::spawn_blocking(move || {
+        let key = ek.keys_key();
+        let hits = tokio::task::spawn_blocking(move || {
             let reader = crate::store::blocking_reader(obj.body, handle);
             let mut hits = Vec::new();
-            read_staged(reader, |l| {
-                if l.line_id == wanted {
-                    hits.push(l);
+            read_keys(reader, |r| {
+                if r.key == wanted {
+                    hits.push(r);
                 }
             })
             .map(|_| hits)
         })
         .await?
         .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-        for l in found {
+        if hits.is_empty() {
+            continue;
+        }
+        let mut full = Vec::new();
+        if hits.iter().any(|r| r.token) {
+            if let Some(obj) = stores.staging.get(&ek.lines_key()).await? {
+                let handle = tokio::runtime::Handle::current();
+                let want = line_id.to_string();
+                let key = ek.lines_key();
+                full = tokio::task::spawn_blocking(move || {
+                    let reader = crate::store::blocking_reader(obj.body, handle);
+                    let mut found = Vec::new();
+                    read_staged(reader, |l| {
+                        if l.line_id == want {
+                            found.push(l);
+                        }
+                    })
+                    .map(|_| found)
+                })
+                .await?
+                .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            }
+        }
+        let mut full = full.into_iter();
+        for r in hits {
             appearances.push(Appearance {
-                export_key: key.clone(),
-                export_line: l.source_line,
-                status: l.status.clone(),
-                paid_fen: l.paid_fen,
-                refund_fen: l.refund_fen,
+                export_key: ek.key(),
+                export_line: u64::from(r.source_line),
+                paid: r.paid,
+                line: if r.token { full.next() } else { None },
             });
-            latest = Some(l);
         }
     }
-    let Some(latest) = latest else {
+    let Some(last) = appearances.last() else {
         return Ok(None);
     };
-    let (brands, campaigns) = stores.campaigns.load_all().await?;
-    let catalog =
-        Catalog::new(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let reasoning = seedline_core::attribution::explain(&catalog, &latest);
+    let reasoning = match &last.line {
+        Some(latest) => {
+            let (brands, campaigns) = stores.campaigns.load_all().await?;
+            let catalog =
+                Catalog::new(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            seedline_core::attribution::explain(&catalog, latest)
+        }
+        None => vec![format!(
+            "{}: no tracking token in its latest appearance: came through no link, never considered",
+            if last.paid { "paid" } else { "not paid" }
+        )],
+    };
     Ok(Some(Explanation {
         appearances,
-        latest,
         reasoning,
     }))
 }

@@ -33,6 +33,9 @@ pub struct IngestRecord {
     pub gzip: bool,
     pub counts: Counts,
     pub lines_key: Option<String>,
+    /// Absent in records of an earlier staging format: such an export is ingested again.
+    #[serde(default)]
+    pub keys_key: Option<String>,
     pub rejects_key: Option<String>,
     pub ingested_at: String,
 }
@@ -59,7 +62,8 @@ pub async fn ingest_object(
     })?;
     if let Some(bytes) = stores.staging.get_bytes(&ek.record_key()).await? {
         if let Ok(rec) = serde_json::from_slice::<IngestRecord>(&bytes) {
-            if rec.etag == head.etag {
+            let current = rec.outcome == FileOutcome::Rejected || rec.keys_key.is_some();
+            if rec.etag == head.etag && current {
                 tracing::info!(export_key = key, etag = %rec.etag, "already ingested; skipping");
                 return Ok(IngestResult {
                     record: rec,
@@ -76,6 +80,7 @@ pub async fn ingest_object(
     let scratch =
         tempfile::tempdir().map_err(|e| StepError::io("creating scratch directory", true, e))?;
     let lines_path = scratch.path().join("lines.csv");
+    let keys_path = scratch.path().join("keys.bin");
     let rejects_path = scratch.path().join("rejects.csv");
     let source = StagedSource {
         export_key: key.to_string(),
@@ -84,14 +89,15 @@ pub async fn ingest_object(
     let reader = crate::store::blocking_reader(obj.body, tokio::runtime::Handle::current());
     let hasher = hasher.clone();
     let mkt = ek.marketplace;
-    let (lp, rp) = (lines_path.clone(), rejects_path.clone());
+    let (lp, kp, rp) = (lines_path.clone(), keys_path.clone(), rejects_path.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
         let create = |p: &std::path::Path| {
             std::fs::File::create(p)
                 .map(BufWriter::new)
                 .map_err(IngestError::Output)
         };
-        let mut lines = StagedWriter::new(create(&lp)?, &source).map_err(IngestError::Output)?;
+        let mut lines =
+            StagedWriter::new(create(&lp)?, create(&kp)?, &source).map_err(IngestError::Output)?;
         let mut rejects = csv::Writer::from_writer(create(&rp)?);
         rejects
             .write_record(["line", "order_id", "reason", "detail"])
@@ -108,7 +114,7 @@ pub async fn ingest_object(
         })?;
         lines
             .finish()
-            .and_then(|mut w| w.flush())
+            .and_then(|(mut w, mut k)| w.flush().and_then(|_| k.flush()))
             .map_err(IngestError::Output)?;
         rejects.flush().map_err(IngestError::Output)?;
         Ok(summary)
@@ -125,6 +131,8 @@ pub async fn ingest_object(
                 .staging
                 .put_file(&ek.rejects_key(), &rejects_path)
                 .await?;
+            // The key file after the line file: match starts from key files.
+            stores.staging.put_file(&ek.keys_key(), &keys_path).await?;
             let c = &summary.counts;
             tracing::info!(
                 export_key = key,
@@ -146,12 +154,14 @@ pub async fn ingest_object(
                 gzip: summary.gzip,
                 counts: summary.counts,
                 lines_key: Some(ek.lines_key()),
+                keys_key: Some(ek.keys_key()),
                 rejects_key: Some(ek.rejects_key()),
                 ingested_at: now,
             }
         }
         Err(IngestError::FileRejected(reason)) => {
             // A replaced object that no longer reads: its earlier lines must not stand.
+            stores.staging.delete(&ek.keys_key()).await?;
             stores.staging.delete(&ek.lines_key()).await?;
             stores.staging.delete(&ek.rejects_key()).await?;
             tracing::warn!(export_key = key, reason = %reason, "export rejected whole");
@@ -166,6 +176,7 @@ pub async fn ingest_object(
                 gzip: false,
                 counts: Counts::default(),
                 lines_key: None,
+                keys_key: None,
                 rejects_key: None,
                 ingested_at: now,
             }

@@ -4,9 +4,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
+use std::io::Write;
+
+use seedline_core::attribution::{AttributedLine, Attribution, ExportRef, Kept, MatchStats};
 use seedline_core::campaign::Catalog;
-use seedline_core::line::{read_staged_rows, Marketplace, OrderLine, StagedReadError};
+use seedline_core::line::{read_keys, read_staged_rows, LineKey, StagedReadError};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -34,11 +36,6 @@ pub struct MatchOutcome {
     pub changed_key: String,
     pub files_read: usize,
     pub stats: MatchStats,
-}
-
-struct Changed {
-    target: BrandDate,
-    bytes: Vec<u8>,
 }
 
 /// Attributes the report dates `date - lookback ..= max(date, latest run)` and stages what changed.
@@ -77,10 +74,10 @@ pub async fn match_orders(
 
     let mut files: Vec<ExportKey> = stores
         .staging
-        .list(layout::LINES_PREFIX)
+        .list(layout::KEYS_PREFIX)
         .await?
         .iter()
-        .filter_map(|o| ExportKey::from_lines_key(&o.key))
+        .filter_map(|o| ExportKey::from_keys_key(&o.key))
         .collect();
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
     files.sort_by_key(|k| (k.date, k.key()));
@@ -113,24 +110,15 @@ pub async fn match_orders(
         run_dates,
         published,
     };
-    let (changed, stats) =
+    let (mut changed, stats) =
         tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
             .await??;
-
-    for c in &changed {
-        stores
-            .staging
-            .put(
-                &layout::report_input_key(c.target.date, &c.target.brand_id),
-                c.bytes.clone(),
-            )
-            .await?;
-    }
+    changed.sort_by(|a, b| (a.date, &a.brand_id).cmp(&(b.date, &b.brand_id)));
     let outcome = MatchOutcome {
         date,
         from,
         to,
-        changed: changed.into_iter().map(|c| c.target).collect(),
+        changed,
         changed_key: layout::changed_list_key(date),
         files_read,
         stats,
@@ -159,28 +147,9 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
-/// The latest state of a line, kept small when it cannot be credited: most lines came through no
-/// link, and only their key is needed (a later appearance with a token must still override them).
-enum Latest {
-    NotPaid,
-    NoToken,
-    Candidate(Box<OrderLine>, usize),
-}
-
-/// A line's identity, (marketplace, line_id), as the first 128 bits of its SHA-256: 16 bytes per
-/// line held instead of a string, and no crafted line id can make two lines one.
-type LineKey = u128;
-
-fn line_key(m: Marketplace, line_id: &[u8]) -> LineKey {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update([m as u8]);
-    h.update(line_id);
-    let d = h.finalize();
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&d[..16]);
-    u128::from_le_bytes(k)
-}
+/// Where a line's latest state is: the file (its index in latest-state order) in the high 32 bits,
+/// its row in that file's line file in the low 32.
+type Position = u64;
 
 /// The key is already a uniform hash: use its low bits as they are.
 #[derive(Default)]
@@ -200,51 +169,16 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-type State = HashMap<LineKey, Latest, std::hash::BuildHasherDefault<KeyHasher>>;
+/// The latest state of every line that can be credited, as a position: 24 bytes a line, and only
+/// lines whose latest appearance carries a token are held.
+type State = HashMap<LineKey, Position, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// Reads one staged file into the latest state. Parsing, hashing keys and decoding creditable
-/// lines run on a thread of their own; this one only applies the rows, in file order.
-fn read_into<R: std::io::BufRead + Send>(
-    reader: R,
-    idx: usize,
-    state: &mut State,
-) -> Result<seedline_core::line::StagedSource, StagedReadError> {
-    const BATCH: usize = 4096;
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(LineKey, Latest)>>(4);
-        let parser = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let src = read_staged_rows(reader, |row| {
-                let key = line_key(row.marketplace()?, row.line_id());
-                let latest = if !row.is_paid() {
-                    Latest::NotPaid
-                } else if !row.has_token() {
-                    Latest::NoToken
-                } else {
-                    Latest::Candidate(Box::new(row.line()?), idx)
-                };
-                batch.push((key, latest));
-                if batch.len() == BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    // A send fails only when this side stopped, which it does not before the end.
-                    let _ = tx.send(full);
-                }
-                Ok(())
-            })?;
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            Ok(src)
-        });
-        for batch in rx {
-            for (key, latest) in batch {
-                state.insert(key, latest);
-            }
-        }
-        parser
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+/// What pass one learnt of a staged export.
+struct Staged {
+    export: ExportKey,
+    source: ExportRef,
+    /// Rows in its line file (rows with a token).
+    token_rows: u32,
 }
 
 struct Plan {
@@ -256,17 +190,18 @@ struct Plan {
 }
 
 impl Plan {
-    /// Reads the staged files in latest-state order and attributes each report date once the exports
-    /// it may see (dated up to X + lookback) are all applied.
+    /// Pass one reads the key files in latest-state order into the latest state; whenever the next
+    /// file is dated past X + lookback, report date X is attributed first (pass two), so that it
+    /// sees the exports a run in date order would have.
     fn attribute(
         &self,
         handle: &Handle,
         staging: Arc<dyn ObjectStore>,
         files: &[ExportKey],
         catalog: &Catalog,
-    ) -> Result<(Vec<Changed>, MatchStats), StepError> {
-        let mut state: State = State::default();
-        let mut sources: Vec<ExportRef> = Vec::new();
+    ) -> Result<(Vec<BrandDate>, MatchStats), StepError> {
+        let mut state = State::default();
+        let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
         let mut targets: Vec<NaiveDate> = Vec::new();
         let mut d = self.from;
         while d <= self.to {
@@ -276,6 +211,7 @@ impl Plan {
         let mut next = 0;
         let mut changed = Vec::new();
         let mut stats = MatchStats::default();
+        let mut no_token = 0u64;
         for ek in files {
             let cut = targets[next..]
                 .iter()
@@ -283,58 +219,113 @@ impl Plan {
                 .count();
             if cut > 0 {
                 stats = self.evaluate(
+                    handle,
+                    &staging,
                     &targets[next..next + cut],
                     &state,
-                    &sources,
+                    &staged,
                     catalog,
                     &mut changed,
-                );
+                )?;
                 next += cut;
             }
-            let key = ek.lines_key();
-            let Some(obj) = handle.block_on(staging.get(&key))? else {
-                return Err(StoreError::Invalid(format!(
-                    "staged lines {key} vanished while matching"
-                ))
-                .into());
-            };
+            let key = ek.keys_key();
+            let obj = handle
+                .block_on(staging.get(&key))?
+                .ok_or_else(|| vanished(&key))?;
             let reader = crate::store::blocking_reader(obj.body, handle.clone());
-            let idx = sources.len();
-            let src = read_into(reader, idx, &mut state)
-                .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-            sources.push(ExportRef {
-                key: src.export_key,
-                etag: src.etag,
+            let file = u64::try_from(staged.len()).unwrap_or(u64::MAX) << 32;
+            let mut row: u32 = 0;
+            let source = read_keys(reader, |r| {
+                if r.token {
+                    state.insert(r.key, file | u64::from(row));
+                    row += 1;
+                } else {
+                    state.remove(&r.key);
+                    no_token += 1;
+                }
+            })
+            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            staged.push(Staged {
+                export: ek.clone(),
+                source: ExportRef {
+                    key: source.export_key,
+                    etag: source.etag,
+                },
+                token_rows: row,
             });
         }
         if next < targets.len() {
-            stats = self.evaluate(&targets[next..], &state, &sources, catalog, &mut changed);
+            stats = self.evaluate(
+                handle,
+                &staging,
+                &targets[next..],
+                &state,
+                &staged,
+                catalog,
+                &mut changed,
+            )?;
         }
+        stats.no_token = no_token;
         Ok((changed, stats))
     }
 
+    /// Pass two: decodes the rows that are a latest state, attributes them, spills the credited
+    /// lines of `dates` to disk by brand, then stages the report input of every brand and date
+    /// whose content changed, one spill bucket at a time.
+    #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
+        handle: &Handle,
+        staging: &Arc<dyn ObjectStore>,
         dates: &[NaiveDate],
         state: &State,
-        sources: &[ExportRef],
+        staged: &[Staged],
         catalog: &Catalog,
-        changed: &mut Vec<Changed>,
-    ) -> MatchStats {
+        changed: &mut Vec<BrandDate>,
+    ) -> Result<MatchStats, StepError> {
+        let mut wanted: Vec<Vec<u64>> = staged
+            .iter()
+            .map(|s| vec![0u64; (s.token_rows as usize).div_ceil(64)])
+            .collect();
+        for pos in state.values() {
+            let (file, row) = ((pos >> 32) as usize, (pos & 0xffff_ffff) as usize);
+            wanted[file][row / 64] |= 1 << (row % 64);
+        }
         let mut a = Attribution::new(catalog, dates.iter().copied());
-        for latest in state.values() {
-            match latest {
-                Latest::Candidate(line, idx) => a.add(line, &sources[*idx]),
-                Latest::NotPaid => {
-                    a.stats.lines += 1;
-                    a.stats.not_paid += 1;
+        let mut spill = Spill::new()?;
+        for (s, bits) in staged.iter().zip(&wanted) {
+            if bits.iter().all(|w| *w == 0) {
+                continue;
+            }
+            let key = s.export.lines_key();
+            let obj = handle
+                .block_on(staging.get(&key))?
+                .ok_or_else(|| vanished(&key))?;
+            let reader = crate::store::blocking_reader(obj.body, handle.clone());
+            let mut rows = 0u64;
+            let source = read_staged_rows(reader, |row| {
+                rows += 1;
+                let i = row.index() as usize;
+                if bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+                    if let Some(k) = a.decide(&row.line()?, &s.source) {
+                        spill.write(&k)?;
+                    }
                 }
-                Latest::NoToken => {
-                    a.stats.lines += 1;
-                    a.stats.no_token += 1;
-                }
+                Ok(())
+            })
+            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
+                return Err(StoreError::Invalid(format!(
+                    "{key} does not belong with {} (ingest of {} interrupted?): ingest it again",
+                    s.export.keys_key(),
+                    s.source.key
+                ))
+                .into());
             }
         }
+
+        let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
             let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
             if self.run_dates.contains(&x) {
@@ -353,25 +344,117 @@ impl Plan {
                     .filter(|bd| bd.date == x && catalog.brand(&bd.brand_id).is_some())
                     .map(|bd| bd.brand_id.clone()),
             );
-            for brand in brands {
-                let input = a.report_input(&brand, x);
-                let Ok(bytes) = serde_json::to_vec(&input) else {
-                    continue;
-                };
+            targets.extend(
+                brands
+                    .into_iter()
+                    .map(|brand_id| BrandDate { brand_id, date: x }),
+            );
+        }
+        spill.finish()?;
+        for bucket in 0..Spill::BUCKETS {
+            let kept = spill.load(bucket)?;
+            for target in targets
+                .iter()
+                .filter(|t| Spill::bucket(&t.brand_id) == bucket)
+            {
+                let key = (target.brand_id.clone(), target.date);
+                let lines = kept.get(&key).cloned().unwrap_or_default();
+                let previous = target
+                    .date
+                    .pred_opt()
+                    .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
+                    .map(Vec::as_slice);
+                let input = a.report_input_from(&target.brand_id, target.date, lines, previous);
+                let bytes = serde_json::to_vec(&input)
+                    .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
                 let sha = sha256_hex(&bytes);
-                let target = BrandDate {
-                    brand_id: brand,
-                    date: x,
-                };
                 let current = self
                     .published
-                    .get(&target)
+                    .get(target)
                     .is_some_and(|m| m.len() == 1 && m[0] == sha);
                 if !current {
-                    changed.push(Changed { target, bytes });
+                    handle.block_on(staging.put(
+                        &layout::report_input_key(target.date, &target.brand_id),
+                        bytes,
+                    ))?;
+                    changed.push(target.clone());
                 }
             }
         }
-        a.stats.clone()
+        Ok(a.stats.clone())
+    }
+}
+
+fn vanished(key: &str) -> StepError {
+    StoreError::Invalid(format!("staged file {key} vanished while matching")).into()
+}
+
+/// Credited lines on their way to report inputs, on disk in buckets by brand: memory holds one
+/// bucket at a time, whatever the number of lines.
+struct Spill {
+    _dir: tempfile::TempDir,
+    paths: Vec<std::path::PathBuf>,
+    files: Vec<std::io::BufWriter<std::fs::File>>,
+}
+
+type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
+
+impl Spill {
+    const BUCKETS: usize = 32;
+
+    fn new() -> Result<Spill, StepError> {
+        let io = |e| StepError::io("creating spill files", true, e);
+        let dir = tempfile::tempdir().map_err(io)?;
+        let paths: Vec<_> = (0..Self::BUCKETS)
+            .map(|i| dir.path().join(format!("{i}.jsonl")))
+            .collect();
+        let files = paths
+            .iter()
+            .map(|p| std::fs::File::create(p).map(std::io::BufWriter::new))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        Ok(Spill {
+            _dir: dir,
+            paths,
+            files,
+        })
+    }
+
+    /// FNV-1a: stable, so a brand's lines and its targets meet in the same bucket.
+    fn bucket(brand: &str) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in brand.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % Self::BUCKETS as u64) as usize
+    }
+
+    fn write(&mut self, k: &Kept) -> Result<(), StagedReadError> {
+        let f = &mut self.files[Self::bucket(&k.brand_id)];
+        serde_json::to_writer(&mut *f, k).map_err(std::io::Error::from)?;
+        f.write_all(b"\n")?;
+        Ok(())
+    }
+
+    /// Flushes every bucket; then [`Spill::load`] reads them back.
+    fn finish(&mut self) -> Result<(), StepError> {
+        for f in &mut self.files {
+            f.flush()
+                .map_err(|e| StepError::io("writing spill files", true, e))?;
+        }
+        Ok(())
+    }
+
+    /// One bucket's lines, grouped by brand and date.
+    fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
+        let io = |e| StepError::io("reading spill files", true, e);
+        let f = std::fs::File::open(&self.paths[bucket]).map_err(io)?;
+        let mut kept = KeptLines::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(f)) {
+            let k: Kept = serde_json::from_str(&line.map_err(io)?)
+                .map_err(|e| StepError::io("reading spill files", false, e.into()))?;
+            kept.entry((k.brand_id, k.date)).or_default().push(k.line);
+        }
+        Ok(kept)
     }
 }
