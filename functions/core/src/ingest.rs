@@ -1,5 +1,6 @@
 //! Normalising one export into canonical order lines and rejects, streaming and in bounded memory.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
 
@@ -92,11 +93,12 @@ struct Row<'a> {
     mkt: Marketplace,
 }
 
-impl Row<'_> {
-    /// The cleaned cell of a field; empty when the column is absent.
-    fn get(&self, f: Field) -> Result<String, RowErr> {
+impl<'a> Row<'a> {
+    /// The cleaned cell of a field; empty when the column is absent. Borrowed from the record
+    /// where it can be (UTF-8): most cells are only checked, never kept.
+    fn get(&self, f: Field) -> Result<Cow<'a, str>, RowErr> {
         let Some(pos) = self.map.get(f) else {
-            return Ok(String::new());
+            return Ok(Cow::Borrowed(""));
         };
         let bytes = self.rec.get(pos).unwrap_or_default();
         let text = self.enc.decode(bytes).ok_or_else(|| {
@@ -109,10 +111,16 @@ impl Row<'_> {
                 ),
             )
         })?;
-        Ok(clean_field(&text).to_string())
+        Ok(match text {
+            Cow::Borrowed(t) => Cow::Borrowed(clean_field(t)),
+            Cow::Owned(t) => match clean_field(&t) {
+                c if c.len() == t.len() => Cow::Owned(t),
+                c => Cow::Owned(c.to_string()),
+            },
+        })
     }
 
-    fn required(&self, f: Field) -> Result<String, RowErr> {
+    fn required(&self, f: Field) -> Result<Cow<'a, str>, RowErr> {
         let v = self.get(f)?;
         if v.is_empty() {
             return Err(row_err(
@@ -207,7 +215,7 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
             if id.is_empty() {
                 format!("{order_id}/{item_id}")
             } else {
-                id
+                id.into_owned()
             }
         }
         Marketplace::Jd => format!("{order_id}/{item_id}"),
@@ -216,11 +224,11 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
         line: OrderLine {
             marketplace: mkt,
             line_id,
-            order_id,
-            shop_id,
-            item_id,
-            sku_code: row.get(Field::SkuCode)?,
-            title: row.get(Field::Title)?,
+            order_id: order_id.into_owned(),
+            shop_id: shop_id.into_owned(),
+            item_id: item_id.into_owned(),
+            sku_code: row.get(Field::SkuCode)?.into_owned(),
+            title: row.get(Field::Title)?.into_owned(),
             quantity,
             paid_fen: paid,
             refund_fen: 0,
@@ -235,7 +243,7 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
             } else {
                 hasher.hash(&buyer)
             },
-            token,
+            token: token.into_owned(),
             clicked_at,
             source_line,
         },
@@ -498,56 +506,108 @@ impl<R: Read> Read for LineCounter<R> {
                 return Ok(0);
             }
             let mut s = self.index.0.borrow_mut();
-            let mut w = 0;
-            for i in 0..n {
-                let b = buf[i];
-                let was = s.csv;
-                let (next, row_end) = was.step(b);
-                s.csv = next;
-                let mut out = None;
-                if s.cutting {
-                    if row_end {
-                        s.cutting = false;
-                        out = Some(b);
-                    } else if b == b'\n' {
-                        s.dropped_lines += 1;
-                    }
-                } else {
-                    s.row_bytes += 1;
-                    if s.row_bytes > MAX_ROW_BYTES && !row_end {
-                        s.cutting = true;
-                        let at = s.offset + w as u64;
-                        s.cut_rows.push_back(at);
-                        // Inside quotes, hand on a closing quote so the parser ends the field and
-                        // takes the newline that ends the row as the end of its record.
-                        if was == Csv::Quoted {
-                            out = Some(b'"');
-                        }
-                    } else {
-                        out = Some(b);
-                    }
-                }
-                if row_end {
-                    s.row_bytes = 0;
-                }
-                if let Some(o) = out {
-                    if o == b'\n' {
-                        let at = s.offset + w as u64;
-                        let (cr, weight) = (s.last_was_cr, 1 + s.dropped_lines);
-                        s.dropped_lines = 0;
-                        s.pending.push_back((at, cr, weight));
-                    }
-                    s.last_was_cr = o == b'\r';
-                    buf[w] = o;
-                    w += 1;
-                }
-            }
+            let w = if s.cutting || s.row_bytes + n as u64 > MAX_ROW_BYTES {
+                s.frame(&mut buf[..n])
+            } else {
+                s.frame_short(&buf[..n]);
+                n
+            };
             s.offset += w as u64;
             if w > 0 {
                 return Ok(w);
             }
             // Everything read was dropped: read on, or the parser would take it for the end.
         }
+    }
+}
+
+impl LineState {
+    /// Frames `buf` byte by byte, cutting rows that grow past MAX_ROW_BYTES; returns the bytes kept
+    /// (moved to the front of `buf`).
+    fn frame(&mut self, buf: &mut [u8]) -> usize {
+        let mut w = 0;
+        for i in 0..buf.len() {
+            let b = buf[i];
+            let was = self.csv;
+            let (next, row_end) = was.step(b);
+            self.csv = next;
+            let mut out = None;
+            if self.cutting {
+                if row_end {
+                    self.cutting = false;
+                    out = Some(b);
+                } else if b == b'\n' {
+                    self.dropped_lines += 1;
+                }
+            } else {
+                self.row_bytes += 1;
+                if self.row_bytes > MAX_ROW_BYTES && !row_end {
+                    self.cutting = true;
+                    let at = self.offset + w as u64;
+                    self.cut_rows.push_back(at);
+                    // Inside quotes, hand on a closing quote so the parser ends the field and
+                    // takes the newline that ends the row as the end of its record.
+                    if was == Csv::Quoted {
+                        out = Some(b'"');
+                    }
+                } else {
+                    out = Some(b);
+                }
+            }
+            if row_end {
+                self.row_bytes = 0;
+            }
+            if let Some(o) = out {
+                if o == b'\n' {
+                    self.newline(self.offset + w as u64);
+                }
+                self.last_was_cr = o == b'\r';
+                buf[w] = o;
+                w += 1;
+            }
+        }
+        w
+    }
+
+    /// [`LineState::frame`] for a buffer in which no row can reach MAX_ROW_BYTES (the caller checked):
+    /// nothing is cut, so only quotes and line breaks need a look; the bytes between them move the
+    /// state machine the same way whatever they are, and only their last one counts.
+    fn frame_short(&mut self, buf: &[u8]) {
+        let mut from = 0;
+        for at in memchr::memchr3_iter(b'"', b'\n', b'\r', buf) {
+            self.plain(&buf[from..at]);
+            let b = buf[at];
+            let (next, row_end) = self.csv.step(b);
+            self.csv = next;
+            self.row_bytes = if row_end { 0 } else { self.row_bytes + 1 };
+            if b == b'\n' {
+                self.newline(self.offset + at as u64);
+            }
+            self.last_was_cr = b == b'\r';
+            from = at + 1;
+        }
+        self.plain(&buf[from..]);
+    }
+
+    /// A run of bytes none of which is a quote or a line break.
+    fn plain(&mut self, run: &[u8]) {
+        let Some(&last) = run.last() else { return };
+        if self.csv != Csv::Quoted {
+            self.csv = if last == b',' {
+                Csv::FieldStart
+            } else {
+                Csv::Unquoted
+            };
+        }
+        self.row_bytes += run.len() as u64;
+        self.last_was_cr = false;
+    }
+
+    /// A newline handed to the parser at `at`, standing for the lines dropped before it too.
+    fn newline(&mut self, at: u64) {
+        let (cr, weight) = (self.last_was_cr, 1 + self.dropped_lines);
+        self.dropped_lines = 0;
+        self.pending.push_back((at, cr, weight));
     }
 }
 
@@ -777,7 +837,7 @@ impl Rows<'_, '_> {
                             flush_jd(done, &mut self.out)?;
                         }
                         self.pending = Some(JdOrder {
-                            order_id,
+                            order_id: order_id.into_owned(),
                             rows: vec![(line_no, parsed)],
                         });
                     }
