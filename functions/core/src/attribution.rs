@@ -1,6 +1,6 @@
 //! The matcher of attribution.md: which lines are credited to which campaign, and the daily inputs of reports.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -365,9 +365,9 @@ pub struct Attribution<'c> {
     catalog: &'c Catalog,
     dates: BTreeSet<NaiveDate>,
     lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
-    with_lines: BTreeSet<(String, NaiveDate)>,
+    with_lines: BTreeSet<(&'c str, NaiveDate)>,
     /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
-    daily: BTreeMap<(String, Marketplace), BTreeMap<NaiveDate, i64>>,
+    daily: HashMap<(&'c str, Marketplace), BTreeMap<NaiveDate, i64>>,
     etags: BTreeMap<String, String>,
     by_brand: BTreeMap<&'c str, Vec<&'c Campaign>>,
     pub stats: MatchStats,
@@ -392,7 +392,7 @@ impl<'c> Attribution<'c> {
             dates: kept,
             lines: BTreeMap::new(),
             with_lines: BTreeSet::new(),
-            daily: BTreeMap::new(),
+            daily: HashMap::new(),
             etags: BTreeMap::new(),
             by_brand,
             stats: MatchStats::default(),
@@ -401,7 +401,7 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
     pub fn add(&mut self, line: &OrderLine, source: &ExportRef) {
-        if let Some(k) = self.decide(line, source) {
+        if let Some(k) = self.decide(line.clone(), source) {
             self.lines
                 .entry((k.brand_id, k.date))
                 .or_default()
@@ -411,9 +411,9 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`; hands back the credited line when its
     /// report date is one of those asked for.
-    pub fn decide(&mut self, line: &OrderLine, source: &ExportRef) -> Option<Kept> {
+    pub fn decide(&mut self, line: OrderLine, source: &ExportRef) -> Option<Kept> {
         self.stats.lines += 1;
-        match decide(self.catalog, line) {
+        match decide(self.catalog, &line) {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
             Decision::Excluded(e) => {
@@ -434,7 +434,7 @@ impl<'c> Attribution<'c> {
                 if kind == MatchKind::Direct {
                     *self
                         .daily
-                        .entry((campaign.campaign_id.clone(), line.marketplace))
+                        .entry((campaign.campaign_id.as_str(), line.marketplace))
                         .or_default()
                         .entry(report_date)
                         .or_default() += line.net_fen();
@@ -445,10 +445,8 @@ impl<'c> Attribution<'c> {
                 if !self.etags.contains_key(&source.key) {
                     self.etags.insert(source.key.clone(), source.etag.clone());
                 }
-                let key = (campaign.brand_id.clone(), report_date);
-                if !self.with_lines.contains(&key) {
-                    self.with_lines.insert(key);
-                }
+                self.with_lines
+                    .insert((campaign.brand_id.as_str(), report_date));
                 let paid_at = line.paid_at.unwrap_or(line.created_at);
                 return Some(Kept {
                     brand_id: campaign.brand_id.clone(),
@@ -458,16 +456,16 @@ impl<'c> Attribution<'c> {
                         note_id: note.note_id.clone(),
                         link_kind: link.kind,
                         marketplace: line.marketplace,
-                        shop_id: line.shop_id.clone(),
-                        order_id: line.order_id.clone(),
-                        line_id: line.line_id.clone(),
-                        item_id: line.item_id.clone(),
-                        title: line.title.clone(),
+                        shop_id: line.shop_id,
+                        order_id: line.order_id,
+                        line_id: line.line_id,
+                        item_id: line.item_id,
+                        title: line.title,
                         quantity: line.quantity,
                         paid_fen: line.paid_fen,
                         refund_fen: line.refund_fen,
                         paid_at,
-                        buyer_hash: line.buyer_hash.clone(),
+                        buyer_hash: line.buyer_hash,
                         match_kind: kind,
                         source_key: source.key.clone(),
                     },
@@ -482,12 +480,12 @@ impl<'c> Attribution<'c> {
         self.with_lines
             .iter()
             .filter(move |(_, d)| *d == date)
-            .map(|(b, _)| b.as_str())
+            .map(|(b, _)| *b)
     }
 
     fn ctd(&self, campaign: &Campaign, m: Marketplace, date: NaiveDate) -> i64 {
         self.daily
-            .get(&(campaign.campaign_id.clone(), m))
+            .get(&(campaign.campaign_id.as_str(), m))
             .map(|days| days.range(campaign.start..=date).map(|(_, v)| *v).sum())
             .unwrap_or(0)
     }
@@ -529,7 +527,7 @@ impl<'c> Attribution<'c> {
             .map(|c| {
                 let mut daily_net_fen = BTreeMap::new();
                 for m in Marketplace::ALL {
-                    if let Some(days) = self.daily.get(&(c.campaign_id.clone(), m)) {
+                    if let Some(days) = self.daily.get(&(c.campaign_id.as_str(), m)) {
                         for (d, v) in days.range(c.start..=date) {
                             *daily_net_fen.entry(*d).or_default() += *v;
                         }
@@ -542,7 +540,7 @@ impl<'c> Attribution<'c> {
                     end: c.end,
                     window_days: c.window_days,
                     spend_fen: c.spend_fen,
-                    version: c.version(),
+                    version: self.catalog.version_of(c),
                     ctd_net_fen: Marketplace::ALL
                         .iter()
                         .map(|m| (*m, self.ctd(c, *m, date)))

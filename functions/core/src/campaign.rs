@@ -255,7 +255,10 @@ pub struct LinkRef {
 pub struct Catalog {
     brands: BTreeMap<String, Brand>,
     campaigns: Vec<Campaign>,
-    tokens: HashMap<String, LinkRef>,
+    /// [`Campaign::version`] of each campaign, computed once: every report names them.
+    versions: Vec<String>,
+    /// Looked up for every line with a token: foldhash (randomly seeded per process) over SipHash.
+    tokens: HashMap<String, LinkRef, foldhash::fast::RandomState>,
 }
 
 impl Catalog {
@@ -265,7 +268,7 @@ impl Catalog {
             by_id.insert(b.brand_id.clone(), b);
         }
         campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
-        let mut tokens = HashMap::new();
+        let mut tokens = HashMap::with_hasher(foldhash::fast::RandomState::default());
         for (ci, c) in campaigns.iter().enumerate() {
             let label = format!("campaign {}", c.campaign_id);
             if ci > 0 && campaigns[ci - 1].campaign_id == c.campaign_id {
@@ -300,6 +303,7 @@ impl Catalog {
         }
         Ok(Catalog {
             brands: by_id,
+            versions: campaigns.iter().map(Campaign::version).collect(),
             campaigns,
             tokens,
         })
@@ -316,6 +320,17 @@ impl Catalog {
     /// Campaigns sorted by id.
     pub fn campaigns(&self) -> &[Campaign] {
         &self.campaigns
+    }
+
+    /// The version of a campaign of this catalog (computed again for any other campaign).
+    pub fn version_of(&self, c: &Campaign) -> String {
+        match self
+            .campaigns
+            .binary_search_by(|x| x.campaign_id.as_str().cmp(&c.campaign_id))
+        {
+            Ok(i) if self.campaigns[i] == *c => self.versions[i].clone(),
+            _ => c.version(),
+        }
     }
 
     pub fn resolve(&self, token: &str) -> Option<(&Campaign, &Note, &Link)> {

@@ -4,14 +4,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use std::io::Write;
-
-use seedline_core::attribution::{AttributedLine, Attribution, ExportRef, Kept, MatchStats};
+use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
-use seedline_core::line::{read_keys, read_staged_rows, LineKey, StagedReadError};
+use seedline_core::line::{read_keys, read_staged_rows, LineKey, OrderLine, StagedReadError};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
+use super::spill::Spill;
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
@@ -212,6 +211,7 @@ impl Plan {
         let mut changed = Vec::new();
         let mut stats = MatchStats::default();
         let mut no_token = 0u64;
+        let started = std::time::Instant::now();
         for ek in files {
             let cut = targets[next..]
                 .iter()
@@ -255,6 +255,12 @@ impl Plan {
                 token_rows: row,
             });
         }
+        tracing::info!(
+            files = staged.len(),
+            latest_with_token = state.len(),
+            keys_ms = started.elapsed().as_millis() as u64,
+            "latest states found"
+        );
         if next < targets.len() {
             stats = self.evaluate(
                 handle,
@@ -292,6 +298,7 @@ impl Plan {
             let (file, row) = ((pos >> 32) as usize, (pos & 0xffff_ffff) as usize);
             wanted[file][row / 64] |= 1 << (row % 64);
         }
+        let started = std::time::Instant::now();
         let mut a = Attribution::new(catalog, dates.iter().copied());
         let mut spill = Spill::new()?;
         for (s, bits) in staged.iter().zip(&wanted) {
@@ -303,14 +310,9 @@ impl Plan {
                 .block_on(staging.get(&key))?
                 .ok_or_else(|| vanished(&key))?;
             let reader = crate::store::blocking_reader(obj.body, handle.clone());
-            let mut rows = 0u64;
-            let source = read_staged_rows(reader, |row| {
-                rows += 1;
-                let i = row.index() as usize;
-                if bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
-                    if let Some(k) = a.decide(&row.line()?, &s.source) {
-                        spill.write(&k)?;
-                    }
+            let (source, rows) = decode_wanted(reader, bits, |line| {
+                if let Some(k) = a.decide(line, &s.source) {
+                    spill.write(&k)?;
                 }
                 Ok(())
             })
@@ -325,6 +327,7 @@ impl Plan {
             }
         }
 
+        let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
             let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
@@ -381,80 +384,76 @@ impl Plan {
                 }
             }
         }
+        tracing::info!(
+            from = %dates[0],
+            to = %dates[dates.len() - 1],
+            decide_ms = decided.as_millis() as u64,
+            inputs_ms = (started.elapsed() - decided).as_millis() as u64,
+            credited = a.stats.credited,
+            "report dates attributed"
+        );
         Ok(a.stats.clone())
     }
 }
 
+/// Reads a line file, decoding the rows whose bit is set in `wanted` on a thread of its own and
+/// handing them to `each` on this one, in file order. Returns the file's source and its row count.
+fn decode_wanted<R: std::io::BufRead + Send>(
+    reader: R,
+    wanted: &[u64],
+    mut each: impl FnMut(OrderLine) -> Result<(), StagedReadError>,
+) -> Result<(seedline_core::line::StagedSource, u64), StagedReadError> {
+    const BATCH: usize = 1024;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<OrderLine>>(4);
+        let parser = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut rows = 0u64;
+            let src = read_staged_rows(reader, |row| {
+                rows += 1;
+                let i = row.index() as usize;
+                if wanted.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+                    batch.push(row.line()?);
+                    if batch.len() == BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                        // Fails only when the receiving side stopped on an error of its own.
+                        if tx.send(full).is_err() {
+                            return Err(StagedReadError::Invalid {
+                                record: rows,
+                                why: "stopped".into(),
+                            });
+                        }
+                    }
+                }
+                Ok(())
+            });
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            src.map(|src| (src, rows))
+        });
+        let mut failed = None;
+        for batch in rx {
+            for line in batch {
+                if let Err(e) = each(line) {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+        }
+        let parsed = parser
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        match failed {
+            Some(e) => Err(e),
+            None => parsed,
+        }
+    })
+}
+
 fn vanished(key: &str) -> StepError {
     StoreError::Invalid(format!("staged file {key} vanished while matching")).into()
-}
-
-/// Credited lines on their way to report inputs, on disk in buckets by brand: memory holds one
-/// bucket at a time, whatever the number of lines.
-struct Spill {
-    _dir: tempfile::TempDir,
-    paths: Vec<std::path::PathBuf>,
-    files: Vec<std::io::BufWriter<std::fs::File>>,
-}
-
-type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
-
-impl Spill {
-    const BUCKETS: usize = 32;
-
-    fn new() -> Result<Spill, StepError> {
-        let io = |e| StepError::io("creating spill files", true, e);
-        let dir = tempfile::tempdir().map_err(io)?;
-        let paths: Vec<_> = (0..Self::BUCKETS)
-            .map(|i| dir.path().join(format!("{i}.jsonl")))
-            .collect();
-        let files = paths
-            .iter()
-            .map(|p| std::fs::File::create(p).map(std::io::BufWriter::new))
-            .collect::<Result<_, _>>()
-            .map_err(io)?;
-        Ok(Spill {
-            _dir: dir,
-            paths,
-            files,
-        })
-    }
-
-    /// FNV-1a: stable, so a brand's lines and its targets meet in the same bucket.
-    fn bucket(brand: &str) -> usize {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in brand.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        (h % Self::BUCKETS as u64) as usize
-    }
-
-    fn write(&mut self, k: &Kept) -> Result<(), StagedReadError> {
-        let f = &mut self.files[Self::bucket(&k.brand_id)];
-        serde_json::to_writer(&mut *f, k).map_err(std::io::Error::from)?;
-        f.write_all(b"\n")?;
-        Ok(())
-    }
-
-    /// Flushes every bucket; then [`Spill::load`] reads them back.
-    fn finish(&mut self) -> Result<(), StepError> {
-        for f in &mut self.files {
-            f.flush()
-                .map_err(|e| StepError::io("writing spill files", true, e))?;
-        }
-        Ok(())
-    }
-
-    /// One bucket's lines, grouped by brand and date.
-    fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
-        let io = |e| StepError::io("reading spill files", true, e);
-        let f = std::fs::File::open(&self.paths[bucket]).map_err(io)?;
-        let mut kept = KeptLines::new();
-        for line in std::io::BufRead::lines(std::io::BufReader::new(f)) {
-            let k: Kept = serde_json::from_str(&line.map_err(io)?)
-                .map_err(|e| StepError::io("reading spill files", false, e.into()))?;
-            kept.entry((k.brand_id, k.date)).or_default().push(k.line);
-        }
-        Ok(kept)
-    }
 }

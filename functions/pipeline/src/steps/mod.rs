@@ -6,6 +6,7 @@ pub mod ingest;
 pub mod matching;
 pub mod publish;
 pub mod run;
+mod spill;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]

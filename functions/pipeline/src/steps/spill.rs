@@ -1,0 +1,253 @@
+//! Credited lines on their way from match's pass two to report inputs, on disk in buckets by brand:
+//! memory holds one bucket at a time, whatever the number of lines. Records are length-prefixed
+//! binary (a line is written once and read once, by the same process, moments apart).
+
+use std::collections::HashMap;
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use seedline_core::attribution::{AttributedLine, Kept, MatchKind};
+use seedline_core::campaign::LinkKind;
+use seedline_core::line::Marketplace;
+
+use super::StepError;
+
+/// One bucket's lines, by brand and report date.
+pub type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
+
+pub struct Spill {
+    _dir: tempfile::TempDir,
+    paths: Vec<PathBuf>,
+    files: Vec<BufWriter<std::fs::File>>,
+    buf: Vec<u8>,
+}
+
+impl Spill {
+    pub const BUCKETS: usize = 32;
+
+    pub fn new() -> Result<Spill, StepError> {
+        let io = |e| StepError::io("creating spill files", true, e);
+        let dir = tempfile::tempdir().map_err(io)?;
+        let paths: Vec<_> = (0..Self::BUCKETS)
+            .map(|i| dir.path().join(format!("{i}.bin")))
+            .collect();
+        let files = paths
+            .iter()
+            .map(|p| std::fs::File::create(p).map(|f| BufWriter::with_capacity(1 << 16, f)))
+            .collect::<Result<_, _>>()
+            .map_err(io)?;
+        Ok(Spill {
+            _dir: dir,
+            paths,
+            files,
+            buf: Vec::with_capacity(1024),
+        })
+    }
+
+    /// FNV-1a: stable, so a brand's lines and its report targets meet in the same bucket.
+    pub fn bucket(brand: &str) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in brand.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % Self::BUCKETS as u64) as usize
+    }
+
+    pub fn write(&mut self, k: &Kept) -> std::io::Result<()> {
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0; 4]);
+        encode(k, &mut self.buf);
+        let len = u32::try_from(self.buf.len() - 4).map_err(std::io::Error::other)?;
+        self.buf[..4].copy_from_slice(&len.to_le_bytes());
+        self.files[Self::bucket(&k.brand_id)].write_all(&self.buf)
+    }
+
+    /// Flushes every bucket; then [`Spill::load`] reads them back.
+    pub fn finish(&mut self) -> Result<(), StepError> {
+        for f in &mut self.files {
+            f.flush()
+                .map_err(|e| StepError::io("writing spill files", true, e))?;
+        }
+        Ok(())
+    }
+
+    /// One bucket's lines, grouped by brand and date.
+    pub fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
+        let io = |e| StepError::io("reading spill files", true, e);
+        let mut bytes = Vec::new();
+        std::fs::File::open(&self.paths[bucket])
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(io)?;
+        let mut kept = KeptLines::new();
+        let mut rest = &bytes[..];
+        while !rest.is_empty() {
+            let k = take(&mut rest, 4)
+                .and_then(|b| Some(u32::from_le_bytes(b.try_into().ok()?) as usize))
+                .and_then(|len| take(&mut rest, len))
+                .and_then(decode)
+                .ok_or_else(|| {
+                    io(std::io::Error::other(
+                        "a spilled line does not read back (disk fault?)",
+                    ))
+                })?;
+            kept.entry((k.brand_id, k.date)).or_default().push(k.line);
+        }
+        Ok(kept)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn encode(k: &Kept, out: &mut Vec<u8>) {
+    let l = &k.line;
+    put_str(out, &k.brand_id);
+    out.extend_from_slice(&k.date.to_epoch_days().to_le_bytes());
+    for s in [
+        &l.campaign_id,
+        &l.note_id,
+        &l.shop_id,
+        &l.order_id,
+        &l.line_id,
+        &l.item_id,
+        &l.title,
+        &l.buyer_hash,
+        &l.source_key,
+    ] {
+        put_str(out, s);
+    }
+    out.push(match l.link_kind {
+        LinkKind::AdLink => 0,
+        LinkKind::CommentLink => 1,
+    });
+    out.push(l.marketplace as u8);
+    out.push(match l.match_kind {
+        MatchKind::Direct => 0,
+        MatchKind::Halo => 1,
+    });
+    out.extend_from_slice(&l.quantity.to_le_bytes());
+    out.extend_from_slice(&l.paid_fen.to_le_bytes());
+    out.extend_from_slice(&l.refund_fen.to_le_bytes());
+    out.extend_from_slice(&l.paid_at.and_utc().timestamp().to_le_bytes());
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if rest.len() < n {
+        return None;
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Some(head)
+}
+
+fn decode(mut b: &[u8]) -> Option<Kept> {
+    let rest = &mut b;
+    let string = |rest: &mut &[u8]| -> Option<String> {
+        let len = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?) as usize;
+        String::from_utf8(take(rest, len)?.to_vec()).ok()
+    };
+    let brand_id = string(rest)?;
+    let date = NaiveDate::from_epoch_days(i32::from_le_bytes(take(rest, 4)?.try_into().ok()?))?;
+    let mut s = [(); 9].map(|_| String::new());
+    for slot in &mut s {
+        *slot = string(rest)?;
+    }
+    let [campaign_id, note_id, shop_id, order_id, line_id, item_id, title, buyer_hash, source_key] =
+        s;
+    let flags = take(rest, 3)?;
+    let link_kind = [LinkKind::AdLink, LinkKind::CommentLink]
+        .get(usize::from(flags[0]))
+        .copied()?;
+    let marketplace = Marketplace::ALL
+        .into_iter()
+        .find(|m| *m as u8 == flags[1])?;
+    let match_kind = [MatchKind::Direct, MatchKind::Halo]
+        .get(usize::from(flags[2]))
+        .copied()?;
+    let quantity = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?);
+    let paid_fen = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
+    let refund_fen = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
+    let secs = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
+    let paid_at: NaiveDateTime = DateTime::from_timestamp(secs, 0)?.naive_utc();
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(Kept {
+        brand_id,
+        date,
+        line: AttributedLine {
+            campaign_id,
+            note_id,
+            link_kind,
+            marketplace,
+            shop_id,
+            order_id,
+            line_id,
+            item_id,
+            title,
+            quantity,
+            paid_fen,
+            refund_fen,
+            paid_at,
+            buyer_hash,
+            match_kind,
+            source_key,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spilled_lines_read_back_by_brand_and_date() {
+        let line = |brand: &str, day: u32, title: &str| Kept {
+            brand_id: brand.into(),
+            date: NaiveDate::from_ymd_opt(2025, 6, day).unwrap(),
+            line: AttributedLine {
+                campaign_id: "c1".into(),
+                note_id: "n1".into(),
+                link_kind: LinkKind::CommentLink,
+                marketplace: Marketplace::Jd,
+                shop_id: "s".into(),
+                order_id: "o".into(),
+                line_id: "o/1".into(),
+                item_id: "1".into(),
+                title: title.into(),
+                quantity: 3,
+                paid_fen: 12_345,
+                refund_fen: -7,
+                paid_at: seedline_core::time::parse_timestamp("2025-06-01 23:59:59").unwrap(),
+                buyer_hash: "ab".into(),
+                match_kind: MatchKind::Halo,
+                source_key: "exports/jd/2025-06-01/a.csv".into(),
+            },
+        };
+        let mut spill = Spill::new().unwrap();
+        let lines = [
+            line("b1", 1, "面霜 \"50ml\""),
+            line("b1", 2, ""),
+            line("b2", 1, "x"),
+            line("b1", 1, "second"),
+        ];
+        for k in &lines {
+            spill.write(k).unwrap();
+        }
+        spill.finish().unwrap();
+        let mut back = KeptLines::new();
+        for b in 0..Spill::BUCKETS {
+            back.extend(spill.load(b).unwrap());
+        }
+        let d1 = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        assert_eq!(
+            back[&("b1".to_string(), d1)],
+            vec![lines[0].line.clone(), lines[3].line.clone()]
+        );
+        assert_eq!(back[&("b2".to_string(), d1)], vec![lines[2].line.clone()]);
+        assert_eq!(back.len(), 3);
+    }
+}
