@@ -6,7 +6,9 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
-use seedline_core::line::{read_keys, read_staged_rows, LineKey, OrderLine, StagedReadError};
+use seedline_core::line::{
+    read_keys, read_staged_rows, OrderLine, StagedReadError, KEY_RECORD_LEN,
+};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -71,15 +73,15 @@ pub async fn match_orders(
         .max(date);
     let catalog = stores.campaigns.load_for_range(from, to).await?;
 
-    let mut files: Vec<ExportKey> = stores
+    let mut files: Vec<(ExportKey, u64)> = stores
         .staging
         .list(layout::KEYS_PREFIX)
         .await?
         .iter()
-        .filter_map(|o| ExportKey::from_keys_key(&o.key))
+        .filter_map(|o| Some((ExportKey::from_keys_key(&o.key)?, o.size)))
         .collect();
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
-    files.sort_by_key(|k| (k.date, k.key()));
+    files.sort_by_key(|(k, _)| (k.date, k.key()));
 
     let mut published: HashMap<BrandDate, Vec<String>> = HashMap::new();
     let mut d = from;
@@ -146,11 +148,17 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
-/// Where a line's latest state is: the file (its index in latest-state order) in the high 32 bits,
-/// its row in that file's line file in the low 32.
-type Position = u64;
+/// A line key held in the latest-state map: 8-byte aligned, so an entry with its position is 24 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key(u64, u64);
 
-/// The key is already a uniform hash: use its low bits as they are.
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0);
+    }
+}
+
+/// The key is already a uniform hash: its low bits are used as they are.
 #[derive(Default)]
 struct KeyHasher(u64);
 
@@ -163,14 +171,18 @@ impl std::hash::Hasher for KeyHasher {
             self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
     }
-    fn write_u128(&mut self, k: u128) {
-        self.0 = k as u64;
+    fn write_u64(&mut self, k: u64) {
+        self.0 = k;
     }
 }
 
-/// The latest state of every line that can be credited, as a position: 24 bytes a line, and only
-/// lines whose latest appearance carries a token are held.
-type State = HashMap<LineKey, Position, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Lines whose latest appearance carries a token, by key: where that appearance is (the file's
+/// index in latest-state order, and its row in the file's line file).
+type State = HashMap<Key, (u32, u32), std::hash::BuildHasherDefault<KeyHasher>>;
+
+/// Key records a pass of [`latest_states`] takes at most: memory for the latest state stays under
+/// this many entries (24 bytes each, and the map's slack) whatever the number of lines.
+const ROWS_PER_PASS: u64 = 2_000_000;
 
 /// What pass one learnt of a staged export.
 struct Staged {
@@ -178,6 +190,100 @@ struct Staged {
     source: ExportRef,
     /// Rows in its line file (rows with a token).
     token_rows: u32,
+}
+
+/// The latest states of the lines of some staged exports, as one bit per row of each line file.
+struct Latest {
+    staged: Vec<Staged>,
+    wanted: Vec<Vec<u64>>,
+    no_token: u64,
+}
+
+/// Pass one: reads the key files in latest-state order and marks, in each line file, the rows that
+/// are a line's latest state. Memory is bounded by design: with more than [`ROWS_PER_PASS`] key
+/// records in all, the keys are split by their top bits into as many passes as it takes, each
+/// reading the key files again and holding only its share of the lines.
+fn latest_states(
+    handle: &Handle,
+    staging: &Arc<dyn ObjectStore>,
+    files: &[(ExportKey, u64)],
+    rows_per_pass: u64,
+) -> Result<Latest, StepError> {
+    let started = std::time::Instant::now();
+    let records: u64 = files
+        .iter()
+        .map(|(_, size)| size / KEY_RECORD_LEN as u64)
+        .sum();
+    let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
+    let mut latest = Latest {
+        staged: Vec::with_capacity(files.len()),
+        wanted: Vec::with_capacity(files.len()),
+        no_token: 0,
+    };
+    let mut state = State::default();
+    for pass in 0..passes {
+        for (f, (ek, _)) in files.iter().enumerate() {
+            let key = ek.keys_key();
+            let obj = handle
+                .block_on(staging.get(&key))?
+                .ok_or_else(|| vanished(&key))?;
+            let reader = crate::store::blocking_reader(obj.body, handle.clone());
+            let file = u32::try_from(f).unwrap_or(u32::MAX);
+            let (mut row, mut no_token) = (0u32, 0u64);
+            let source = read_keys(reader, |r| {
+                let k = Key(r.key as u64, (r.key >> 64) as u64);
+                let mine = passes == 1 || ((k.1 >> 32) * passes) >> 32 == pass;
+                if r.token {
+                    if mine {
+                        state.insert(k, (file, row));
+                    }
+                    row += 1;
+                } else {
+                    no_token += 1;
+                    if mine {
+                        state.remove(&k);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+            if pass == 0 {
+                latest.staged.push(Staged {
+                    export: ek.clone(),
+                    source: ExportRef {
+                        key: source.export_key,
+                        etag: source.etag,
+                    },
+                    token_rows: row,
+                });
+                latest.wanted.push(vec![0u64; (row as usize).div_ceil(64)]);
+                latest.no_token += no_token;
+            } else if latest.staged[f].source.etag != source.etag {
+                return Err(StoreError::Invalid(format!(
+                    "{key} changed while matching (ingested again?): run match again"
+                ))
+                .into());
+            }
+        }
+        for (file, row) in state.values() {
+            let (file, row) = (*file as usize, *row as usize);
+            if let Some(w) = latest.wanted[file].get_mut(row / 64) {
+                *w |= 1 << (row % 64);
+            }
+        }
+        tracing::debug!(
+            pass,
+            lines = state.len(),
+            "latest states of a share of the keys"
+        );
+        state.clear();
+    }
+    tracing::info!(
+        files = files.len(),
+        passes,
+        keys_ms = started.elapsed().as_millis() as u64,
+        "latest states found"
+    );
+    Ok(latest)
 }
 
 struct Plan {
@@ -189,18 +295,16 @@ struct Plan {
 }
 
 impl Plan {
-    /// Pass one reads the key files in latest-state order into the latest state; whenever the next
-    /// file is dated past X + lookback, report date X is attributed first (pass two), so that it
-    /// sees the exports a run in date order would have.
+    /// Whenever the next file is dated past X + lookback, report date X is attributed before it
+    /// (with the latest states of the files before it), so that it sees the exports a run in date
+    /// order would have.
     fn attribute(
         &self,
         handle: &Handle,
         staging: Arc<dyn ObjectStore>,
-        files: &[ExportKey],
+        files: &[(ExportKey, u64)],
         catalog: &Catalog,
     ) -> Result<(Vec<BrandDate>, MatchStats), StepError> {
-        let mut state = State::default();
-        let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
         let mut targets: Vec<NaiveDate> = Vec::new();
         let mut d = self.from;
         while d <= self.to {
@@ -210,69 +314,29 @@ impl Plan {
         let mut next = 0;
         let mut changed = Vec::new();
         let mut stats = MatchStats::default();
-        let mut no_token = 0u64;
-        let started = std::time::Instant::now();
-        for ek in files {
-            let cut = targets[next..]
-                .iter()
-                .take_while(|x| **x + self.lookback < ek.date)
-                .count();
-            if cut > 0 {
-                stats = self.evaluate(
-                    handle,
-                    &staging,
-                    &targets[next..next + cut],
-                    &state,
-                    &staged,
-                    catalog,
-                    &mut changed,
-                )?;
-                next += cut;
+        for i in 0..=files.len() {
+            let cut = match files.get(i) {
+                Some((ek, _)) => targets[next..]
+                    .iter()
+                    .take_while(|x| **x + self.lookback < ek.date)
+                    .count(),
+                None => targets.len() - next,
+            };
+            if cut == 0 {
+                continue;
             }
-            let key = ek.keys_key();
-            let obj = handle
-                .block_on(staging.get(&key))?
-                .ok_or_else(|| vanished(&key))?;
-            let reader = crate::store::blocking_reader(obj.body, handle.clone());
-            let file = u64::try_from(staged.len()).unwrap_or(u64::MAX) << 32;
-            let mut row: u32 = 0;
-            let source = read_keys(reader, |r| {
-                if r.token {
-                    state.insert(r.key, file | u64::from(row));
-                    row += 1;
-                } else {
-                    state.remove(&r.key);
-                    no_token += 1;
-                }
-            })
-            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-            staged.push(Staged {
-                export: ek.clone(),
-                source: ExportRef {
-                    key: source.export_key,
-                    etag: source.etag,
-                },
-                token_rows: row,
-            });
-        }
-        tracing::info!(
-            files = staged.len(),
-            latest_with_token = state.len(),
-            keys_ms = started.elapsed().as_millis() as u64,
-            "latest states found"
-        );
-        if next < targets.len() {
+            let latest = latest_states(handle, &staging, &files[..i], ROWS_PER_PASS)?;
             stats = self.evaluate(
                 handle,
                 &staging,
-                &targets[next..],
-                &state,
-                &staged,
+                &targets[next..next + cut],
+                &latest,
                 catalog,
                 &mut changed,
             )?;
+            stats.no_token = latest.no_token;
+            next += cut;
         }
-        stats.no_token = no_token;
         Ok((changed, stats))
     }
 
@@ -285,23 +349,14 @@ impl Plan {
         handle: &Handle,
         staging: &Arc<dyn ObjectStore>,
         dates: &[NaiveDate],
-        state: &State,
-        staged: &[Staged],
+        latest: &Latest,
         catalog: &Catalog,
         changed: &mut Vec<BrandDate>,
     ) -> Result<MatchStats, StepError> {
-        let mut wanted: Vec<Vec<u64>> = staged
-            .iter()
-            .map(|s| vec![0u64; (s.token_rows as usize).div_ceil(64)])
-            .collect();
-        for pos in state.values() {
-            let (file, row) = ((pos >> 32) as usize, (pos & 0xffff_ffff) as usize);
-            wanted[file][row / 64] |= 1 << (row % 64);
-        }
         let started = std::time::Instant::now();
         let mut a = Attribution::new(catalog, dates.iter().copied());
         let mut spill = Spill::new()?;
-        for (s, bits) in staged.iter().zip(&wanted) {
+        for (s, bits) in latest.staged.iter().zip(&latest.wanted) {
             if bits.iter().all(|w| *w == 0) {
                 continue;
             }
@@ -354,14 +409,17 @@ impl Plan {
             );
         }
         spill.finish()?;
+        // Latest date first: a report takes its date's lines and reads the day before's, which
+        // its own report takes next.
+        targets.sort_by(|a, b| b.date.cmp(&a.date));
         for bucket in 0..Spill::BUCKETS {
-            let kept = spill.load(bucket)?;
+            let mut kept = spill.load(bucket)?;
             for target in targets
                 .iter()
                 .filter(|t| Spill::bucket(&t.brand_id) == bucket)
             {
                 let key = (target.brand_id.clone(), target.date);
-                let lines = kept.get(&key).cloned().unwrap_or_default();
+                let lines = kept.remove(&key).unwrap_or_default();
                 let previous = target
                     .date
                     .pred_opt()
@@ -456,4 +514,81 @@ fn decode_wanted<R: std::io::BufRead + Send>(
 
 fn vanished(key: &str) -> StepError {
     StoreError::Invalid(format!("staged file {key} vanished while matching")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::local::LocalObjects;
+    use seedline_core::line::{Marketplace, StagedSource, StagedWriter, StatusClass};
+
+    fn line(id: u32, token: bool) -> OrderLine {
+        let t = seedline_core::time::parse_timestamp("2025-06-01 10:00:00").unwrap();
+        OrderLine {
+            marketplace: Marketplace::Taobao,
+            line_id: format!("L{id}"),
+            order_id: format!("O{id}"),
+            shop_id: "s".into(),
+            item_id: "i".into(),
+            sku_code: String::new(),
+            title: String::new(),
+            quantity: 1,
+            paid_fen: 100,
+            refund_fen: 0,
+            status: "交易成功".into(),
+            status_class: StatusClass::Paid,
+            created_at: t,
+            paid_at: Some(t),
+            buyer_hash: String::new(),
+            token: if token { "tk".into() } else { String::new() },
+            clicked_at: None,
+            source_line: u64::from(id) + 2,
+        }
+    }
+
+    /// However many passes pass one takes, it marks the same rows: the last appearance of each line
+    /// with a token, and nothing for a line whose last appearance has none.
+    #[test]
+    fn latest_states_are_the_same_in_one_pass_or_many() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(dir.path()));
+        let days: [&[(u32, bool)]; 3] = [
+            &[(1, true), (2, true), (3, false), (4, true), (1, true)],
+            &[(2, false), (3, true), (5, true), (6, false)],
+            &[(4, true), (7, true), (5, false), (8, true)],
+        ];
+        let mut files = Vec::new();
+        for (d, rows) in days.iter().enumerate() {
+            let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", d + 1)).unwrap();
+            let src = StagedSource {
+                export_key: ek.key(),
+                etag: format!("e{d}"),
+            };
+            let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
+            for (id, token) in rows.iter() {
+                w.write(&line(*id, *token)).unwrap();
+            }
+            let (lines, keys) = w.finish().unwrap();
+            let size = keys.len() as u64;
+            rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
+            rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
+            files.push((ek, size));
+        }
+        let handle = rt.handle().clone();
+        let one = latest_states(&handle, &store, &files, u64::MAX).unwrap();
+        // Day 1: rows with a token are L1, L2, L4, L1 (0..4); the second L1 is latest, L2 is not
+        // (no token on day 2), L4 is not (day 3). Day 2: L3, L5 (0..2); L5 is not. Day 3: L4, L7, L8.
+        assert_eq!(one.wanted, vec![vec![0b1000], vec![0b01], vec![0b111]]);
+        assert_eq!(one.no_token, 4);
+        assert_eq!(
+            one.staged.iter().map(|s| s.token_rows).collect::<Vec<_>>(),
+            [4, 2, 3]
+        );
+        for rows_per_pass in [1, 2, 5] {
+            let many = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
+            assert_eq!(many.wanted, one.wanted, "{rows_per_pass} rows a pass");
+            assert_eq!(many.no_token, one.no_token);
+        }
+    }
 }
