@@ -411,7 +411,7 @@ impl Plan {
         spill.finish()?;
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
-        targets.sort_by(|a, b| b.date.cmp(&a.date));
+        targets.sort_by_key(|t| std::cmp::Reverse(t.date));
         for bucket in 0..Spill::BUCKETS {
             let mut kept = spill.load(bucket)?;
             for target in targets
