@@ -2,6 +2,7 @@
 
 use crate::line::{Marketplace, StatusClass};
 use crate::text::clean_header;
+use std::borrow::Cow;
 
 /// A canonical column, whatever the export calls it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -135,11 +136,15 @@ pub fn map_header(m: Marketplace, cells: &[String]) -> Option<HeaderMap> {
 }
 
 /// Reads a status cell into its class; the returned text is the status as stored (JD's 删除 mark removed).
-pub fn parse_status(m: Marketplace, raw: &str) -> Option<(String, StatusClass)> {
+pub fn parse_status(m: Marketplace, raw: &str) -> Option<(Cow<'_, str>, StatusClass)> {
     match m {
         Marketplace::Taobao => {
-            let s = raw.replace(',', "，");
-            let class = match s.as_str() {
+            let s = if raw.contains(',') {
+                Cow::Owned(raw.replace(',', "，"))
+            } else {
+                Cow::Borrowed(raw)
+            };
+            let class = match s.as_ref() {
                 "买家已付款，等待卖家发货" | "卖家已发货，等待买家确认" | "交易成功" => {
                     StatusClass::Paid
                 }
@@ -161,7 +166,7 @@ pub fn parse_status(m: Marketplace, raw: &str) -> Option<(String, StatusClass)> 
                 "已取消" => StatusClass::Closed,
                 _ => return None,
             };
-            Some((s.to_string(), class))
+            Some((Cow::Borrowed(s), class))
         }
     }
 }

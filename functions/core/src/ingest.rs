@@ -170,12 +170,60 @@ impl<'a> Row<'a> {
 /// A parsed row before the amounts that depend on its siblings (JD) are settled.
 struct Parsed {
     line: OrderLine,
+    amounts: Amounts,
+}
+
+/// The amounts of a row as read, before they are settled.
+#[derive(Clone, Copy)]
+struct Amounts {
     raw_refund: i64,
     unit_price: i64,
     payable: i64,
 }
 
+/// A line with nothing in it, for [`parse_row_into`] to fill.
+fn blank_line(mkt: Marketplace) -> OrderLine {
+    OrderLine {
+        marketplace: mkt,
+        line_id: String::new(),
+        order_id: String::new(),
+        shop_id: String::new(),
+        item_id: String::new(),
+        sku_code: String::new(),
+        title: String::new(),
+        quantity: 0,
+        paid_fen: 0,
+        refund_fen: 0,
+        status: String::new(),
+        status_class: StatusClass::Unpaid,
+        created_at: chrono::NaiveDateTime::default(),
+        paid_at: None,
+        buyer_hash: String::new(),
+        token: String::new(),
+        clicked_at: None,
+        source_line: 0,
+    }
+}
+
+fn set(field: &mut String, value: &str) {
+    field.clear();
+    field.push_str(value);
+}
+
 fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Parsed, RowErr> {
+    let mut line = blank_line(row.mkt);
+    let amounts = parse_row_into(row, hasher, source_line, &mut line)?;
+    Ok(Parsed { line, amounts })
+}
+
+/// Parses a row into `line`, reusing its strings' memory: a Taobao export's rows all go through
+/// one line, so a row costs no allocation once the strings have grown.
+fn parse_row_into(
+    row: &Row<'_>,
+    hasher: &BuyerHasher,
+    source_line: u64,
+    line: &mut OrderLine,
+) -> Result<Amounts, RowErr> {
     let mkt = row.mkt;
     let order_id = row.required(Field::OrderId)?;
     let shop_id = row.required(Field::ShopId)?;
@@ -209,44 +257,44 @@ fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Pa
     let buyer = row.required(Field::Buyer)?;
     let token = row.get(Field::Token)?;
     let clicked_at = row.timestamp(Field::ClickedAt, false)?;
-    let line_id = match mkt {
-        Marketplace::Taobao => {
-            let id = row.get(Field::LineId)?;
-            if id.is_empty() {
-                format!("{order_id}/{item_id}")
-            } else {
-                id.into_owned()
-            }
-        }
-        Marketplace::Jd => format!("{order_id}/{item_id}"),
+    let sku_code = row.get(Field::SkuCode)?;
+    let title = row.get(Field::Title)?;
+    let id = match mkt {
+        Marketplace::Taobao => row.get(Field::LineId)?,
+        Marketplace::Jd => Cow::Borrowed(""),
     };
-    Ok(Parsed {
-        line: OrderLine {
-            marketplace: mkt,
-            line_id,
-            order_id: order_id.into_owned(),
-            shop_id: shop_id.into_owned(),
-            item_id: item_id.into_owned(),
-            sku_code: row.get(Field::SkuCode)?.into_owned(),
-            title: row.get(Field::Title)?.into_owned(),
-            quantity,
-            paid_fen: paid,
-            refund_fen: 0,
-            status,
-            status_class,
-            created_at,
-            paid_at,
-            // Only a line with a token can be credited, and only a credited line shows its buyer:
-            // the others need no hash (and keep none).
-            buyer_hash: if token.is_empty() {
-                String::new()
-            } else {
-                hasher.hash(&buyer)
-            },
-            token: token.into_owned(),
-            clicked_at,
-            source_line,
-        },
+    // Every check passed: fill the line.
+    line.marketplace = mkt;
+    line.line_id.clear();
+    if id.is_empty() {
+        line.line_id.push_str(&order_id);
+        line.line_id.push('/');
+        line.line_id.push_str(&item_id);
+    } else {
+        line.line_id.push_str(&id);
+    }
+    set(&mut line.order_id, &order_id);
+    set(&mut line.shop_id, &shop_id);
+    set(&mut line.item_id, &item_id);
+    set(&mut line.sku_code, &sku_code);
+    set(&mut line.title, &title);
+    line.quantity = quantity;
+    line.paid_fen = paid;
+    line.refund_fen = 0;
+    set(&mut line.status, &status);
+    line.status_class = status_class;
+    line.created_at = created_at;
+    line.paid_at = paid_at;
+    // Only a line with a token can be credited, and only a credited line shows its buyer: the
+    // others need no hash (and keep none).
+    line.buyer_hash.clear();
+    if !token.is_empty() {
+        line.buyer_hash.push_str(&hasher.hash(&buyer));
+    }
+    set(&mut line.token, &token);
+    line.clicked_at = clicked_at;
+    line.source_line = source_line;
+    Ok(Amounts {
         raw_refund,
         unit_price,
         payable,
@@ -356,7 +404,7 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
         let payables: Vec<i64> = order
             .rows
             .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().map(|p| p.payable))
+            .filter_map(|(_, r)| r.as_ref().ok().map(|p| p.amounts.payable))
             .collect();
         if payables.windows(2).any(|w| w[0] != w[1]) {
             Some((
@@ -385,15 +433,15 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
         .into_iter()
         .filter_map(|(ln, r)| r.ok().map(|p| (ln, p)))
         .collect();
-    let payable = parsed.first().map(|(_, p)| p.payable).unwrap_or(0);
+    let payable = parsed.first().map(|(_, p)| p.amounts.payable).unwrap_or(0);
     let weights: Vec<i128> = parsed
         .iter()
-        .map(|(_, p)| i128::from(p.unit_price) * i128::from(p.line.quantity))
+        .map(|(_, p)| i128::from(p.amounts.unit_price) * i128::from(p.line.quantity))
         .collect();
     let shares = largest_remainder(payable, &weights);
     for ((_, p), share) in parsed.iter_mut().zip(shares) {
         p.line.paid_fen = share;
-        let capped = settle_refund(&mut p.line, p.raw_refund);
+        let capped = settle_refund(&mut p.line, p.amounts.raw_refund);
         out.keep(&p.line, capped)?;
     }
     Ok(())
@@ -765,6 +813,8 @@ fn read_rows<R: Read + 'static>(
 /// The normalising half of [`normalise`]: checked rows to lines or rejects, JD orders held whole.
 struct Rows<'a, 'h> {
     out: Emitter<'a>,
+    /// The line every Taobao row is parsed into.
+    scratch: OrderLine,
     pending: Option<JdOrder>,
     map: HeaderMap,
     encoding: TextEncoding,
@@ -806,16 +856,18 @@ impl Rows<'_, '_> {
             return Ok(());
         }
         match self.mkt {
-            Marketplace::Taobao => match parse_row(&row, self.hasher, line_no) {
-                Ok(mut p) => {
-                    let capped = settle_refund(&mut p.line, p.raw_refund);
-                    self.out.keep(&p.line, capped)?;
+            Marketplace::Taobao => {
+                match parse_row_into(&row, self.hasher, line_no, &mut self.scratch) {
+                    Ok(a) => {
+                        let capped = settle_refund(&mut self.scratch, a.raw_refund);
+                        self.out.keep(&self.scratch, capped)?;
+                    }
+                    Err(e) => {
+                        let order_id = row.get(Field::OrderId).unwrap_or_default();
+                        self.out.reject(line_no, &order_id, e.reason, e.detail)?;
+                    }
                 }
-                Err(e) => {
-                    let order_id = row.get(Field::OrderId).unwrap_or_default();
-                    self.out.reject(line_no, &order_id, e.reason, e.detail)?;
-                }
-            },
+            }
             Marketplace::Jd => {
                 let order_id = match row.required(Field::OrderId) {
                     Ok(id) => id,
@@ -888,6 +940,7 @@ pub fn normalise<R: Read + Send + 'static>(
                 on_reject,
             },
             pending: None,
+            scratch: blank_line(mkt),
             map: *map,
             encoding,
             mkt,

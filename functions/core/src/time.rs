@@ -88,15 +88,32 @@ fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
 /// The canonical form written to staging and reports.
 pub fn format_timestamp(t: &NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return format!(
+            "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        );
+    }
+    // Written for every staged line and report row: digits by hand, not through `format!`.
+    let mut b = *b"0000-00-00 00:00:00";
+    let two = |b: &mut [u8], at: usize, v: u32| {
+        b[at] = b'0' + (v / 10) as u8;
+        b[at + 1] = b'0' + (v % 10) as u8;
+    };
+    let y = year as u32;
+    two(&mut b, 0, y / 100);
+    two(&mut b, 2, y % 100);
+    two(&mut b, 5, t.month());
+    two(&mut b, 8, t.day());
+    two(&mut b, 11, t.hour());
+    two(&mut b, 14, t.minute());
+    two(&mut b, 17, t.second());
+    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// Parses a `YYYY-MM-DD` date.
@@ -116,6 +133,22 @@ pub fn today() -> NaiveDate {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn timestamps_format_as_chrono_does() {
+        for s in [
+            "2025-06-01 09:05:00",
+            "0999-12-31 23:59:59",
+            "2025-05-28 13:45:12",
+        ] {
+            let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+            assert_eq!(super::format_timestamp(&t), s);
+            assert_eq!(
+                super::format_timestamp(&t),
+                t.format("%Y-%m-%d %H:%M:%S").to_string()
+            );
+        }
+    }
+
     use super::*;
 
     fn dt(s: &str) -> NaiveDateTime {

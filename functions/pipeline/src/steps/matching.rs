@@ -412,35 +412,41 @@ impl Plan {
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
         targets.sort_by_key(|t| std::cmp::Reverse(t.date));
-        for bucket in 0..Spill::BUCKETS {
-            let mut kept = spill.load(bucket)?;
-            for target in targets
-                .iter()
-                .filter(|t| Spill::bucket(&t.brand_id) == bucket)
-            {
-                let key = (target.brand_id.clone(), target.date);
-                let lines = kept.remove(&key).unwrap_or_default();
-                let previous = target
-                    .date
-                    .pred_opt()
-                    .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
-                    .map(Vec::as_slice);
-                let input = a.report_input_from(&target.brand_id, target.date, lines, previous);
-                let bytes = serde_json::to_vec(&input)
-                    .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
-                let sha = sha256_hex(&bytes);
-                let current = self
-                    .published
-                    .get(target)
-                    .is_some_and(|m| m.len() == 1 && m[0] == sha);
-                if !current {
-                    handle.block_on(staging.put(
-                        &layout::report_input_key(target.date, &target.brand_id),
-                        bytes,
-                    ))?;
-                    changed.push(target.clone());
-                }
-            }
+        // Buckets are independent: shared out over the cores (each report is serialised, hashed and written).
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next_bucket = std::sync::atomic::AtomicUsize::new(0);
+        let (a, spill, targets) = (&a, &spill, &targets);
+        let results: Vec<Result<Vec<BrandDate>, StepError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut changed = Vec::new();
+                        loop {
+                            let bucket =
+                                next_bucket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if bucket >= Spill::BUCKETS {
+                                return Ok(changed);
+                            }
+                            self.inputs_of_bucket(
+                                handle,
+                                staging,
+                                a,
+                                spill,
+                                bucket,
+                                targets,
+                                &mut changed,
+                            )?;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for r in results {
+            changed.extend(r?);
         }
         tracing::info!(
             from = %dates[0],
@@ -451,6 +457,51 @@ impl Plan {
             "report dates attributed"
         );
         Ok(a.stats.clone())
+    }
+}
+
+impl Plan {
+    /// Stages the report input of each target of one spill bucket whose content changed.
+    #[allow(clippy::too_many_arguments)]
+    fn inputs_of_bucket(
+        &self,
+        handle: &Handle,
+        staging: &Arc<dyn ObjectStore>,
+        a: &Attribution<'_>,
+        spill: &Spill,
+        bucket: usize,
+        targets: &[BrandDate],
+        changed: &mut Vec<BrandDate>,
+    ) -> Result<(), StepError> {
+        let mut kept = spill.load(bucket)?;
+        for target in targets
+            .iter()
+            .filter(|t| Spill::bucket(&t.brand_id) == bucket)
+        {
+            let key = (target.brand_id.clone(), target.date);
+            let lines = kept.remove(&key).unwrap_or_default();
+            let previous = target
+                .date
+                .pred_opt()
+                .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
+                .map(Vec::as_slice);
+            let input = a.report_input_from(&target.brand_id, target.date, lines, previous);
+            let bytes = serde_json::to_vec(&input)
+                .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
+            let sha = sha256_hex(&bytes);
+            let current = self
+                .published
+                .get(target)
+                .is_some_and(|m| m.len() == 1 && m[0] == sha);
+            if !current {
+                handle.block_on(staging.put(
+                    &layout::report_input_key(target.date, &target.brand_id),
+                    bytes,
+                ))?;
+                changed.push(target.clone());
+            }
+        }
+        Ok(())
     }
 }
 
