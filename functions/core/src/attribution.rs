@@ -1,6 +1,6 @@
 //! The matcher of attribution.md: which lines are credited to which campaign, and the daily inputs of reports.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -365,7 +365,7 @@ pub struct Attribution<'c> {
     catalog: &'c Catalog,
     dates: BTreeSet<NaiveDate>,
     lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
-    with_lines: BTreeSet<(&'c str, NaiveDate)>,
+    with_lines: HashSet<(&'c str, NaiveDate)>,
     /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
     daily: HashMap<(&'c str, Marketplace), BTreeMap<NaiveDate, i64>>,
     etags: BTreeMap<String, String>,
@@ -391,7 +391,7 @@ impl<'c> Attribution<'c> {
             catalog,
             dates: kept,
             lines: BTreeMap::new(),
-            with_lines: BTreeSet::new(),
+            with_lines: HashSet::new(),
             daily: HashMap::new(),
             etags: BTreeMap::new(),
             by_brand,
@@ -515,7 +515,7 @@ impl<'c> Attribution<'c> {
         mut lines: Vec<AttributedLine>,
         previous: Option<&[AttributedLine]>,
     ) -> ReportInput {
-        lines.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+        lines.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
         let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
         let campaigns = self
@@ -549,11 +549,12 @@ impl<'c> Attribution<'c> {
                 }
             })
             .collect();
-        let exports: BTreeSet<ExportRef> = lines
-            .iter()
-            .map(|l| ExportRef {
-                key: l.source_key.clone(),
-                etag: self.etags.get(&l.source_key).cloned().unwrap_or_default(),
+        let sources: BTreeSet<&str> = lines.iter().map(|l| l.source_key.as_str()).collect();
+        let exports: Vec<ExportRef> = sources
+            .into_iter()
+            .map(|key| ExportRef {
+                key: key.to_string(),
+                etag: self.etags.get(key).cloned().unwrap_or_default(),
             })
             .collect();
         let previous_day = previous.map(DayTotals::of);
@@ -567,8 +568,165 @@ impl<'c> Attribution<'c> {
             date,
             campaigns,
             lines,
-            exports: exports.into_iter().collect(),
+            exports,
             previous_day,
+        }
+    }
+}
+
+/// The staged form of report inputs and of match's spill: length-prefixed binary, because a
+/// big day has millions of credited lines and each is written once and read once.
+pub mod codec {
+    use chrono::{DateTime, NaiveDate};
+
+    use super::{AttributedLine, MatchKind, ReportInput};
+    use crate::campaign::LinkKind;
+    use crate::line::Marketplace;
+
+    pub fn put_str(out: &mut Vec<u8>, s: &str) {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        if rest.len() < n {
+            return None;
+        }
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        Some(head)
+    }
+
+    fn take_array<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
+        take(rest, N)?.try_into().ok()
+    }
+
+    pub fn take_str(rest: &mut &[u8]) -> Option<String> {
+        let len = u32::from_le_bytes(take_array(rest)?) as usize;
+        String::from_utf8(take(rest, len)?.to_vec()).ok()
+    }
+
+    pub fn put_date(out: &mut Vec<u8>, d: NaiveDate) {
+        out.extend_from_slice(&d.to_epoch_days().to_le_bytes());
+    }
+
+    pub fn take_date(rest: &mut &[u8]) -> Option<NaiveDate> {
+        NaiveDate::from_epoch_days(i32::from_le_bytes(take_array(rest)?))
+    }
+
+    pub fn put_line(out: &mut Vec<u8>, l: &AttributedLine) {
+        for s in [
+            &l.campaign_id,
+            &l.note_id,
+            &l.shop_id,
+            &l.order_id,
+            &l.line_id,
+            &l.item_id,
+            &l.title,
+            &l.buyer_hash,
+            &l.source_key,
+        ] {
+            put_str(out, s);
+        }
+        out.push(match l.link_kind {
+            LinkKind::AdLink => 0,
+            LinkKind::CommentLink => 1,
+        });
+        out.push(l.marketplace as u8);
+        out.push(match l.match_kind {
+            MatchKind::Direct => 0,
+            MatchKind::Halo => 1,
+        });
+        out.extend_from_slice(&l.quantity.to_le_bytes());
+        out.extend_from_slice(&l.paid_fen.to_le_bytes());
+        out.extend_from_slice(&l.refund_fen.to_le_bytes());
+        out.extend_from_slice(&l.paid_at.and_utc().timestamp().to_le_bytes());
+    }
+
+    pub fn take_line(rest: &mut &[u8]) -> Option<AttributedLine> {
+        let mut s = [(); 9].map(|_| String::new());
+        for slot in &mut s {
+            *slot = take_str(rest)?;
+        }
+        let [campaign_id, note_id, shop_id, order_id, line_id, item_id, title, buyer_hash, source_key] =
+            s;
+        let [kind, market, matched] = take_array(rest)?;
+        Some(AttributedLine {
+            campaign_id,
+            note_id,
+            link_kind: [LinkKind::AdLink, LinkKind::CommentLink]
+                .get(usize::from(kind))
+                .copied()?,
+            marketplace: Marketplace::ALL.into_iter().find(|m| *m as u8 == market)?,
+            shop_id,
+            order_id,
+            line_id,
+            item_id,
+            title,
+            quantity: u32::from_le_bytes(take_array(rest)?),
+            paid_fen: i64::from_le_bytes(take_array(rest)?),
+            refund_fen: i64::from_le_bytes(take_array(rest)?),
+            paid_at: DateTime::from_timestamp(i64::from_le_bytes(take_array(rest)?), 0)?
+                .naive_utc(),
+            buyer_hash,
+            match_kind: [MatchKind::Direct, MatchKind::Halo]
+                .get(usize::from(matched))
+                .copied()?,
+            source_key,
+        })
+    }
+
+    /// A report input as staged: its JSON without the lines, a newline, the line count (u64),
+    /// then the lines.
+    pub fn encode_input(input: &ReportInput) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = serde_json::to_vec(&Head(input))?;
+        out.push(b'\n');
+        out.extend_from_slice(&(input.lines.len() as u64).to_le_bytes());
+        out.reserve(input.lines.len() * 256);
+        for l in &input.lines {
+            put_line(&mut out, l);
+        }
+        Ok(out)
+    }
+
+    pub fn decode_input(bytes: &[u8]) -> Result<ReportInput, String> {
+        let nl = bytes
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or("no header line")?;
+        let mut input: ReportInput =
+            serde_json::from_slice(&bytes[..nl]).map_err(|e| format!("header: {e}"))?;
+        let mut rest = &bytes[nl + 1..];
+        let n = take_array(&mut rest)
+            .map(u64::from_le_bytes)
+            .ok_or("no line count")?;
+        let mut lines = Vec::with_capacity(usize::try_from(n).unwrap_or(0).min(1 << 20));
+        for i in 0..n {
+            lines.push(take_line(&mut rest).ok_or_else(|| format!("line {i} does not read"))?);
+        }
+        if !rest.is_empty() {
+            return Err(format!("{} bytes after the last line", rest.len()));
+        }
+        input.lines = lines;
+        Ok(input)
+    }
+
+    /// A report input's JSON with its lines left out (they follow in binary).
+    struct Head<'a>(&'a ReportInput);
+
+    impl serde::Serialize for Head<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeStruct;
+            let i = self.0;
+            let mut st = s.serialize_struct("ReportInput", 7)?;
+            st.serialize_field("brand_id", &i.brand_id)?;
+            st.serialize_field("brand_name", &i.brand_name)?;
+            st.serialize_field("date", &i.date)?;
+            st.serialize_field("campaigns", &i.campaigns)?;
+            st.serialize_field("lines", &[] as &[AttributedLine])?;
+            st.serialize_field("exports", &i.exports)?;
+            st.serialize_field("previous_day", &i.previous_day)?;
+            st.end()
         }
     }
 }

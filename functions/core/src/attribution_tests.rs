@@ -335,3 +335,34 @@ fn explain_names_the_rule_that_decided() {
     unpaid.status_class = StatusClass::Unpaid;
     assert!(last(&unpaid).starts_with("not paid"));
 }
+
+#[test]
+fn staged_report_inputs_read_back_whole() {
+    let cat = catalog();
+    let d = crate::time::parse_date("2025-05-12").unwrap();
+    let mut a = Attribution::new(&cat, [d]);
+    let src = ExportRef {
+        key: "exports/taobao/2025-05-12/a.csv".into(),
+        etag: "\"e\"".into(),
+    };
+    a.add(&line("p", "tk_ad", "2025-05-11 10:00:00", None), &src);
+    a.add(&line("q", "tk_ad", "2025-05-12 10:00:00", None), &src);
+    a.add(
+        &line(
+            "r",
+            "tk_ad",
+            "2025-05-12 23:59:59",
+            Some("2025-05-12 09:00:00"),
+        ),
+        &src,
+    );
+    let input = a.report_input("b1", d);
+    assert_eq!(input.lines.len(), 2);
+    assert!(input.previous_day.is_some());
+    let bytes = codec::encode_input(&input).unwrap();
+    assert_eq!(codec::decode_input(&bytes).unwrap(), input);
+    // Cut anywhere, it does not read back as something else.
+    for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        assert!(codec::decode_input(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+}

@@ -486,7 +486,7 @@ impl Plan {
                 .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
                 .map(Vec::as_slice);
             let input = a.report_input_from(&target.brand_id, target.date, lines, previous);
-            let bytes = serde_json::to_vec(&input)
+            let bytes = seedline_core::attribution::codec::encode_input(&input)
                 .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
             let sha = sha256_hex(&bytes);
             let current = self

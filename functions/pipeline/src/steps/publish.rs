@@ -152,9 +152,10 @@ pub async fn publish_report(
             "nothing staged for brand {brand} on {date} ({input_key}): run match-orders first"
         ))
     })?;
-    let input: ReportInput = serde_json::from_slice(&bytes).map_err(|e| {
-        StepError::BadInput(format!("{input_key} does not read as a report input: {e}"))
-    })?;
+    let input: ReportInput =
+        seedline_core::attribution::codec::decode_input(&bytes).map_err(|e| {
+            StepError::BadInput(format!("{input_key} does not read as a report input: {e}"))
+        })?;
     if input.brand_id != brand || input.date != date {
         return Err(StepError::BadInput(format!(
             "{input_key} holds brand {} on {}",

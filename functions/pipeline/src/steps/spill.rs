@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Read, Write};
 use std::path::PathBuf;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
-use seedline_core::attribution::{AttributedLine, Kept, MatchKind};
-use seedline_core::campaign::LinkKind;
-use seedline_core::line::Marketplace;
+use chrono::NaiveDate;
+use seedline_core::attribution::codec::{
+    put_date, put_line, put_str, take, take_date, take_line, take_str,
+};
+use seedline_core::attribution::{AttributedLine, Kept};
 
 use super::StepError;
 
@@ -97,111 +98,28 @@ impl Spill {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 fn encode(k: &Kept, out: &mut Vec<u8>) {
-    let l = &k.line;
     put_str(out, &k.brand_id);
-    out.extend_from_slice(&k.date.to_epoch_days().to_le_bytes());
-    for s in [
-        &l.campaign_id,
-        &l.note_id,
-        &l.shop_id,
-        &l.order_id,
-        &l.line_id,
-        &l.item_id,
-        &l.title,
-        &l.buyer_hash,
-        &l.source_key,
-    ] {
-        put_str(out, s);
-    }
-    out.push(match l.link_kind {
-        LinkKind::AdLink => 0,
-        LinkKind::CommentLink => 1,
-    });
-    out.push(l.marketplace as u8);
-    out.push(match l.match_kind {
-        MatchKind::Direct => 0,
-        MatchKind::Halo => 1,
-    });
-    out.extend_from_slice(&l.quantity.to_le_bytes());
-    out.extend_from_slice(&l.paid_fen.to_le_bytes());
-    out.extend_from_slice(&l.refund_fen.to_le_bytes());
-    out.extend_from_slice(&l.paid_at.and_utc().timestamp().to_le_bytes());
-}
-
-fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if rest.len() < n {
-        return None;
-    }
-    let (head, tail) = rest.split_at(n);
-    *rest = tail;
-    Some(head)
+    put_date(out, k.date);
+    put_line(out, &k.line);
 }
 
 fn decode(mut b: &[u8]) -> Option<Kept> {
     let rest = &mut b;
-    let string = |rest: &mut &[u8]| -> Option<String> {
-        let len = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?) as usize;
-        String::from_utf8(take(rest, len)?.to_vec()).ok()
+    let k = Kept {
+        brand_id: take_str(rest)?,
+        date: take_date(rest)?,
+        line: take_line(rest)?,
     };
-    let brand_id = string(rest)?;
-    let date = NaiveDate::from_epoch_days(i32::from_le_bytes(take(rest, 4)?.try_into().ok()?))?;
-    let mut s = [(); 9].map(|_| String::new());
-    for slot in &mut s {
-        *slot = string(rest)?;
-    }
-    let [campaign_id, note_id, shop_id, order_id, line_id, item_id, title, buyer_hash, source_key] =
-        s;
-    let flags = take(rest, 3)?;
-    let link_kind = [LinkKind::AdLink, LinkKind::CommentLink]
-        .get(usize::from(flags[0]))
-        .copied()?;
-    let marketplace = Marketplace::ALL
-        .into_iter()
-        .find(|m| *m as u8 == flags[1])?;
-    let match_kind = [MatchKind::Direct, MatchKind::Halo]
-        .get(usize::from(flags[2]))
-        .copied()?;
-    let quantity = u32::from_le_bytes(take(rest, 4)?.try_into().ok()?);
-    let paid_fen = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
-    let refund_fen = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
-    let secs = i64::from_le_bytes(take(rest, 8)?.try_into().ok()?);
-    let paid_at: NaiveDateTime = DateTime::from_timestamp(secs, 0)?.naive_utc();
-    if !rest.is_empty() {
-        return None;
-    }
-    Some(Kept {
-        brand_id,
-        date,
-        line: AttributedLine {
-            campaign_id,
-            note_id,
-            link_kind,
-            marketplace,
-            shop_id,
-            order_id,
-            line_id,
-            item_id,
-            title,
-            quantity,
-            paid_fen,
-            refund_fen,
-            paid_at,
-            buyer_hash,
-            match_kind,
-            source_key,
-        },
-    })
+    rest.is_empty().then_some(k)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seedline_core::attribution::MatchKind;
+    use seedline_core::campaign::LinkKind;
+    use seedline_core::line::Marketplace;
 
     #[test]
     fn spilled_lines_read_back_by_brand_and_date() {
