@@ -3,7 +3,7 @@
 //! Ingest stages each export as two files. The key file holds every row's line key, in row order,
 //! with whether it carries a token: all that latest state needs of the four lines in five that came
 //! through no link and can never be credited. The line file holds the rows with a token in full,
-//! as CSV. Match reads the key files to find each line's latest state, then decodes only the rows
+//! as length-prefixed binary records. Match reads the key files to find each line's latest state, then decodes only the rows
 //! that are one.
 
 use std::fmt;
@@ -12,8 +12,6 @@ use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
-
-use crate::time::{format_timestamp, parse_timestamp};
 
 /// A partner marketplace, as it appears in export keys (`exports/{marketplace}/…`).
 ///
@@ -125,29 +123,6 @@ impl OrderLine {
     }
 }
 
-/// Column order of staged line files.
-pub const STAGED_HEADER: [&str; 19] = [
-    "marketplace",
-    "line_id",
-    "order_id",
-    "shop_id",
-    "item_id",
-    "sku_code",
-    "title",
-    "quantity",
-    "paid_fen",
-    "refund_fen",
-    "status",
-    "status_class",
-    "created_at",
-    "paid_at",
-    "buyer_hash",
-    "token",
-    "clicked_at",
-    "source_line",
-    "reserved",
-];
-
 /// The first line of a staged line file: where its lines came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedSource {
@@ -210,23 +185,26 @@ impl KeyRecord {
     }
 }
 
-/// Writes an export's staged files: the line file (a JSON source line, then CSV rows of
-/// [`STAGED_HEADER`] for the rows with a token) and the key file (the same JSON source line, then a
+/// Writes an export's staged files: the line file (a JSON source line, then a length-prefixed
+/// binary record of every row with a token) and the key file (the same JSON source line, then a
 /// [`KeyRecord`] for every row).
 pub struct StagedWriter<W: Write, K: Write> {
-    csv: csv::Writer<W>,
+    lines: W,
     keys: K,
+    buf: Vec<u8>,
 }
 
 impl<W: Write, K: Write> StagedWriter<W, K> {
-    pub fn new(mut out: W, mut keys: K, source: &StagedSource) -> std::io::Result<Self> {
-        for o in [&mut out as &mut dyn Write, &mut keys] {
+    pub fn new(mut lines: W, mut keys: K, source: &StagedSource) -> std::io::Result<Self> {
+        for o in [&mut lines as &mut dyn Write, &mut keys] {
             serde_json::to_writer(&mut *o, source)?;
             o.write_all(b"\n")?;
         }
-        let mut csv = csv::WriterBuilder::new().from_writer(out);
-        csv.write_record(STAGED_HEADER)?;
-        Ok(StagedWriter { csv, keys })
+        Ok(StagedWriter {
+            lines,
+            keys,
+            buf: Vec::with_capacity(512),
+        })
     }
 
     pub fn write(&mut self, l: &OrderLine) -> std::io::Result<()> {
@@ -240,52 +218,125 @@ impl<W: Write, K: Write> StagedWriter<W, K> {
         if !rec.token {
             return Ok(());
         }
-        let (mut b1, mut b2, mut b3, mut b4) = (
-            itoa::Buffer::new(),
-            itoa::Buffer::new(),
-            itoa::Buffer::new(),
-            itoa::Buffer::new(),
-        );
-        let qty = b1.format(l.quantity);
-        let paid = b2.format(l.paid_fen);
-        let refund = b3.format(l.refund_fen);
-        let created = format_timestamp(&l.created_at);
-        let paid_at = l.paid_at.as_ref().map(format_timestamp).unwrap_or_default();
-        let clicked = l
-            .clicked_at
-            .as_ref()
-            .map(format_timestamp)
-            .unwrap_or_default();
-        let src = b4.format(l.source_line);
-        self.csv.write_record([
-            l.marketplace.as_str(),
-            &l.line_id,
-            &l.order_id,
-            &l.shop_id,
-            &l.item_id,
-            &l.sku_code,
-            &l.title,
-            qty,
-            paid,
-            refund,
-            &l.status,
-            l.status_class.as_str(),
-            &created,
-            &paid_at,
-            &l.buyer_hash,
-            &l.token,
-            &clicked,
-            src,
-            "",
-        ])?;
-        Ok(())
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0; 4]);
+        encode_line(l, &mut self.buf);
+        let len = u32::try_from(self.buf.len() - 4).map_err(std::io::Error::other)?;
+        self.buf[..4].copy_from_slice(&len.to_le_bytes());
+        self.lines.write_all(&self.buf)
     }
 
     /// Flushes both files and hands them back: (line file, key file).
-    pub fn finish(self) -> std::io::Result<(W, K)> {
-        let w = self.csv.into_inner().map_err(|e| e.into_error())?;
-        Ok((w, self.keys))
+    pub fn finish(mut self) -> std::io::Result<(W, K)> {
+        self.lines.flush()?;
+        self.keys.flush()?;
+        Ok((self.lines, self.keys))
     }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_time(out: &mut Vec<u8>, t: Option<NaiveDateTime>) {
+    // i64::MIN stands for no time: no export timestamp is that far back.
+    let secs = t.map_or(i64::MIN, |t| t.and_utc().timestamp());
+    out.extend_from_slice(&secs.to_le_bytes());
+}
+
+fn encode_line(l: &OrderLine, out: &mut Vec<u8>) {
+    out.push(l.marketplace as u8);
+    out.push(match l.status_class {
+        StatusClass::Paid => 0,
+        StatusClass::Unpaid => 1,
+        StatusClass::Closed => 2,
+    });
+    out.extend_from_slice(&l.quantity.to_le_bytes());
+    out.extend_from_slice(&l.paid_fen.to_le_bytes());
+    out.extend_from_slice(&l.refund_fen.to_le_bytes());
+    out.extend_from_slice(&l.source_line.to_le_bytes());
+    put_time(out, Some(l.created_at));
+    put_time(out, l.paid_at);
+    put_time(out, l.clicked_at);
+    for s in [
+        &l.line_id,
+        &l.order_id,
+        &l.shop_id,
+        &l.item_id,
+        &l.sku_code,
+        &l.title,
+        &l.status,
+        &l.buyer_hash,
+        &l.token,
+    ] {
+        put_str(out, s);
+    }
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if rest.len() < n {
+        return None;
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Some(head)
+}
+
+fn take_array<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
+    take(rest, N)?.try_into().ok()
+}
+
+fn take_time(rest: &mut &[u8]) -> Option<Option<NaiveDateTime>> {
+    match i64::from_le_bytes(take_array(rest)?) {
+        i64::MIN => Some(None),
+        secs => Some(Some(chrono::DateTime::from_timestamp(secs, 0)?.naive_utc())),
+    }
+}
+
+fn decode_line(mut b: &[u8]) -> Option<OrderLine> {
+    let rest = &mut b;
+    let [m, class] = take_array(rest)?;
+    let marketplace = Marketplace::ALL.into_iter().find(|x| *x as u8 == m)?;
+    let status_class = [StatusClass::Paid, StatusClass::Unpaid, StatusClass::Closed]
+        .get(usize::from(class))
+        .copied()?;
+    let quantity = u32::from_le_bytes(take_array(rest)?);
+    let paid_fen = i64::from_le_bytes(take_array(rest)?);
+    let refund_fen = i64::from_le_bytes(take_array(rest)?);
+    let source_line = u64::from_le_bytes(take_array(rest)?);
+    let created_at = take_time(rest)??;
+    let paid_at = take_time(rest)?;
+    let clicked_at = take_time(rest)?;
+    let mut s = [(); 9].map(|_| String::new());
+    for slot in &mut s {
+        let len = u32::from_le_bytes(take_array(rest)?) as usize;
+        *slot = String::from_utf8(take(rest, len)?.to_vec()).ok()?;
+    }
+    let [line_id, order_id, shop_id, item_id, sku_code, title, status, buyer_hash, token] = s;
+    if !rest.is_empty() {
+        return None;
+    }
+    Some(OrderLine {
+        marketplace,
+        line_id,
+        order_id,
+        shop_id,
+        item_id,
+        sku_code,
+        title,
+        quantity,
+        paid_fen,
+        refund_fen,
+        status,
+        status_class,
+        created_at,
+        paid_at,
+        buyer_hash,
+        token,
+        clicked_at,
+        source_line,
+    })
 }
 
 /// Reads a key file, calling `each` for every record in row order.
@@ -337,100 +388,27 @@ fn read_source<R: BufRead>(input: &mut R) -> Result<StagedSource, StagedReadErro
 pub enum StagedReadError {
     #[error("reading staged lines: {0}")]
     Io(#[from] std::io::Error),
-    #[error("staged lines: {0}")]
-    Csv(#[from] csv::Error),
     #[error("staged lines, record {record}: {why}")]
     Invalid { record: u64, why: String },
 }
 
-/// A staged row as read: the cheap questions (its key, whether it can be credited) are answered
-/// from the bytes; the whole line is decoded only when asked for.
+/// A staged row as read: decoded only when asked for.
 pub struct StagedRow<'a> {
-    rec: &'a csv::ByteRecord,
+    body: &'a [u8],
     n: u64,
 }
 
 impl StagedRow<'_> {
-    fn field(&self, i: usize) -> &[u8] {
-        self.rec.get(i).unwrap_or_default()
-    }
-
-    fn bad(&self, why: String) -> StagedReadError {
-        StagedReadError::Invalid {
-            record: self.n,
-            why,
-        }
-    }
-
-    pub fn marketplace(&self) -> Result<Marketplace, StagedReadError> {
-        match self.field(0) {
-            b"taobao" => Ok(Marketplace::Taobao),
-            b"jd" => Ok(Marketplace::Jd),
-            other => Err(self.bad(format!(
-                "unknown marketplace {:?}",
-                String::from_utf8_lossy(other)
-            ))),
-        }
-    }
-
     /// The row's place in the line file, from 0: the `n`th row with a token of its export.
     pub fn index(&self) -> u64 {
         self.n - 1
     }
 
-    pub fn line_id(&self) -> &[u8] {
-        self.field(1)
-    }
-
-    /// [`OrderLine::is_paid`], from the bytes.
-    pub fn is_paid(&self) -> bool {
-        !self.field(13).is_empty() && matches!(self.field(11), b"paid" | b"closed")
-    }
-
-    pub fn has_token(&self) -> bool {
-        !self.field(15).is_empty()
-    }
-
     /// The whole line.
     pub fn line(&self) -> Result<OrderLine, StagedReadError> {
-        let text = |i: usize| -> Result<&str, StagedReadError> {
-            std::str::from_utf8(self.field(i)).map_err(|e| self.bad(format!("field {i}: {e}")))
-        };
-        let opt_ts = |i: usize| -> Result<Option<NaiveDateTime>, StagedReadError> {
-            let s = text(i)?;
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                parse_timestamp(s).map(Some).map_err(|e| self.bad(e))
-            }
-        };
-        Ok(OrderLine {
-            marketplace: self.marketplace()?,
-            line_id: text(1)?.to_string(),
-            order_id: text(2)?.to_string(),
-            shop_id: text(3)?.to_string(),
-            item_id: text(4)?.to_string(),
-            sku_code: text(5)?.to_string(),
-            title: text(6)?.to_string(),
-            quantity: text(7)?
-                .parse()
-                .map_err(|e| self.bad(format!("quantity: {e}")))?,
-            paid_fen: text(8)?
-                .parse()
-                .map_err(|e| self.bad(format!("paid_fen: {e}")))?,
-            refund_fen: text(9)?
-                .parse()
-                .map_err(|e| self.bad(format!("refund_fen: {e}")))?,
-            status: text(10)?.to_string(),
-            status_class: text(11)?.parse().map_err(|e| self.bad(e))?,
-            created_at: parse_timestamp(text(12)?).map_err(|e| self.bad(e))?,
-            paid_at: opt_ts(13)?,
-            buyer_hash: text(14)?.to_string(),
-            token: text(15)?.to_string(),
-            clicked_at: opt_ts(16)?,
-            source_line: text(17)?
-                .parse()
-                .map_err(|e| self.bad(format!("source_line: {e}")))?,
+        decode_line(self.body).ok_or(StagedReadError::Invalid {
+            record: self.n,
+            why: "the record does not read as a line".into(),
         })
     }
 }
@@ -441,15 +419,19 @@ pub fn read_staged_rows<R: BufRead>(
     mut each: impl FnMut(StagedRow<'_>) -> Result<(), StagedReadError>,
 ) -> Result<StagedSource, StagedReadError> {
     let source = read_source(&mut input)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(input);
-    let mut rec = csv::ByteRecord::new();
+    let mut body = Vec::with_capacity(512);
     let mut n = 0u64;
-    while rdr.read_byte_record(&mut rec)? {
+    loop {
+        if input.fill_buf()?.is_empty() {
+            break;
+        }
+        // A record cut anywhere, even inside its length, is an error, never the end.
+        let mut len = [0u8; 4];
+        input.read_exact(&mut len)?;
         n += 1;
-        each(StagedRow { rec: &rec, n })?;
+        body.resize(u32::from_le_bytes(len) as usize, 0);
+        input.read_exact(&mut body)?;
+        each(StagedRow { body: &body, n })?;
     }
     Ok(source)
 }
@@ -468,6 +450,7 @@ pub fn read_staged<R: BufRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_timestamp;
 
     #[test]
     fn marketplaces_sort_as_their_names_do() {
@@ -545,7 +528,10 @@ mod tests {
             line_key(Marketplace::Jd, b"1"),
             line_key(Marketplace::Taobao, b"1")
         );
-        // A key file cut inside a record does not read back.
+        // Line and key files cut inside a record do not read back.
+        for cut in [bytes.len() - 1, bytes.len() - 20] {
+            assert!(read_staged(&bytes[..cut], |_| {}).is_err(), "cut at {cut}");
+        }
         let err = read_keys(&keys[..keys.len() - 3], |_| {}).unwrap_err();
         assert!(err.to_string().contains("ends inside a record"), "{err}");
     }

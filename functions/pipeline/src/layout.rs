@@ -76,8 +76,9 @@ impl ExportKey {
 }
 
 pub const LINES_PREFIX: &str = "staging/lines/";
-/// Version 2 of the line file: only rows with a token (version 1, `.lines.csv`, held every row).
-const LINES_SUFFIX: &str = ".tokens.csv";
+/// Version 2 of the line file: only rows with a token, in binary (version 1, `.lines.csv`, held
+/// every row as CSV).
+const LINES_SUFFIX: &str = ".tokens.bin";
 /// Every row's key, in row order: written after the line file, so its presence says both are whole.
 pub const KEYS_PREFIX: &str = "staging/keys/";
 const KEYS_SUFFIX: &str = ".keys.bin";
