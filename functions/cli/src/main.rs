@@ -201,8 +201,19 @@ fn error_chain(e: &anyhow::Error) -> String {
     out
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime starts its threads.
+    seedline_pipeline::telemetry::tune_allocator();
+    match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("seedline: error: starting the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     match dispatch(cli).await {

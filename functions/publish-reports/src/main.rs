@@ -5,8 +5,13 @@ mod handler;
 use lambda_runtime::{service_fn, LambdaEvent};
 use seedline_pipeline::config::{AwsClients, AwsSettings, Stores};
 
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
+fn main() -> Result<(), lambda_runtime::Error> {
+    // Before the runtime starts its threads.
+    seedline_pipeline::telemetry::tune_allocator();
+    tokio::runtime::Runtime::new()?.block_on(run())
+}
+
+async fn run() -> Result<(), lambda_runtime::Error> {
     seedline_pipeline::telemetry::init_lambda_tracing();
     let settings = AwsSettings::from_env()?;
     let clients = AwsClients::from_env().await;
