@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use seedline_core::attribution::codec::{
-    put_date, put_line, put_str, take, take_date, take_line, take_str,
+    put_date, put_line, put_str, take_date, take_line, take_str,
 };
 use seedline_core::attribution::{AttributedLine, Kept};
 
@@ -25,7 +25,8 @@ pub struct Spill {
 }
 
 impl Spill {
-    pub const BUCKETS: usize = 32;
+    /// A 10M-line day credits about 1.4M lines: a bucket then holds about 11,000.
+    pub const BUCKETS: usize = 128;
 
     pub fn new() -> Result<Spill, StepError> {
         let io = |e| StepError::io("creating spill files", true, e);
@@ -35,7 +36,7 @@ impl Spill {
             .collect();
         let files = paths
             .iter()
-            .map(|p| std::fs::File::create(p).map(|f| BufWriter::with_capacity(1 << 16, f)))
+            .map(|p| std::fs::File::create(p).map(|f| BufWriter::with_capacity(16 << 10, f)))
             .collect::<Result<_, _>>()
             .map_err(io)?;
         Ok(Spill {
@@ -76,22 +77,25 @@ impl Spill {
     /// One bucket's lines, grouped by brand and date.
     pub fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
         let io = |e| StepError::io("reading spill files", true, e);
-        let mut bytes = Vec::new();
-        std::fs::File::open(&self.paths[bucket])
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(io)?;
+        let mut r = std::io::BufReader::with_capacity(
+            64 << 10,
+            std::fs::File::open(&self.paths[bucket]).map_err(io)?,
+        );
         let mut kept = KeptLines::new();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            let k = take(&mut rest, 4)
-                .and_then(|b| Some(u32::from_le_bytes(b.try_into().ok()?) as usize))
-                .and_then(|len| take(&mut rest, len))
-                .and_then(decode)
-                .ok_or_else(|| {
-                    io(std::io::Error::other(
-                        "a spilled line does not read back (disk fault?)",
-                    ))
-                })?;
+        let mut body = Vec::new();
+        loop {
+            if std::io::BufRead::fill_buf(&mut r).map_err(io)?.is_empty() {
+                break;
+            }
+            let mut len = [0u8; 4];
+            r.read_exact(&mut len).map_err(io)?;
+            body.resize(u32::from_le_bytes(len) as usize, 0);
+            r.read_exact(&mut body).map_err(io)?;
+            let k = decode(&body).ok_or_else(|| {
+                io(std::io::Error::other(
+                    "a spilled line does not read back (disk fault?)",
+                ))
+            })?;
             kept.entry((k.brand_id, k.date)).or_default().push(k.line);
         }
         Ok(kept)
