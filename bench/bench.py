@@ -62,8 +62,10 @@ def fresh_run_dir(data, run_dir):
 
 def seedline_run(run_dir, day):
     out, wall, cpu, rss = timed([SEEDLINE, "run", "--data", run_dir, "--date", day])
-    m = re.search(r"ingest ([\d.]+) s \((\d+) MB\), match ([\d.]+) s, publish ([\d.]+) s", out)
-    steps = dict(ingest=float(m[1]), mb=int(m[2]), match=float(m[3]), publish=float(m[4]))
+    m = re.search(r"ingest ([\d.]+) s \((\d+) MB\), match ([\d.]+) s, publish ([\d.]+) s; "
+                  r"CPU ingest ([\d.]+) s, match ([\d.]+) s, publish ([\d.]+) s", out)
+    steps = dict(ingest=float(m[1]), mb=int(m[2]), match=float(m[3]), publish=float(m[4]),
+                 ingest_cpu=float(m[5]), match_cpu=float(m[6]), publish_cpu=float(m[7]))
     return dict(wall=wall, cpu=cpu, rss=rss, out=out.strip(), **steps)
 
 
@@ -107,6 +109,19 @@ def compare(name, data, work):
         print(f"  MISMATCH {name}: {len(only_s)} seedline rows, {len(only_d)} duckdb rows differ; e.g.",
               list(only_s.items())[:3], list(only_d.items())[:3])
     return s, d, same, len(mine)
+
+
+def per_core(s):
+    """Ingest throughput per core: export MB over the CPU seconds the process spent ingesting."""
+    return s["mb"] / s["ingest_cpu"] if s["ingest_cpu"] else 0.0
+
+
+def print_seedline(s):
+    print(f"  seedline: wall {s['wall']:.1f} s, cpu {s['cpu']:.1f} s, peak RSS {s['rss']:.0f} MB")
+    print(f"    ingest  {s['ingest']:.2f} s wall, {s['ingest_cpu']:.2f} s CPU: {s['mb'] / s['ingest']:.0f} MB/s, "
+          f"{per_core(s):.0f} MB/s per core")
+    print(f"    match   {s['match']:.2f} s wall, {s['match_cpu']:.2f} s CPU")
+    print(f"    publish {s['publish']:.2f} s wall, {s['publish_cpu']:.2f} s CPU")
 
 
 def startup_times(runs=5):
@@ -156,6 +171,34 @@ def startup_times(runs=5):
     return out
 
 
+def print_targets(rows, d1, d31, starts):
+    """Issue 7's targets, each with what this run measured and whether it holds."""
+    by = {name: (s, d) for name, s, d, _ in rows}
+    out = []
+    big = next((n for n in by if n.startswith("10M-utf8")), None)
+    small = next((n for n in by if n.startswith("1M-utf8")), None)
+    gb = next((n for n in by if "gb18030" in n), None)
+    if big:
+        s, d = by[big]
+        out.append((f"10M lines: wall at most 0.7x DuckDB's", f"{s['wall'] / d['wall']:.2f}x", s["wall"] <= 0.7 * d["wall"]))
+        out.append(("10M lines: peak RSS under 256 MB", f"{s['rss']:.0f} MB", s["rss"] < 256))
+        if small:
+            r = s["rss"] / by[small][0]["rss"]
+            out.append(("peak RSS at 10M at most 1.5x that at 1M", f"{r:.2f}x", r <= 1.5))
+        out.append(("ingest UTF-8 at least 400 MB/s per core", f"{per_core(s):.0f} MB/s", per_core(s) >= 400))
+    if gb:
+        s = by[gb][0]
+        out.append(("ingest GB18030 at least 250 MB/s per core", f"{per_core(s):.0f} MB/s", per_core(s) >= 250))
+    if d1 and d31:
+        r = d31["wall"] / d1["wall"]
+        out.append(("day with 30 days of history at most 1.5x the first day", f"{r:.2f}x", r <= 1.5))
+    big_bin = max(mb for _, mb in starts.values())
+    out.append(("each Lambda binary under 15 MB", f"{big_bin:.1f} MB", big_bin < 15))
+    print("\n== issue 7 targets")
+    for what, got, ok in out:
+        print(f"  {'holds' if ok else 'NOT MET':8} {what}: {got}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000000,10000000",
@@ -183,17 +226,13 @@ def main():
             run_dir = os.path.join(args.work, "run-" + name)
             fresh_run_dir(data, run_dir)
             s = seedline_run(run_dir, DAY)
-            print(f"  seedline: wall {s['wall']:.1f} s, cpu {s['cpu']:.1f} s, peak RSS {s['rss']:.0f} MB; "
-                  f"ingest {s['ingest']:.2f} s = {s['mb'] / s['ingest']:.0f} MB/s (reading and normalising threads), "
-                  f"match {s['match']:.2f} s, publish {s['publish']:.2f} s")
+            print_seedline(s)
             print("  duckdb: not run (reading GB18030 needs DuckDB's encodings extension, which is downloaded "
                   "from DuckDB's servers, not PyPI)")
             rows.append((name, s, None, None))
             continue
         s, d, same, campaigns = compare(name, data, args.work)
-        print(f"  seedline: wall {s['wall']:.1f} s, cpu {s['cpu']:.1f} s, peak RSS {s['rss']:.0f} MB; "
-              f"ingest {s['ingest']:.2f} s = {s['mb'] / s['ingest']:.0f} MB/s (reading and normalising threads), "
-              f"match {s['match']:.2f} s, publish {s['publish']:.2f} s")
+        print_seedline(s)
         print(f"  duckdb:   wall {d['wall']:.1f} s, cpu {d['cpu']:.1f} s, peak RSS {d['rss']:.0f} MB")
         print(f"  ratio seedline/duckdb: wall {s['wall'] / d['wall']:.2f}x, peak RSS {s['rss'] / d['rss']:.2f}x; "
               f"campaign totals {'identical' if same else 'DIFFER'} ({campaigns} campaign rows)")
@@ -204,7 +243,9 @@ def main():
     for fn, (ms, mb) in starts.items():
         print(f"  {fn}: {mb:.1f} MB, ready in {ms:.1f} ms")
 
+    d1 = d31 = None
     if args.skip_history:
+        print_targets(rows, d1, d31, starts)
         return
     # A day with 30 days of history behind it, against a first day of the same size.
     h = args.history_lines
@@ -232,6 +273,7 @@ def main():
                      "day31": {k: v for k, v in d31.items() if k != "out"}},
          "lambda": starts},
         open(os.path.join(args.work, "results.json"), "w"), indent=2)
+    print_targets(rows, d1, d31, starts)
     if any(same is False for _, _, _, same in rows):
         sys.exit("campaign totals differ between seedline and DuckDB")
 

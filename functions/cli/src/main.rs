@@ -392,11 +392,14 @@ pub(crate) fn print_run(run: &DayRun) {
     );
     let t = run.timings;
     println!(
-        "  ingest {:.2} s ({} MB), match {:.2} s, publish {:.2} s",
+        "  ingest {:.2} s ({} MB), match {:.2} s, publish {:.2} s; CPU ingest {:.2} s, match {:.2} s, publish {:.2} s",
         t.ingest.as_secs_f64(),
         t.export_bytes / 1_000_000,
         t.matching.as_secs_f64(),
-        t.publish.as_secs_f64()
+        t.publish.as_secs_f64(),
+        t.ingest_cpu.as_secs_f64(),
+        t.matching_cpu.as_secs_f64(),
+        t.publish_cpu.as_secs_f64()
     );
     for r in run.ingested.iter().filter(|r| r.record.reason.is_some()) {
         println!(
