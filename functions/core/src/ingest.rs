@@ -88,6 +88,9 @@ fn row_err(reason: &'static str, detail: impl Into<String>) -> RowErr {
 
 struct Row<'a> {
     rec: &'a csv::ByteRecord,
+    /// The record's bytes as text, when the export is UTF-8 and the whole record is valid: checked
+    /// once, and every field is then a slice of it (fields split at ASCII bytes, so each is valid).
+    text: Option<&'a str>,
     map: &'a HeaderMap,
     enc: TextEncoding,
     mkt: Marketplace,
@@ -100,6 +103,13 @@ impl<'a> Row<'a> {
         let Some(pos) = self.map.get(f) else {
             return Ok(Cow::Borrowed(""));
         };
+        if let Some(field) = self
+            .text
+            .zip(self.rec.range(pos))
+            .and_then(|(t, r)| t.get(r))
+        {
+            return Ok(Cow::Borrowed(clean_field(field)));
+        }
         let bytes = self.rec.get(pos).unwrap_or_default();
         let text = self.enc.decode(bytes).ok_or_else(|| {
             row_err(
@@ -827,6 +837,10 @@ impl Rows<'_, '_> {
         self.out.counts.rows_in += 1;
         let row = Row {
             rec,
+            text: match self.encoding {
+                TextEncoding::Utf8 => std::str::from_utf8(rec.as_slice()).ok(),
+                TextEncoding::Gb18030 => None,
+            },
             map: &self.map,
             enc: self.encoding,
             mkt: self.mkt,

@@ -15,31 +15,34 @@ const TMP_PREFIX: &str = ".seedline-tmp-";
 /// Held while a conditional write checks and writes; never listed.
 const LOCK_FILE: &str = ".seedline-lock";
 
-/// Temporary files are private (0600); what lands under its key is readable like any written file.
-fn publishable(path: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| io_err("chmod", path, e))?;
-    }
-    Ok(())
-}
-
 /// Writes `path` atomically: `fill` writes a temporary file beside it, which is then renamed over it,
-/// so a reader sees the old file or the new one, never half of one.
+/// so a reader sees the old file or the new one, never half of one. The temporary file is created
+/// readable like any written file (0644), and the directory only when it is missing: a report's
+/// files are six puts into one new directory.
 fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| io_err("create", dir, e))?;
+    let create = || {
+        let mut b = tempfile::Builder::new();
+        b.prefix(TMP_PREFIX);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            b.permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        b.tempfile_in(dir)
+    };
+    let mut tmp = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(|e| io_err("create", dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| io_err("write", path, e))?;
-    publishable(tmp.path())?;
     tmp.persist(path)
         .map_err(|e| io_err("rename", path, e.error))?;
     Ok(())
