@@ -475,6 +475,32 @@ impl<'c> Attribution<'c> {
         None
     }
 
+    /// Takes in what another attribution over the same catalog and dates decided (a share of the
+    /// lines, decided on another thread).
+    pub fn merge(&mut self, other: Attribution<'c>) {
+        let s = other.stats;
+        self.stats.lines += s.lines;
+        self.stats.not_paid += s.not_paid;
+        self.stats.no_token += s.no_token;
+        self.stats.credited += s.credited;
+        for (reason, n) in s.excluded {
+            *self.stats.excluded.entry(reason).or_default() += n;
+        }
+        for (k, lines) in other.lines {
+            self.lines.entry(k).or_default().extend(lines);
+        }
+        self.with_lines.extend(other.with_lines);
+        for (k, days) in other.daily {
+            let mine = self.daily.entry(k).or_default();
+            for (d, v) in days {
+                *mine.entry(d).or_default() += v;
+            }
+        }
+        for (k, v) in other.etags {
+            self.etags.entry(k).or_insert(v);
+        }
+    }
+
     /// Brands with credited lines on `date`.
     pub fn brands_with_lines(&self, date: NaiveDate) -> impl Iterator<Item = &str> {
         self.with_lines

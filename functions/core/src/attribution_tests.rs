@@ -366,3 +366,37 @@ fn staged_report_inputs_read_back_whole() {
         assert!(codec::decode_input(&bytes[..cut]).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn attributions_of_shares_merge_into_the_attribution_of_all() {
+    let cat = catalog();
+    let d = crate::time::parse_date("2025-05-12").unwrap();
+    let src = ExportRef {
+        key: "exports/taobao/2025-05-12/a.csv".into(),
+        etag: "e1".into(),
+    };
+    let mut lines = [
+        line("p", "tk_ad", "2025-05-11 10:00:00", None),
+        line("q", "tk_ad", "2025-05-12 10:00:00", None),
+        line("r", "tk_cm", "2025-05-12 11:00:00", None),
+        line("x", "tk_nope", "2025-05-12 10:00:00", None),
+    ];
+    lines[2].item_id = "I-other".into();
+    let mut whole = Attribution::new(&cat, [d]);
+    let (mut one, mut two) = (Attribution::new(&cat, [d]), Attribution::new(&cat, [d]));
+    for (i, l) in lines.iter().enumerate() {
+        whole.add(l, &src);
+        if i % 2 == 0 {
+            one.add(l, &src)
+        } else {
+            two.add(l, &src)
+        }
+    }
+    one.merge(two);
+    assert_eq!(one.stats, whole.stats);
+    assert_eq!(one.report_input("b1", d), whole.report_input("b1", d));
+    assert_eq!(
+        one.brands_with_lines(d).collect::<Vec<_>>(),
+        whole.brands_with_lines(d).collect::<Vec<_>>()
+    );
+}

@@ -404,6 +404,11 @@ impl StagedRow<'_> {
         self.n - 1
     }
 
+    /// The record's bytes, for [`decode_staged`] elsewhere (another thread).
+    pub fn body(&self) -> &[u8] {
+        self.body
+    }
+
     /// The whole line.
     pub fn line(&self) -> Result<OrderLine, StagedReadError> {
         decode_line(self.body).ok_or(StagedReadError::Invalid {
@@ -411,6 +416,14 @@ impl StagedRow<'_> {
             why: "the record does not read as a line".into(),
         })
     }
+}
+
+/// A line from the bytes of a line-file record ([`StagedRow::body`]).
+pub fn decode_staged(body: &[u8]) -> Result<OrderLine, StagedReadError> {
+    decode_line(body).ok_or(StagedReadError::Invalid {
+        record: 0,
+        why: "a line record does not read as a line".into(),
+    })
 }
 
 /// Reads a staged line file back, calling `each` for every row in file order.

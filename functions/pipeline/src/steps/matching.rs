@@ -7,12 +7,12 @@ use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
 use seedline_core::line::{
-    read_keys, read_staged_rows, OrderLine, StagedReadError, KEY_RECORD_LEN,
+    decode_staged, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
 };
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
-use super::spill::Spill;
+use super::spill::{self, Spill};
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
@@ -340,6 +340,139 @@ impl Plan {
         Ok((changed, stats))
     }
 
+    /// Pass two, the deciding half: the rows that are a latest state are read on this thread and
+    /// handed in batches to a worker per core, each deciding with an attribution and a spill of its
+    /// own; the attributions are merged after.
+    fn decide_all<'c>(
+        handle: &Handle,
+        staging: &Arc<dyn ObjectStore>,
+        dates: &[NaiveDate],
+        latest: &Latest,
+        catalog: &'c Catalog,
+    ) -> Result<(Attribution<'c>, Vec<Spill>), StepError> {
+        /// Length-prefixed line records of one file.
+        struct Batch {
+            file: usize,
+            records: Vec<u8>,
+        }
+        const BATCH_BYTES: usize = 256 << 10;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
+        // Shared by the workers and dropped with the last of them, so that the reader is never left
+        // waiting on workers that stopped.
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    let rx = Arc::clone(&rx);
+                    scope.spawn(move || -> Result<(Attribution<'c>, Spill), StepError> {
+                        let mut a = Attribution::new(catalog, dates.iter().copied());
+                        let mut spill = Spill::new()?;
+                        loop {
+                            let next = match rx.lock() {
+                                Ok(r) => r.recv(),
+                                Err(_) => break,
+                            };
+                            let Ok(batch) = next else { break };
+                            let s = &latest.staged[batch.file];
+                            let mut rest = &batch.records[..];
+                            while let Some((body, tail)) = split_record(rest) {
+                                rest = tail;
+                                let line = decode_staged(body).map_err(|e| {
+                                    StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
+                                })?;
+                                if let Some(k) = a.decide(line, &s.source) {
+                                    spill.write(&k).map_err(|e| {
+                                        StepError::io("writing spill files", true, e)
+                                    })?;
+                                }
+                            }
+                        }
+                        spill.finish()?;
+                        Ok((a, spill))
+                    })
+                })
+                .collect();
+            drop(rx);
+            let read = (|| -> Result<(), StepError> {
+                for (f, (s, bits)) in latest.staged.iter().zip(&latest.wanted).enumerate() {
+                    if bits.iter().all(|w| *w == 0) {
+                        continue;
+                    }
+                    let key = s.export.lines_key();
+                    let obj = handle
+                        .block_on(staging.get(&key))?
+                        .ok_or_else(|| vanished(&key))?;
+                    let reader = crate::store::blocking_reader(obj.body, handle.clone());
+                    let mut rows = 0u64;
+                    let mut records = Vec::with_capacity(BATCH_BYTES + 4096);
+                    let source = read_staged_rows(reader, |row| {
+                        rows += 1;
+                        let i = row.index() as usize;
+                        if bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
+                            let body = row.body();
+                            records.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                            records.extend_from_slice(body);
+                            if records.len() >= BATCH_BYTES {
+                                let full = std::mem::replace(
+                                    &mut records,
+                                    Vec::with_capacity(BATCH_BYTES + 4096),
+                                );
+                                tx.send(Batch {
+                                    file: f,
+                                    records: full,
+                                })
+                                .map_err(|_| {
+                                    StagedReadError::Invalid {
+                                        record: rows,
+                                        why: "the deciding threads stopped".into(),
+                                    }
+                                })?;
+                            }
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+                    if !records.is_empty() {
+                        // A send fails only when every worker stopped; their error is the one told.
+                        let _ = tx.send(Batch { file: f, records });
+                    }
+                    if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
+                        return Err(StoreError::Invalid(format!(
+                            "{key} does not belong with {} (ingest of {} interrupted?): ingest it again",
+                            s.export.keys_key(),
+                            s.source.key
+                        ))
+                        .into());
+                    }
+                }
+                Ok(())
+            })();
+            drop(tx);
+            let mut merged: Option<Attribution<'c>> = None;
+            let mut spills = Vec::new();
+            let mut failed = None;
+            for h in handles {
+                match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
+                    Ok((a, spill)) => {
+                        spills.push(spill);
+                        match &mut merged {
+                            Some(m) => m.merge(a),
+                            None => merged = Some(a),
+                        }
+                    }
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            read?;
+            let a = merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied()));
+            Ok((a, spills))
+        })
+    }
+
     /// Pass two: decodes the rows that are a latest state, attributes them, spills the credited
     /// lines of `dates` to disk by brand, then stages the report input of every brand and date
     /// whose content changed, one spill bucket at a time.
@@ -354,34 +487,7 @@ impl Plan {
         changed: &mut Vec<BrandDate>,
     ) -> Result<MatchStats, StepError> {
         let started = std::time::Instant::now();
-        let mut a = Attribution::new(catalog, dates.iter().copied());
-        let mut spill = Spill::new()?;
-        for (s, bits) in latest.staged.iter().zip(&latest.wanted) {
-            if bits.iter().all(|w| *w == 0) {
-                continue;
-            }
-            let key = s.export.lines_key();
-            let obj = handle
-                .block_on(staging.get(&key))?
-                .ok_or_else(|| vanished(&key))?;
-            let reader = crate::store::blocking_reader(obj.body, handle.clone());
-            let (source, rows) = decode_wanted(reader, bits, |line| {
-                if let Some(k) = a.decide(line, &s.source) {
-                    spill.write(&k)?;
-                }
-                Ok(())
-            })
-            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-            if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
-                return Err(StoreError::Invalid(format!(
-                    "{key} does not belong with {} (ingest of {} interrupted?): ingest it again",
-                    s.export.keys_key(),
-                    s.source.key
-                ))
-                .into());
-            }
-        }
-
+        let (a, spills) = Self::decide_all(handle, staging, dates, latest, catalog)?;
         let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
@@ -408,14 +514,13 @@ impl Plan {
                     .map(|brand_id| BrandDate { brand_id, date: x }),
             );
         }
-        spill.finish()?;
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
         targets.sort_by_key(|t| std::cmp::Reverse(t.date));
         // Buckets are independent: shared out over the cores (each report is serialised, hashed and written).
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let next_bucket = std::sync::atomic::AtomicUsize::new(0);
-        let (a, spill, targets) = (&a, &spill, &targets);
+        let (a, spills, targets) = (&a, &spills, &targets);
         let results: Vec<Result<Vec<BrandDate>, StepError>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..workers)
                 .map(|_| {
@@ -431,7 +536,7 @@ impl Plan {
                                 handle,
                                 staging,
                                 a,
-                                spill,
+                                spills,
                                 bucket,
                                 targets,
                                 &mut changed,
@@ -468,12 +573,17 @@ impl Plan {
         handle: &Handle,
         staging: &Arc<dyn ObjectStore>,
         a: &Attribution<'_>,
-        spill: &Spill,
+        spills: &[Spill],
         bucket: usize,
         targets: &[BrandDate],
         changed: &mut Vec<BrandDate>,
     ) -> Result<(), StepError> {
-        let mut kept = spill.load(bucket)?;
+        let mut kept = spill::KeptLines::new();
+        for s in spills {
+            for (k, lines) in s.load(bucket)? {
+                kept.entry(k).or_default().extend(lines);
+            }
+        }
         for target in targets
             .iter()
             .filter(|t| Spill::bucket(&t.brand_id) == bucket)
@@ -505,62 +615,11 @@ impl Plan {
     }
 }
 
-/// Reads a line file, decoding the rows whose bit is set in `wanted` on a thread of its own and
-/// handing them to `each` on this one, in file order. Returns the file's source and its row count.
-fn decode_wanted<R: std::io::BufRead + Send>(
-    reader: R,
-    wanted: &[u64],
-    mut each: impl FnMut(OrderLine) -> Result<(), StagedReadError>,
-) -> Result<(seedline_core::line::StagedSource, u64), StagedReadError> {
-    const BATCH: usize = 1024;
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<OrderLine>>(4);
-        let parser = scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut rows = 0u64;
-            let src = read_staged_rows(reader, |row| {
-                rows += 1;
-                let i = row.index() as usize;
-                if wanted.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
-                    batch.push(row.line()?);
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        // Fails only when the receiving side stopped on an error of its own.
-                        if tx.send(full).is_err() {
-                            return Err(StagedReadError::Invalid {
-                                record: rows,
-                                why: "stopped".into(),
-                            });
-                        }
-                    }
-                }
-                Ok(())
-            });
-            if !batch.is_empty() {
-                let _ = tx.send(batch);
-            }
-            src.map(|src| (src, rows))
-        });
-        let mut failed = None;
-        for batch in rx {
-            for line in batch {
-                if let Err(e) = each(line) {
-                    failed = Some(e);
-                    break;
-                }
-            }
-            if failed.is_some() {
-                break;
-            }
-        }
-        let parsed = parser
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        match failed {
-            Some(e) => Err(e),
-            None => parsed,
-        }
-    })
+/// The next length-prefixed record of a batch, and what follows it.
+fn split_record(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let body = b.get(4..4 + len)?;
+    Some((body, &b[4 + len..]))
 }
 
 fn vanished(key: &str) -> StepError {
@@ -571,7 +630,7 @@ fn vanished(key: &str) -> StepError {
 mod tests {
     use super::*;
     use crate::store::local::LocalObjects;
-    use seedline_core::line::{Marketplace, StagedSource, StagedWriter, StatusClass};
+    use seedline_core::line::{Marketplace, OrderLine, StagedSource, StagedWriter, StatusClass};
 
     fn line(id: u32, token: bool) -> OrderLine {
         let t = seedline_core::time::parse_timestamp("2025-06-01 10:00:00").unwrap();

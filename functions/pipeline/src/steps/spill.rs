@@ -20,7 +20,8 @@ pub type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
 pub struct Spill {
     _dir: tempfile::TempDir,
     paths: Vec<PathBuf>,
-    files: Vec<BufWriter<std::fs::File>>,
+    /// Created on a bucket's first line: a small day touches few.
+    files: Vec<Option<BufWriter<std::fs::File>>>,
     buf: Vec<u8>,
 }
 
@@ -34,11 +35,7 @@ impl Spill {
         let paths: Vec<_> = (0..Self::BUCKETS)
             .map(|i| dir.path().join(format!("{i}.bin")))
             .collect();
-        let files = paths
-            .iter()
-            .map(|p| std::fs::File::create(p).map(|f| BufWriter::with_capacity(16 << 10, f)))
-            .collect::<Result<_, _>>()
-            .map_err(io)?;
+        let files = (0..Self::BUCKETS).map(|_| None).collect();
         Ok(Spill {
             _dir: dir,
             paths,
@@ -62,12 +59,20 @@ impl Spill {
         encode(k, &mut self.buf);
         let len = u32::try_from(self.buf.len() - 4).map_err(std::io::Error::other)?;
         self.buf[..4].copy_from_slice(&len.to_le_bytes());
-        self.files[Self::bucket(&k.brand_id)].write_all(&self.buf)
+        let b = Self::bucket(&k.brand_id);
+        let f = match &mut self.files[b] {
+            Some(f) => f,
+            empty => empty.insert(BufWriter::with_capacity(
+                16 << 10,
+                std::fs::File::create(&self.paths[b])?,
+            )),
+        };
+        f.write_all(&self.buf)
     }
 
     /// Flushes every bucket; then [`Spill::load`] reads them back.
     pub fn finish(&mut self) -> Result<(), StepError> {
-        for f in &mut self.files {
+        for f in self.files.iter_mut().flatten() {
             f.flush()
                 .map_err(|e| StepError::io("writing spill files", true, e))?;
         }
@@ -77,11 +82,14 @@ impl Spill {
     /// One bucket's lines, grouped by brand and date.
     pub fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
         let io = |e| StepError::io("reading spill files", true, e);
+        let mut kept = KeptLines::new();
+        if self.files[bucket].is_none() {
+            return Ok(kept);
+        }
         let mut r = std::io::BufReader::with_capacity(
             64 << 10,
             std::fs::File::open(&self.paths[bucket]).map_err(io)?,
         );
-        let mut kept = KeptLines::new();
         let mut body = Vec::new();
         loop {
             if std::io::BufRead::fill_buf(&mut r).map_err(io)?.is_empty() {
