@@ -66,6 +66,11 @@ enum Command {
         #[arg(long, env = "SEEDLINE_LOOKBACK_DAYS", default_value_t = config::DEFAULT_LOOKBACK_DAYS)]
         lookback_days: u32,
     },
+    /// Stage again the exports an earlier seedline staged (match asks for this once after an upgrade).
+    Restage {
+        #[command(flatten)]
+        target: Target,
+    },
     /// What the pipeline recorded of a day: files and rows, exclusions, published reports.
     Status {
         #[command(flatten)]
@@ -263,6 +268,10 @@ async fn dispatch(cli: Cli) -> Result<()> {
         } => {
             let hasher = config::buyer_hasher_from_env()?;
             operate::backfill(&target.stores().await?, &hasher, from, to, lookback_days).await
+        }
+        Command::Restage { target } => {
+            let hasher = config::buyer_hasher_from_env()?;
+            operate::restage(&target.stores().await?, &hasher).await
         }
         Command::Status { target, date, json } => {
             operate::status(&target.stores().await?, date, json).await

@@ -175,6 +175,18 @@ pub async fn rejects(stores: &Stores, date: NaiveDate) -> Result<()> {
     Ok(())
 }
 
+pub async fn restage(stores: &Stores, hasher: &BuyerHasher) -> Result<()> {
+    let done = ops::restage(stores, hasher, &|r| {
+        eprintln!("  staged again: {}", r.record.export_key);
+    })
+    .await?;
+    println!(
+        "{} export(s) staged again; the next run brings their reports up to date",
+        done.len()
+    );
+    Ok(())
+}
+
 pub async fn explain(stores: &Stores, m: Marketplace, line_id: &str) -> Result<()> {
     let Some(e) = ops::explain_line(stores, m, line_id).await? else {
         anyhow::bail!("no {m} line {line_id} in any ingested export");

@@ -438,6 +438,77 @@ fn a_backfill_stopped_half_way_does_only_what_is_left() {
     }
 }
 
+/// Staging written by an earlier seedline (every row in a CSV line file, no key files): match
+/// stops and names the command that fixes it; `restage` stages those exports again, and the reports
+/// come out as a fresh run's.
+#[test]
+fn staging_from_an_earlier_version_is_refused_until_restaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
+    let old = dir.path().join("old");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(&demo)
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let staged = files_under(vec![old.join("staging")]);
+    let mut v1 = 0;
+    for f in &staged {
+        let name = f.to_string_lossy().to_string();
+        if name.ends_with(".keys.bin") {
+            std::fs::remove_file(f).unwrap();
+        } else if let Some(stem) = name.strip_suffix(".tokens.bin") {
+            std::fs::rename(f, format!("{stem}.lines.csv")).unwrap();
+            v1 += 1;
+        } else if name.contains("/staging/ingest/") {
+            let mut rec: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            rec.as_object_mut().unwrap().remove("keys_key");
+            std::fs::write(f, serde_json::to_vec(&rec).unwrap()).unwrap();
+        }
+    }
+    assert!(v1 > 0);
+    let o = old.to_str().unwrap();
+    let refused = seedline(&["run", "--data", o, "--date", "2025-06-07"], Some(&key));
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("seedline restage"),
+        "{}",
+        stderr(&refused)
+    );
+    let restaged = ok(&["restage", "--data", o], Some(&key));
+    assert!(
+        restaged.contains(&format!("{v1} export(s) staged again")),
+        "{restaged}"
+    );
+    ok(&["run", "--data", o, "--date", "2025-06-07"], Some(&key));
+    let left: Vec<_> = files_under(vec![old.join("staging")])
+        .into_iter()
+        .filter(|f| f.to_string_lossy().ends_with(".lines.csv"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
+        for day in ["2025-06-03", "2025-06-07"] {
+            let read = |root: &Path, name: &str| {
+                let latest: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(root.join(format!("reports/{brand}/{day}/latest.json")))
+                        .unwrap(),
+                )
+                .unwrap();
+                std::fs::read(root.join(format!("{}{name}", latest["prefix"].as_str().unwrap())))
+                    .unwrap()
+            };
+            for name in ["campaigns.csv", "notes.csv", "orders.csv"] {
+                assert_eq!(read(&demo, name), read(&old, name), "{brand} {day} {name}");
+            }
+        }
+    }
+}
+
 /// Personal data planted in the demo's exports (names, phones, addresses, buyer accounts) appears
 /// nowhere in what the pipeline staged or published.
 #[test]

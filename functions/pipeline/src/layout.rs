@@ -60,6 +60,19 @@ impl ExportKey {
         ExportKey::parse(&format!("exports/{inner}")).ok()
     }
 
+    /// Where seedline before staging version 2 kept every row of the export.
+    pub fn v1_lines_key(&self) -> String {
+        self.staged("lines", V1_LINES_SUFFIX)
+    }
+
+    /// The export key a version-1 line file was made from.
+    pub fn from_v1_lines_key(key: &str) -> Option<ExportKey> {
+        let inner = key
+            .strip_prefix(LINES_PREFIX)?
+            .strip_suffix(V1_LINES_SUFFIX)?;
+        ExportKey::parse(&format!("exports/{inner}")).ok()
+    }
+
     pub fn rejects_key(&self) -> String {
         self.staged("rejects", ".rejects.csv")
     }
@@ -79,6 +92,7 @@ pub const LINES_PREFIX: &str = "staging/lines/";
 /// Version 2 of the line file: only rows with a token, in binary (version 1, `.lines.csv`, held
 /// every row as CSV).
 const LINES_SUFFIX: &str = ".tokens.bin";
+const V1_LINES_SUFFIX: &str = ".lines.csv";
 /// Every row's key, in row order: written after the line file, so its presence says both are whole.
 pub const KEYS_PREFIX: &str = "staging/keys/";
 const KEYS_SUFFIX: &str = ".keys.bin";
@@ -150,6 +164,11 @@ mod tests {
         assert_eq!(k.name, "pop_orders_20250528_2.csv.gz");
         assert_eq!(ExportKey::from_lines_key(&k.lines_key()), Some(k.clone()));
         assert_eq!(ExportKey::from_keys_key(&k.keys_key()), Some(k.clone()));
+        assert_eq!(
+            ExportKey::from_v1_lines_key(&k.v1_lines_key()),
+            Some(k.clone())
+        );
+        assert_eq!(ExportKey::from_v1_lines_key(&k.lines_key()), None);
         assert!(ExportKey::parse("exports/amazon/2025-05-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-5-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-05-28/").is_err());

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
-use crate::steps::ingest::{IngestRecord, IngestResult};
+use crate::steps::ingest::{ingest_object, IngestRecord, IngestResult};
 use crate::steps::matching::MatchOutcome;
 use crate::steps::run::{day_exports, day_objects, run_day_with, DayDone, DayRun};
 use crate::steps::StepError;
@@ -241,6 +241,44 @@ pub async fn explain_line(
         appearances,
         reasoning,
     }))
+}
+
+/// Exports whose staged lines are in an earlier format (ingested by an earlier seedline): match
+/// refuses to run until they are staged again ([`restage`]), since it would miss their lines.
+pub async fn stale_exports(stores: &Stores) -> Result<Vec<String>, StepError> {
+    // One listing, no reads: an export staged in the earlier format has a version-1 line file.
+    Ok(stores
+        .staging
+        .list(layout::LINES_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|o| ExportKey::from_v1_lines_key(&o.key))
+        .map(|k| k.key())
+        .collect())
+}
+
+/// Stages again every export staged in an earlier format, and removes its old line file. Reports
+/// are untouched: the next run's match brings them up to date.
+pub async fn restage(
+    stores: &Stores,
+    hasher: &BuyerHasher,
+    on_done: &(dyn Fn(&IngestResult) + Send + Sync),
+) -> Result<Vec<IngestResult>, StepError> {
+    let mut out = Vec::new();
+    for key in stale_exports(stores).await? {
+        let ek = ExportKey::parse(&key).map_err(StepError::BadInput)?;
+        if stores.exports.head(&key).await?.is_none() {
+            // The export itself is gone: its old staging goes too.
+            stores.staging.delete(&ek.record_key()).await?;
+            stores.staging.delete(&ek.rejects_key()).await?;
+        } else {
+            let r = ingest_object(stores, hasher, &key).await?;
+            on_done(&r);
+            out.push(r);
+        }
+        stores.staging.delete(&ek.v1_lines_key()).await?;
+    }
+    Ok(out)
 }
 
 /// What a backfill reports as it goes.

@@ -49,6 +49,15 @@ pub async fn match_orders(
     date: NaiveDate,
     lookback_days: u32,
 ) -> Result<MatchOutcome, StepError> {
+    let stale = crate::ops::stale_exports(stores).await?;
+    if let Some(first) = stale.first() {
+        return Err(StepError::BadInput(format!(
+            "{} export(s) were staged by an earlier seedline ({first}{}): run `seedline restage` once \
+             (it stages them again), then match again",
+            stale.len(),
+            if stale.len() > 1 { ", …" } else { "" }
+        )));
+    }
     let lookback = Duration::days(i64::from(lookback_days));
     let run_dates: BTreeSet<NaiveDate> = stores
         .staging
