@@ -629,7 +629,9 @@ pub mod codec {
 
     pub fn take_str(rest: &mut &[u8]) -> Option<String> {
         let len = u32::from_le_bytes(take_array(rest)?) as usize;
-        String::from_utf8(take(rest, len)?.to_vec()).ok()
+        simdutf8::basic::from_utf8(take(rest, len)?)
+            .ok()
+            .map(str::to_string)
     }
 
     pub fn put_date(out: &mut Vec<u8>, d: NaiveDate) {

@@ -29,7 +29,7 @@ impl TextEncoding {
     /// since a file can be detected on an ASCII-only start.
     pub fn decode<'a>(self, bytes: &'a [u8]) -> Option<std::borrow::Cow<'a, str>> {
         match self {
-            TextEncoding::Utf8 => match std::str::from_utf8(bytes) {
+            TextEncoding::Utf8 => match simdutf8::basic::from_utf8(bytes) {
                 Ok(s) => Some(std::borrow::Cow::Borrowed(s)),
                 Err(_) => GB18030.decode_without_bom_handling_and_without_replacement(bytes),
             },

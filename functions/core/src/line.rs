@@ -311,7 +311,9 @@ fn decode_line(mut b: &[u8]) -> Option<OrderLine> {
     let mut s = [(); 9].map(|_| String::new());
     for slot in &mut s {
         let len = u32::from_le_bytes(take_array(rest)?) as usize;
-        *slot = String::from_utf8(take(rest, len)?.to_vec()).ok()?;
+        *slot = simdutf8::basic::from_utf8(take(rest, len)?)
+            .ok()?
+            .to_string();
     }
     let [line_id, order_id, shop_id, item_id, sku_code, title, status, buyer_hash, token] = s;
     if !rest.is_empty() {

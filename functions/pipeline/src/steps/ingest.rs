@@ -47,6 +47,92 @@ pub struct IngestResult {
     pub skipped: bool,
 }
 
+/// A file written on a thread of its own, in 1 MiB blocks: the normalising thread hands a block
+/// over and goes on, instead of waiting on the kernel for every write.
+struct OffThread {
+    buf: Vec<u8>,
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    recycled: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl OffThread {
+    const BLOCK: usize = 1 << 20;
+
+    fn new(mut file: std::fs::File) -> OffThread {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let thread = std::thread::spawn(move || -> std::io::Result<()> {
+            for mut block in rx {
+                file.write_all(&block)?;
+                block.clear();
+                let _ = back.try_send(block);
+            }
+            file.flush()
+        });
+        OffThread {
+            buf: Vec::with_capacity(Self::BLOCK),
+            tx: Some(tx),
+            recycled,
+            thread: Some(thread),
+        }
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        let next = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(Self::BLOCK));
+        let full = std::mem::replace(&mut self.buf, next);
+        let sent = self.tx.as_ref().map(|tx| tx.send(full));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The writing thread stopped: its error is told by close.
+            _ => self
+                .join()
+                .and(Err(std::io::Error::other("the writing thread stopped"))),
+        }
+    }
+
+    fn join(&mut self) -> std::io::Result<()> {
+        self.tx = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(p)) => std::panic::resume_unwind(p),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes what is left and waits until the file is written.
+    fn close(mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.hand_over()?;
+        }
+        self.join()
+    }
+}
+
+impl Write for OffThread {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::BLOCK {
+            self.hand_over()?;
+        }
+        Ok(data.len())
+    }
+
+    /// Blocks are handed over as they fill; [`OffThread::close`] is what waits for the file.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for OffThread {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
 /// Ingests one export object. Ingesting the same object twice changes nothing.
 pub async fn ingest_object(
     stores: &Stores,
@@ -96,8 +182,13 @@ pub async fn ingest_object(
                 .map(BufWriter::new)
                 .map_err(IngestError::Output)
         };
-        let mut lines =
-            StagedWriter::new(create(&lp)?, create(&kp)?, &source).map_err(IngestError::Output)?;
+        let off_thread = |p: &std::path::Path| {
+            std::fs::File::create(p)
+                .map(OffThread::new)
+                .map_err(IngestError::Output)
+        };
+        let mut lines = StagedWriter::new(off_thread(&lp)?, off_thread(&kp)?, &source)
+            .map_err(IngestError::Output)?;
         let mut rejects = csv::Writer::from_writer(create(&rp)?);
         rejects
             .write_record(["line", "order_id", "reason", "detail"])
@@ -114,7 +205,7 @@ pub async fn ingest_object(
         })?;
         lines
             .finish()
-            .and_then(|(mut w, mut k)| w.flush().and_then(|_| k.flush()))
+            .and_then(|(w, k)| w.close().and_then(|_| k.close()))
             .map_err(IngestError::Output)?;
         rejects.flush().map_err(IngestError::Output)?;
         Ok(summary)

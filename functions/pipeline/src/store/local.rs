@@ -173,9 +173,22 @@ impl ObjectStore for LocalObjects {
         let path = self.path(key)?;
         let src = src.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            write_atomically(&path, |f| {
-                std::io::copy(&mut std::fs::File::open(&src)?, f).map(|_| ())
-            })
+            // On the same file system, a hard link beside the target renamed over it: no byte is
+            // copied (a big export's staged files are hundreds of MB). Elsewhere, a copy.
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+            let linked = tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .make_in(dir, |tmp| std::fs::hard_link(&src, tmp));
+            match linked {
+                Ok(tmp) => tmp
+                    .persist(&path)
+                    .map(|_| ())
+                    .map_err(|e| io_err("rename", &path, e.error)),
+                Err(_) => write_atomically(&path, |f| {
+                    std::io::copy(&mut std::fs::File::open(&src)?, f).map(|_| ())
+                }),
+            }
         })
         .await
         .map_err(|e| StoreError::backend("put", key, false, e))?
