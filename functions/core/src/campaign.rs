@@ -255,8 +255,9 @@ pub struct LinkRef {
 pub struct Catalog {
     brands: BTreeMap<String, Brand>,
     campaigns: Vec<Campaign>,
-    /// [`Campaign::version`] of each campaign, computed once: every report names them.
-    versions: Vec<String>,
+    /// [`Campaign::version`] of each campaign, computed once when first asked for: every report
+    /// names its campaigns' versions, and most campaigns of a big catalog are in no report.
+    versions: Vec<std::sync::OnceLock<String>>,
     /// Looked up for every line with a token: foldhash (randomly seeded per process) over SipHash.
     tokens: HashMap<String, LinkRef, foldhash::fast::RandomState>,
 }
@@ -303,7 +304,10 @@ impl Catalog {
         }
         Ok(Catalog {
             brands: by_id,
-            versions: campaigns.iter().map(Campaign::version).collect(),
+            versions: campaigns
+                .iter()
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             campaigns,
             tokens,
         })
@@ -328,7 +332,9 @@ impl Catalog {
             .campaigns
             .binary_search_by(|x| x.campaign_id.as_str().cmp(&c.campaign_id))
         {
-            Ok(i) if self.campaigns[i] == *c => self.versions[i].clone(),
+            Ok(i) if self.campaigns[i] == *c => {
+                self.versions[i].get_or_init(|| c.version()).clone()
+            }
             _ => c.version(),
         }
     }

@@ -189,8 +189,9 @@ impl std::hash::Hasher for KeyHasher {
 /// index in latest-state order, and its row in the file's line file).
 type State = HashMap<Key, (u32, u32), std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// Key records a pass of [`latest_states`] takes at most: memory for the latest state stays under
-/// this many entries (24 bytes each, and the map's slack) whatever the number of lines.
+/// Key records a pass of [`latest_states`] takes at most: a pass holds at most this many lines
+/// (24 bytes each, and the map's slack), a worker per core runs one pass at a time, so memory for
+/// the latest state is bounded whatever the number of lines.
 const ROWS_PER_PASS: u64 = 2_000_000;
 
 /// What pass one learnt of a staged export.
@@ -224,74 +225,141 @@ fn latest_states(
         .map(|(_, size)| size / KEY_RECORD_LEN as u64)
         .sum();
     let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
-    let mut latest = Latest {
-        staged: Vec::with_capacity(files.len()),
-        wanted: Vec::with_capacity(files.len()),
-        no_token: 0,
-    };
-    let mut state = State::default();
-    for pass in 0..passes {
-        for (f, (ek, _)) in files.iter().enumerate() {
-            let key = ek.keys_key();
-            let obj = handle
-                .block_on(staging.get(&key))?
-                .ok_or_else(|| vanished(&key))?;
-            let reader = crate::store::blocking_reader(obj.body, handle.clone());
-            let file = u32::try_from(f).unwrap_or(u32::MAX);
-            let (mut row, mut no_token) = (0u32, 0u64);
-            let source = read_keys(reader, |r| {
-                let k = Key(r.key as u64, (r.key >> 64) as u64);
-                let mine = passes == 1 || ((k.1 >> 32) * passes) >> 32 == pass;
-                if r.token {
-                    if mine {
-                        state.insert(k, (file, row));
+    // Passes are independent: a worker per core takes them one at a time.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get() as u64)
+        .min(passes);
+    let next_pass = std::sync::atomic::AtomicU64::new(0);
+    let results: Vec<Result<Option<Latest>, StepError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine: Option<Latest> = None;
+                    let mut state = State::default();
+                    loop {
+                        let pass = next_pass.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if pass >= passes {
+                            return Ok(mine);
+                        }
+                        let l = one_pass(handle, staging, files, pass, passes, &mut state)?;
+                        match &mut mine {
+                            Some(m) => m.absorb(l)?,
+                            None => mine = Some(l),
+                        }
                     }
-                    row += 1;
-                } else {
-                    no_token += 1;
-                    if mine {
-                        state.remove(&k);
-                    }
-                }
+                })
             })
-            .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-            if pass == 0 {
-                latest.staged.push(Staged {
-                    export: ek.clone(),
-                    source: ExportRef {
-                        key: source.export_key,
-                        etag: source.etag,
-                    },
-                    token_rows: row,
-                });
-                latest.wanted.push(vec![0u64; (row as usize).div_ceil(64)]);
-                latest.no_token += no_token;
-            } else if latest.staged[f].source.etag != source.etag {
-                return Err(StoreError::Invalid(format!(
-                    "{key} changed while matching (ingested again?): run match again"
-                ))
-                .into());
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut latest: Option<Latest> = None;
+    for r in results {
+        if let Some(l) = r? {
+            match &mut latest {
+                Some(m) => m.absorb(l)?,
+                None => latest = Some(l),
             }
         }
-        for (file, row) in state.values() {
-            let (file, row) = (*file as usize, *row as usize);
-            if let Some(w) = latest.wanted[file].get_mut(row / 64) {
-                *w |= 1 << (row % 64);
-            }
-        }
-        tracing::debug!(
-            pass,
-            lines = state.len(),
-            "latest states of a share of the keys"
-        );
-        state.clear();
     }
+    let latest = latest.unwrap_or(Latest {
+        staged: Vec::new(),
+        wanted: Vec::new(),
+        no_token: 0,
+    });
     tracing::info!(
         files = files.len(),
         passes,
         keys_ms = started.elapsed().as_millis() as u64,
         "latest states found"
     );
+    Ok(latest)
+}
+
+impl Latest {
+    /// Takes in the rows another pass marked (its share of the keys) over the same files.
+    fn absorb(&mut self, other: Latest) -> Result<(), StepError> {
+        for (i, (mine, theirs)) in self.staged.iter().zip(&other.staged).enumerate() {
+            if mine.source.etag != theirs.source.etag || mine.token_rows != theirs.token_rows {
+                return Err(StoreError::Invalid(format!(
+                    "{} changed while matching (ingested again?): run match again",
+                    self.staged[i].export.keys_key()
+                ))
+                .into());
+            }
+        }
+        for (mine, theirs) in self.wanted.iter_mut().zip(other.wanted) {
+            for (m, t) in mine.iter_mut().zip(theirs) {
+                *m |= t;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One pass of [`latest_states`]: the lines whose key falls in share `pass` of `passes`.
+fn one_pass(
+    handle: &Handle,
+    staging: &Arc<dyn ObjectStore>,
+    files: &[(ExportKey, u64)],
+    pass: u64,
+    passes: u64,
+    state: &mut State,
+) -> Result<Latest, StepError> {
+    let mut latest = Latest {
+        staged: Vec::with_capacity(files.len()),
+        wanted: Vec::with_capacity(files.len()),
+        no_token: 0,
+    };
+    for (f, (ek, _)) in files.iter().enumerate() {
+        let key = ek.keys_key();
+        let obj = handle
+            .block_on(staging.get(&key))?
+            .ok_or_else(|| vanished(&key))?;
+        let reader = crate::store::blocking_reader(obj.body, handle.clone());
+        let file = u32::try_from(f).unwrap_or(u32::MAX);
+        let (mut row, mut no_token) = (0u32, 0u64);
+        let source = read_keys(reader, |r| {
+            let k = Key(r.key as u64, (r.key >> 64) as u64);
+            let mine = passes == 1 || ((k.1 >> 32) * passes) >> 32 == pass;
+            if r.token {
+                if mine {
+                    state.insert(k, (file, row));
+                }
+                row += 1;
+            } else {
+                no_token += 1;
+                if mine {
+                    state.remove(&k);
+                }
+            }
+        })
+        .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
+        latest.staged.push(Staged {
+            export: ek.clone(),
+            source: ExportRef {
+                key: source.export_key,
+                etag: source.etag,
+            },
+            token_rows: row,
+        });
+        latest.wanted.push(vec![0u64; (row as usize).div_ceil(64)]);
+        latest.no_token += no_token;
+    }
+    for (file, row) in state.values() {
+        let (file, row) = (*file as usize, *row as usize);
+        if let Some(w) = latest.wanted[file].get_mut(row / 64) {
+            *w |= 1 << (row % 64);
+        }
+    }
+    tracing::debug!(
+        pass,
+        lines = state.len(),
+        "latest states of a share of the keys"
+    );
+    state.clear();
     Ok(latest)
 }
 
