@@ -401,7 +401,7 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
     pub fn add(&mut self, line: &OrderLine, source: &ExportRef) {
-        if let Some(k) = self.decide(line.clone(), source) {
+        if let Some(k) = self.decide(line, source) {
             self.lines
                 .entry((k.brand_id, k.date))
                 .or_default()
@@ -411,9 +411,9 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`; hands back the credited line when its
     /// report date is one of those asked for.
-    pub fn decide(&mut self, line: OrderLine, source: &ExportRef) -> Option<Kept> {
+    pub fn decide(&mut self, line: &OrderLine, source: &ExportRef) -> Option<Kept> {
         self.stats.lines += 1;
-        match decide(self.catalog, &line) {
+        match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
             Decision::Excluded(e) => {
@@ -456,16 +456,16 @@ impl<'c> Attribution<'c> {
                         note_id: note.note_id.clone(),
                         link_kind: link.kind,
                         marketplace: line.marketplace,
-                        shop_id: line.shop_id,
-                        order_id: line.order_id,
-                        line_id: line.line_id,
-                        item_id: line.item_id,
-                        title: line.title,
+                        shop_id: line.shop_id.clone(),
+                        order_id: line.order_id.clone(),
+                        line_id: line.line_id.clone(),
+                        item_id: line.item_id.clone(),
+                        title: line.title.clone(),
                         quantity: line.quantity,
                         paid_fen: line.paid_fen,
                         refund_fen: line.refund_fen,
                         paid_at,
-                        buyer_hash: line.buyer_hash,
+                        buyer_hash: line.buyer_hash.clone(),
                         match_kind: kind,
                         source_key: source.key.clone(),
                     },

@@ -191,37 +191,13 @@ struct Amounts {
     payable: i64,
 }
 
-/// A line with nothing in it, for [`parse_row_into`] to fill.
-fn blank_line(mkt: Marketplace) -> OrderLine {
-    OrderLine {
-        marketplace: mkt,
-        line_id: String::new(),
-        order_id: String::new(),
-        shop_id: String::new(),
-        item_id: String::new(),
-        sku_code: String::new(),
-        title: String::new(),
-        quantity: 0,
-        paid_fen: 0,
-        refund_fen: 0,
-        status: String::new(),
-        status_class: StatusClass::Unpaid,
-        created_at: chrono::NaiveDateTime::default(),
-        paid_at: None,
-        buyer_hash: String::new(),
-        token: String::new(),
-        clicked_at: None,
-        source_line: 0,
-    }
-}
-
 fn set(field: &mut String, value: &str) {
     field.clear();
     field.push_str(value);
 }
 
 fn parse_row(row: &Row<'_>, hasher: &BuyerHasher, source_line: u64) -> Result<Parsed, RowErr> {
-    let mut line = blank_line(row.mkt);
+    let mut line = OrderLine::blank(row.mkt);
     let amounts = parse_row_into(row, hasher, source_line, &mut line)?;
     Ok(Parsed { line, amounts })
 }
@@ -955,7 +931,7 @@ pub fn normalise<R: Read + Send + 'static>(
                 on_reject,
             },
             pending: None,
-            scratch: blank_line(mkt),
+            scratch: OrderLine::blank(mkt),
             map: *map,
             encoding,
             mkt,

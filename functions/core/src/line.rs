@@ -112,6 +112,30 @@ pub struct OrderLine {
 }
 
 impl OrderLine {
+    /// A line with nothing in it, to be filled.
+    pub fn blank(marketplace: Marketplace) -> OrderLine {
+        OrderLine {
+            marketplace,
+            line_id: String::new(),
+            order_id: String::new(),
+            shop_id: String::new(),
+            item_id: String::new(),
+            sku_code: String::new(),
+            title: String::new(),
+            quantity: 0,
+            paid_fen: 0,
+            refund_fen: 0,
+            status: String::new(),
+            status_class: StatusClass::Unpaid,
+            created_at: NaiveDateTime::default(),
+            paid_at: None,
+            buyer_hash: String::new(),
+            token: String::new(),
+            clicked_at: None,
+            source_line: 0,
+        }
+    }
+
     /// Paid and not merely "paid later": a payment time and a paid or closed status.
     pub fn is_paid(&self) -> bool {
         self.paid_at.is_some()
@@ -294,51 +318,43 @@ fn take_time(rest: &mut &[u8]) -> Option<Option<NaiveDateTime>> {
     }
 }
 
-fn decode_line(mut b: &[u8]) -> Option<OrderLine> {
+fn decode_line(b: &[u8]) -> Option<OrderLine> {
+    let mut line = OrderLine::blank(Marketplace::Taobao);
+    decode_line_into(b, &mut line)?;
+    Some(line)
+}
+
+/// Decodes a record into `line`, reusing its strings' memory.
+fn decode_line_into(mut b: &[u8], line: &mut OrderLine) -> Option<()> {
     let rest = &mut b;
     let [m, class] = take_array(rest)?;
-    let marketplace = Marketplace::ALL.into_iter().find(|x| *x as u8 == m)?;
-    let status_class = [StatusClass::Paid, StatusClass::Unpaid, StatusClass::Closed]
+    line.marketplace = Marketplace::ALL.into_iter().find(|x| *x as u8 == m)?;
+    line.status_class = [StatusClass::Paid, StatusClass::Unpaid, StatusClass::Closed]
         .get(usize::from(class))
         .copied()?;
-    let quantity = u32::from_le_bytes(take_array(rest)?);
-    let paid_fen = i64::from_le_bytes(take_array(rest)?);
-    let refund_fen = i64::from_le_bytes(take_array(rest)?);
-    let source_line = u64::from_le_bytes(take_array(rest)?);
-    let created_at = take_time(rest)??;
-    let paid_at = take_time(rest)?;
-    let clicked_at = take_time(rest)?;
-    let mut s = [(); 9].map(|_| String::new());
-    for slot in &mut s {
+    line.quantity = u32::from_le_bytes(take_array(rest)?);
+    line.paid_fen = i64::from_le_bytes(take_array(rest)?);
+    line.refund_fen = i64::from_le_bytes(take_array(rest)?);
+    line.source_line = u64::from_le_bytes(take_array(rest)?);
+    line.created_at = take_time(rest)??;
+    line.paid_at = take_time(rest)?;
+    line.clicked_at = take_time(rest)?;
+    for slot in [
+        &mut line.line_id,
+        &mut line.order_id,
+        &mut line.shop_id,
+        &mut line.item_id,
+        &mut line.sku_code,
+        &mut line.title,
+        &mut line.status,
+        &mut line.buyer_hash,
+        &mut line.token,
+    ] {
         let len = u32::from_le_bytes(take_array(rest)?) as usize;
-        *slot = simdutf8::basic::from_utf8(take(rest, len)?)
-            .ok()?
-            .to_string();
+        slot.clear();
+        slot.push_str(simdutf8::basic::from_utf8(take(rest, len)?).ok()?);
     }
-    let [line_id, order_id, shop_id, item_id, sku_code, title, status, buyer_hash, token] = s;
-    if !rest.is_empty() {
-        return None;
-    }
-    Some(OrderLine {
-        marketplace,
-        line_id,
-        order_id,
-        shop_id,
-        item_id,
-        sku_code,
-        title,
-        quantity,
-        paid_fen,
-        refund_fen,
-        status,
-        status_class,
-        created_at,
-        paid_at,
-        buyer_hash,
-        token,
-        clicked_at,
-        source_line,
-    })
+    rest.is_empty().then_some(())
 }
 
 /// Reads a key file, calling `each` for every record in row order.
@@ -420,9 +436,10 @@ impl StagedRow<'_> {
     }
 }
 
-/// A line from the bytes of a line-file record ([`StagedRow::body`]).
-pub fn decode_staged(body: &[u8]) -> Result<OrderLine, StagedReadError> {
-    decode_line(body).ok_or(StagedReadError::Invalid {
+/// A line from the bytes of a line-file record ([`StagedRow::body`]), into `line` (its strings'
+/// memory reused: a thread decoding many lines allocates nothing once they have grown).
+pub fn decode_staged_into(body: &[u8], line: &mut OrderLine) -> Result<(), StagedReadError> {
+    decode_line_into(body, line).ok_or(StagedReadError::Invalid {
         record: 0,
         why: "a line record does not read as a line".into(),
     })

@@ -7,7 +7,7 @@ use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
 use seedline_core::line::{
-    decode_staged, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
+    decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
 };
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
@@ -445,6 +445,9 @@ impl Plan {
                     scope.spawn(move || -> Result<(Attribution<'c>, Spill), StepError> {
                         let mut a = Attribution::new(catalog, dates.iter().copied());
                         let mut spill = Spill::new()?;
+                        let mut line = seedline_core::line::OrderLine::blank(
+                            seedline_core::line::Marketplace::Taobao,
+                        );
                         loop {
                             let next = match rx.lock() {
                                 Ok(r) => r.recv(),
@@ -455,10 +458,10 @@ impl Plan {
                             let mut rest = &batch.records[..];
                             while let Some((body, tail)) = split_record(rest) {
                                 rest = tail;
-                                let line = decode_staged(body).map_err(|e| {
+                                decode_staged_into(body, &mut line).map_err(|e| {
                                     StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
                                 })?;
-                                if let Some(k) = a.decide(line, &s.source) {
+                                if let Some(k) = a.decide(&line, &s.source) {
                                     spill.write(&k).map_err(|e| {
                                         StepError::io("writing spill files", true, e)
                                     })?;
