@@ -422,20 +422,21 @@ fn a_backfill_stopped_half_way_does_only_what_is_left() {
     // Same reports as the demo's day-by-day run.
     for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
         for day in ["2025-06-03", "2025-06-07"] {
-            let read = |root: &Path, name: &str| {
-                let latest: serde_json::Value = serde_json::from_slice(
-                    &std::fs::read(root.join(format!("reports/{brand}/{day}/latest.json")))
-                        .unwrap(),
-                )
-                .unwrap();
-                std::fs::read(root.join(format!("{}{name}", latest["prefix"].as_str().unwrap())))
-                    .unwrap()
-            };
+            let read = |root: &Path, name: &str| latest_report_file(root, brand, day, name);
             for name in ["campaigns.csv", "notes.csv", "orders.csv"] {
                 assert_eq!(read(&demo, name), read(&bf, name), "{brand} {day} {name}");
             }
         }
     }
+}
+
+/// A file of the version latest.json points to.
+fn latest_report_file(root: &Path, brand: &str, day: &str, name: &str) -> Vec<u8> {
+    let latest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join(format!("reports/{brand}/{day}/latest.json"))).unwrap(),
+    )
+    .unwrap();
+    std::fs::read(root.join(format!("{}{name}", latest["prefix"].as_str().unwrap()))).unwrap()
 }
 
 /// Staging written by an earlier seedline (every row in a CSV line file, no key files): match
@@ -493,15 +494,7 @@ fn staging_from_an_earlier_version_is_refused_until_restaged() {
     assert!(left.is_empty(), "{left:?}");
     for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
         for day in ["2025-06-03", "2025-06-07"] {
-            let read = |root: &Path, name: &str| {
-                let latest: serde_json::Value = serde_json::from_slice(
-                    &std::fs::read(root.join(format!("reports/{brand}/{day}/latest.json")))
-                        .unwrap(),
-                )
-                .unwrap();
-                std::fs::read(root.join(format!("{}{name}", latest["prefix"].as_str().unwrap())))
-                    .unwrap()
-            };
+            let read = |root: &Path, name: &str| latest_report_file(root, brand, day, name);
             for name in ["campaigns.csv", "notes.csv", "orders.csv"] {
                 assert_eq!(read(&demo, name), read(&old, name), "{brand} {day} {name}");
             }

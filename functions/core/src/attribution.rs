@@ -609,30 +609,8 @@ pub mod codec {
     use crate::campaign::LinkKind;
     use crate::line::Marketplace;
 
-    pub fn put_str(out: &mut Vec<u8>, s: &str) {
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-
-    pub fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-        if rest.len() < n {
-            return None;
-        }
-        let (head, tail) = rest.split_at(n);
-        *rest = tail;
-        Some(head)
-    }
-
-    fn take_array<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
-        take(rest, N)?.try_into().ok()
-    }
-
-    pub fn take_str(rest: &mut &[u8]) -> Option<String> {
-        let len = u32::from_le_bytes(take_array(rest)?) as usize;
-        simdutf8::basic::from_utf8(take(rest, len)?)
-            .ok()
-            .map(str::to_string)
-    }
+    use crate::wire::take_array;
+    pub use crate::wire::{put_str, take, take_str};
 
     pub fn put_date(out: &mut Vec<u8>, d: NaiveDate) {
         out.extend_from_slice(&d.to_epoch_days().to_le_bytes());

@@ -17,5 +17,6 @@ pub mod pii;
 pub mod report;
 pub mod text;
 pub mod time;
+pub mod wire;
 
 pub use chrono::{NaiveDate, NaiveDateTime};

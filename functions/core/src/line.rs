@@ -13,6 +13,8 @@ use std::str::FromStr;
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
+use crate::wire::{put_str, take_array, take_str_ref};
+
 /// A partner marketplace, as it appears in export keys (`exports/{marketplace}/…`).
 ///
 /// Variants are in byte order of their names (`jd` < `taobao`), so sorting by the enum sorts reports
@@ -258,11 +260,6 @@ impl<W: Write, K: Write> StagedWriter<W, K> {
     }
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 fn put_time(out: &mut Vec<u8>, t: Option<NaiveDateTime>) {
     // i64::MIN stands for no time: no export timestamp is that far back.
     let secs = t.map_or(i64::MIN, |t| t.and_utc().timestamp());
@@ -296,19 +293,6 @@ fn encode_line(l: &OrderLine, out: &mut Vec<u8>) {
     ] {
         put_str(out, s);
     }
-}
-
-fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
-    if rest.len() < n {
-        return None;
-    }
-    let (head, tail) = rest.split_at(n);
-    *rest = tail;
-    Some(head)
-}
-
-fn take_array<const N: usize>(rest: &mut &[u8]) -> Option<[u8; N]> {
-    take(rest, N)?.try_into().ok()
 }
 
 fn take_time(rest: &mut &[u8]) -> Option<Option<NaiveDateTime>> {
@@ -350,9 +334,8 @@ fn decode_line_into(mut b: &[u8], line: &mut OrderLine) -> Option<()> {
         &mut line.buyer_hash,
         &mut line.token,
     ] {
-        let len = u32::from_le_bytes(take_array(rest)?) as usize;
         slot.clear();
-        slot.push_str(simdutf8::basic::from_utf8(take(rest, len)?).ok()?);
+        slot.push_str(take_str_ref(rest)?);
     }
     rest.is_empty().then_some(())
 }
