@@ -245,10 +245,7 @@ impl<W: Write, K: Write> StagedWriter<W, K> {
             return Ok(());
         }
         self.buf.clear();
-        self.buf.extend_from_slice(&[0; 4]);
-        encode_line(l, &mut self.buf);
-        let len = u32::try_from(self.buf.len() - 4).map_err(std::io::Error::other)?;
-        self.buf[..4].copy_from_slice(&len.to_le_bytes());
+        crate::wire::put_record_with(&mut self.buf, |b| encode_line(l, b))?;
         self.lines.write_all(&self.buf)
     }
 
@@ -436,16 +433,8 @@ pub fn read_staged_rows<R: BufRead>(
     let source = read_source(&mut input)?;
     let mut body = Vec::with_capacity(512);
     let mut n = 0u64;
-    loop {
-        if input.fill_buf()?.is_empty() {
-            break;
-        }
-        // A record cut anywhere, even inside its length, is an error, never the end.
-        let mut len = [0u8; 4];
-        input.read_exact(&mut len)?;
+    while crate::wire::read_record(&mut input, &mut body)? {
         n += 1;
-        body.resize(u32::from_le_bytes(len) as usize, 0);
-        input.read_exact(&mut body)?;
         each(StagedRow { body: &body, n })?;
     }
     Ok(source)

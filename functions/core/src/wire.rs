@@ -29,3 +29,38 @@ pub fn take_str_ref<'a>(rest: &mut &'a [u8]) -> Option<&'a str> {
 pub fn take_str(rest: &mut &[u8]) -> Option<String> {
     take_str_ref(rest).map(str::to_string)
 }
+
+/// Appends a record: its length (u32), then its bytes.
+pub fn put_record(out: &mut Vec<u8>, body: &[u8]) {
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Appends a record whose bytes `fill` writes; its length is filled in after.
+pub fn put_record_with(out: &mut Vec<u8>, fill: impl FnOnce(&mut Vec<u8>)) -> std::io::Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    fill(out);
+    let len = u32::try_from(out.len() - start - 4).map_err(std::io::Error::other)?;
+    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// The next record of a slice written by [`put_record`], or None at its end (or if it is cut).
+pub fn take_record<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len = u32::from_le_bytes(take_array(rest)?) as usize;
+    take(rest, len)
+}
+
+/// Reads the next record of a stream written by [`put_record`] into `body`. `Ok(false)` at the
+/// end; a record cut anywhere, even inside its length, is an error, never the end.
+pub fn read_record(input: &mut impl std::io::BufRead, body: &mut Vec<u8>) -> std::io::Result<bool> {
+    if input.fill_buf()?.is_empty() {
+        return Ok(false);
+    }
+    let mut len = [0u8; 4];
+    input.read_exact(&mut len)?;
+    body.resize(u32::from_le_bytes(len) as usize, 0);
+    input.read_exact(body)?;
+    Ok(true)
+}

@@ -9,6 +9,7 @@ use seedline_core::campaign::Catalog;
 use seedline_core::line::{
     decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
 };
+use seedline_core::wire::{put_record, take_record};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -456,8 +457,7 @@ impl Plan {
                             let Ok(batch) = next else { break };
                             let s = &latest.staged[batch.file];
                             let mut rest = &batch.records[..];
-                            while let Some((body, tail)) = split_record(rest) {
-                                rest = tail;
+                            while let Some(body) = take_record(&mut rest) {
                                 decode_staged_into(body, &mut line).map_err(|e| {
                                     StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
                                 })?;
@@ -491,8 +491,7 @@ impl Plan {
                         let i = row.index() as usize;
                         if bits.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0) {
                             let body = row.body();
-                            records.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                            records.extend_from_slice(body);
+                            put_record(&mut records, body);
                             if records.len() >= BATCH_BYTES {
                                 let full = std::mem::replace(
                                     &mut records,
@@ -693,13 +692,6 @@ impl Plan {
         }
         Ok(())
     }
-}
-
-/// The next length-prefixed record of a batch, and what follows it.
-fn split_record(b: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
-    let body = b.get(4..4 + len)?;
-    Some((body, &b[4 + len..]))
 }
 
 fn vanished(key: &str) -> StepError {

@@ -3,7 +3,7 @@
 //! binary (a line is written once and read once, by the same process, moments apart).
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -11,6 +11,7 @@ use seedline_core::attribution::codec::{
     put_date, put_line, put_str, take_date, take_line, take_str,
 };
 use seedline_core::attribution::{AttributedLine, Kept};
+use seedline_core::wire::{put_record_with, read_record};
 
 use super::StepError;
 
@@ -55,10 +56,7 @@ impl Spill {
 
     pub fn write(&mut self, k: &Kept) -> std::io::Result<()> {
         self.buf.clear();
-        self.buf.extend_from_slice(&[0; 4]);
-        encode(k, &mut self.buf);
-        let len = u32::try_from(self.buf.len() - 4).map_err(std::io::Error::other)?;
-        self.buf[..4].copy_from_slice(&len.to_le_bytes());
+        put_record_with(&mut self.buf, |b| encode(k, b))?;
         let b = Self::bucket(&k.brand_id);
         let f = match &mut self.files[b] {
             Some(f) => f,
@@ -91,14 +89,7 @@ impl Spill {
             std::fs::File::open(&self.paths[bucket]).map_err(io)?,
         );
         let mut body = Vec::new();
-        loop {
-            if std::io::BufRead::fill_buf(&mut r).map_err(io)?.is_empty() {
-                break;
-            }
-            let mut len = [0u8; 4];
-            r.read_exact(&mut len).map_err(io)?;
-            body.resize(u32::from_le_bytes(len) as usize, 0);
-            r.read_exact(&mut body).map_err(io)?;
+        while read_record(&mut r, &mut body).map_err(io)? {
             let k = decode(&body).ok_or_else(|| {
                 io(std::io::Error::other(
                     "a spilled line does not read back (disk fault?)",
