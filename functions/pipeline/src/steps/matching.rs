@@ -227,38 +227,23 @@ fn latest_states(
         .sum();
     let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
     // Passes are independent: a worker per core takes them one at a time.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get() as u64)
-        .min(passes);
-    let next_pass = std::sync::atomic::AtomicU64::new(0);
-    let results: Vec<Result<Option<Latest>, StepError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut mine: Option<Latest> = None;
-                    let mut state = State::default();
-                    loop {
-                        let pass = next_pass.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if pass >= passes {
-                            return Ok(mine);
-                        }
-                        let l = one_pass(handle, staging, files, pass, passes, &mut state)?;
-                        match &mut mine {
-                            Some(m) => m.absorb(l)?,
-                            None => mine = Some(l),
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+    let results = on_every_core(
+        usize::try_from(passes).unwrap_or(usize::MAX),
+        || (None::<Latest>, State::default()),
+        |(mine, state), pass| {
+            let l = one_pass(handle, staging, files, pass as u64, passes, state)?;
+            match mine {
+                Some(m) => m.absorb(l),
+                None => {
+                    *mine = Some(l);
+                    Ok(())
+                }
+            }
+        },
+    )?;
     let mut latest: Option<Latest> = None;
-    for r in results {
-        if let Some(l) = r? {
+    for (mine, _) in results {
+        if let Some(l) = mine {
             match &mut latest {
                 Some(m) => m.absorb(l)?,
                 None => latest = Some(l),
@@ -597,40 +582,11 @@ impl Plan {
         // its own report takes next.
         targets.sort_by_key(|t| std::cmp::Reverse(t.date));
         // Buckets are independent: shared out over the cores (each report is serialised, hashed and written).
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let next_bucket = std::sync::atomic::AtomicUsize::new(0);
         let (a, spills, targets) = (&a, &spills, &targets);
-        let results: Vec<Result<Vec<BrandDate>, StepError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut changed = Vec::new();
-                        loop {
-                            let bucket =
-                                next_bucket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if bucket >= Spill::BUCKETS {
-                                return Ok(changed);
-                            }
-                            self.inputs_of_bucket(
-                                handle,
-                                staging,
-                                a,
-                                spills,
-                                bucket,
-                                targets,
-                                &mut changed,
-                            )?;
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        for r in results {
-            changed.extend(r?);
+        for mine in on_every_core(Spill::BUCKETS, Vec::new, |mine, bucket| {
+            self.inputs_of_bucket(handle, staging, a, spills, bucket, targets, mine)
+        })? {
+            changed.extend(mine);
         }
         tracing::info!(
             from = %dates[0],
@@ -642,9 +598,7 @@ impl Plan {
         );
         Ok(a.stats.clone())
     }
-}
 
-impl Plan {
     /// Stages the report input of each target of one spill bucket whose content changed.
     #[allow(clippy::too_many_arguments)]
     fn inputs_of_bucket(
@@ -692,6 +646,40 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Runs `work` for every task in `0..tasks` on a worker per core, each taking the next task when
+/// it is done with one and folding into an accumulator of its own (from `init`); the accumulators,
+/// once every task ran, or the first error.
+fn on_every_core<T: Send>(
+    tasks: usize,
+    init: impl Fn() -> T + Sync,
+    work: impl Fn(&mut T, usize) -> Result<(), StepError> + Sync,
+) -> Result<Vec<T>, StepError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(tasks.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = init();
+                    loop {
+                        let task = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if task >= tasks {
+                            return Ok(mine);
+                        }
+                        work(&mut mine, task)?;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 fn vanished(key: &str) -> StepError {
