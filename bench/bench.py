@@ -1,6 +1,6 @@
-"""The benchmark: seedline against DuckDB on the same files, in the same run.
+"""The benchmark: seedline against DuckDB and Polars on the same files, in the same run.
 
-Run it with scripts/bench.sh, which builds seedline in release and installs DuckDB into .venv.
+Run it with scripts/bench.sh, which builds seedline in release and installs DuckDB and Polars into .venv.
 Prints, for each data set, wall and CPU time and peak RSS of each (from /usr/bin/time -v), the
 ratios, seedline's ingest throughput, and checks that both give the same campaign totals. Then a
 day with 30 days of history behind it against a first day.
@@ -85,8 +85,9 @@ def seedline_totals(run_dir, day):
     return totals
 
 
-def duckdb_run(data, day, out_csv):
-    _, wall, cpu, rss = timed([sys.executable, os.path.join(ROOT, "bench", "duckdb_job.py"), data, day, out_csv])
+def job_run(script, data, day, out_csv):
+    """The same job as a query a user would write (bench/duckdb_job.py or bench/polars_job.py)."""
+    _, wall, cpu, rss = timed([sys.executable, os.path.join(ROOT, "bench", script), data, day, out_csv])
     totals = {}
     with open(out_csv, newline="") as f:
         for r in csv.DictReader(f):
@@ -101,13 +102,17 @@ def compare(name, data, work):
     fresh_run_dir(data, run_dir)
     s = seedline_run(run_dir, DAY)
     mine = seedline_totals(run_dir, DAY)
-    d = duckdb_run(data, DAY, os.path.join(work, f"duckdb-{name}.csv"))
-    same = mine == d["totals"]
-    if not same:
-        only_s = {k: v for k, v in mine.items() if d["totals"].get(k) != v}
-        only_d = {k: v for k, v in d["totals"].items() if mine.get(k) != v}
-        print(f"  MISMATCH {name}: {len(only_s)} seedline rows, {len(only_d)} duckdb rows differ; e.g.",
-              list(only_s.items())[:3], list(only_d.items())[:3])
+    d = job_run("duckdb_job.py", data, DAY, os.path.join(work, f"duckdb-{name}.csv"))
+    p = job_run("polars_job.py", data, DAY, os.path.join(work, f"polars-{name}.csv"))
+    same = True
+    for who, other in (("duckdb", d), ("polars", p)):
+        if mine != other["totals"]:
+            same = False
+            only_s = {k: v for k, v in mine.items() if other["totals"].get(k) != v}
+            only_o = {k: v for k, v in other["totals"].items() if mine.get(k) != v}
+            print(f"  MISMATCH {name}: {len(only_s)} seedline rows, {len(only_o)} {who} rows differ; e.g.",
+                  list(only_s.items())[:3], list(only_o.items())[:3])
+    d["polars"] = p
     return s, d, same, len(mine)
 
 
@@ -181,6 +186,8 @@ def print_targets(rows, d1, d31, starts):
     if big:
         s, d = by[big]
         out.append((f"10M lines: wall at most 0.7x DuckDB's", f"{s['wall'] / d['wall']:.2f}x", s["wall"] <= 0.7 * d["wall"]))
+        p = d["polars"]
+        out.append(("10M lines: faster than Polars streaming", f"{s['wall'] / p['wall']:.2f}x", s["wall"] < p["wall"]))
         out.append(("10M lines: peak RSS under 256 MB", f"{s['rss']:.0f} MB", s["rss"] < 256))
         if small:
             r = s["rss"] / by[small][0]["rss"]
@@ -209,7 +216,7 @@ def main():
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     cores = os.cpu_count()
-    print(f"machine: {cores} cores; seedline {SEEDLINE}; duckdb from .venv")
+    print(f"machine: {cores} cores; seedline {SEEDLINE}; duckdb and polars from .venv")
     rows = []
     sets = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
@@ -227,15 +234,18 @@ def main():
             fresh_run_dir(data, run_dir)
             s = seedline_run(run_dir, DAY)
             print_seedline(s)
-            print("  duckdb: not run (reading GB18030 needs DuckDB's encodings extension, which is downloaded "
-                  "from DuckDB's servers, not PyPI)")
+            print("  duckdb, polars: not run (reading GB18030 needs DuckDB's encodings extension, which is "
+                  "downloaded from DuckDB's servers, not PyPI; Polars reads UTF-8 only)")
             rows.append((name, s, None, None))
             continue
         s, d, same, campaigns = compare(name, data, args.work)
         print_seedline(s)
+        p = d["polars"]
         print(f"  duckdb:   wall {d['wall']:.1f} s, cpu {d['cpu']:.1f} s, peak RSS {d['rss']:.0f} MB")
+        print(f"  polars:   wall {p['wall']:.1f} s, cpu {p['cpu']:.1f} s, peak RSS {p['rss']:.0f} MB (streaming engine)")
         print(f"  ratio seedline/duckdb: wall {s['wall'] / d['wall']:.2f}x, peak RSS {s['rss'] / d['rss']:.2f}x; "
-              f"campaign totals {'identical' if same else 'DIFFER'} ({campaigns} campaign rows)")
+              f"seedline/polars: wall {s['wall'] / p['wall']:.2f}x, peak RSS {s['rss'] / p['rss']:.2f}x; "
+              f"campaign totals {'identical' if same else 'DIFFER'} across all three ({campaigns} campaign rows)")
         rows.append((name, s, d, same))
 
     print("\n== Lambda binaries (release, stripped): size, and start to ready for an event (median of 5)")
@@ -267,7 +277,8 @@ def main():
     print(f"  ratio day 31 / first day: {d31['wall'] / d1['wall']:.2f}x")
     json.dump(
         {"sets": [{"name": n, "seedline": {k: v for k, v in s.items() if k != "out"},
-                   "duckdb": d and {k: v for k, v in d.items() if k != "totals"}, "same": same}
+                   "duckdb": d and {k: v for k, v in d.items() if k not in ("totals", "polars")},
+                   "polars": d and {k: v for k, v in d["polars"].items() if k != "totals"}, "same": same}
                   for n, s, d, same in rows],
          "history": {"first": {k: v for k, v in d1.items() if k != "out"},
                      "day31": {k: v for k, v in d31.items() if k != "out"}},
@@ -275,7 +286,7 @@ def main():
         open(os.path.join(args.work, "results.json"), "w"), indent=2)
     print_targets(rows, d1, d31, starts)
     if any(same is False for _, _, _, same in rows):
-        sys.exit("campaign totals differ between seedline and DuckDB")
+        sys.exit("campaign totals differ between seedline and DuckDB or Polars")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark: seedline against DuckDB on the same generated exports, in one run (bench/bench.py).
-# Builds seedline in release, installs DuckDB into .venv, generates data under target/bench (kept
+# The benchmark: seedline against DuckDB and Polars on the same generated exports, in one run (bench/bench.py).
+# Builds seedline in release, installs DuckDB and Polars into .venv, generates data under target/bench (kept
 # between runs; delete it to regenerate). Usage: scripts/bench.sh [--sizes 1000000,10000000]
 # [--history-lines 200000]. Needs about 8 GB of disk for the 10M-line sets.
 set -euo pipefail
