@@ -250,6 +250,27 @@ pub struct AttributedLine {
 }
 
 impl AttributedLine {
+    pub fn as_ref(&self) -> LineRef<'_> {
+        LineRef {
+            campaign_id: &self.campaign_id,
+            note_id: &self.note_id,
+            link_kind: self.link_kind,
+            marketplace: self.marketplace,
+            shop_id: &self.shop_id,
+            order_id: &self.order_id,
+            line_id: &self.line_id,
+            item_id: &self.item_id,
+            title: &self.title,
+            quantity: self.quantity,
+            paid_fen: self.paid_fen,
+            refund_fen: self.refund_fen,
+            paid_at: self.paid_at,
+            buyer_hash: &self.buyer_hash,
+            match_kind: self.match_kind,
+            source_key: &self.source_key,
+        }
+    }
+
     pub fn net_fen(&self) -> i64 {
         self.paid_fen - self.refund_fen
     }
@@ -276,9 +297,10 @@ pub struct CampaignInfo {
     pub version: String,
     /// Campaign-to-date direct net GMV per marketplace, up to and including the report date.
     pub ctd_net_fen: BTreeMap<Marketplace, i64>,
-    /// Direct net GMV per report date from `start` to the report date (all marketplaces), for charts.
-    pub daily_net_fen: BTreeMap<NaiveDate, i64>,
 }
+
+/// Days the page's campaign-to-date chart draws, up to and including the report date.
+pub const CHART_DAYS: i64 = 90;
 
 /// An export a report's lines came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -300,6 +322,11 @@ pub struct ReportInput {
     pub exports: Vec<ExportRef>,
     /// The previous date's direct net GMV, orders, refund, buyers and halo net GMV, for day-on-day change.
     pub previous_day: Option<DayTotals>,
+    /// Direct net GMV of `campaigns` (every marketplace) per report date, over the [`CHART_DAYS`]
+    /// up to the date, from the first campaign's start: what the page's chart draws. One map for
+    /// the report, not one per campaign: it is staged and read back for every changed report.
+    #[serde(with = "crate::time::date_map")]
+    pub daily_net_fen: BTreeMap<NaiveDate, i64>,
 }
 
 /// Headline totals of a day.
@@ -357,6 +384,80 @@ pub struct Kept {
     pub line: AttributedLine,
 }
 
+impl Kept {
+    pub fn as_credit(&self) -> Credit<'_> {
+        Credit {
+            brand_id: &self.brand_id,
+            date: self.date,
+            line: self.line.as_ref(),
+        }
+    }
+}
+
+/// A credited line as [`Attribution::decide`] hands it back: borrowed from the decided line and the
+/// catalog, so that deciding allocates nothing (a day credits millions of lines, most of them
+/// written straight to a spill file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credit<'a> {
+    pub brand_id: &'a str,
+    pub date: NaiveDate,
+    pub line: LineRef<'a>,
+}
+
+impl Credit<'_> {
+    pub fn to_kept(&self) -> Kept {
+        Kept {
+            brand_id: self.brand_id.to_string(),
+            date: self.date,
+            line: self.line.to_owned(),
+        }
+    }
+}
+
+/// [`AttributedLine`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRef<'a> {
+    pub campaign_id: &'a str,
+    pub note_id: &'a str,
+    pub link_kind: LinkKind,
+    pub marketplace: Marketplace,
+    pub shop_id: &'a str,
+    pub order_id: &'a str,
+    pub line_id: &'a str,
+    pub item_id: &'a str,
+    pub title: &'a str,
+    pub quantity: u32,
+    pub paid_fen: i64,
+    pub refund_fen: i64,
+    pub paid_at: NaiveDateTime,
+    pub buyer_hash: &'a str,
+    pub match_kind: MatchKind,
+    pub source_key: &'a str,
+}
+
+impl LineRef<'_> {
+    pub fn to_owned(&self) -> AttributedLine {
+        AttributedLine {
+            campaign_id: self.campaign_id.to_string(),
+            note_id: self.note_id.to_string(),
+            link_kind: self.link_kind,
+            marketplace: self.marketplace,
+            shop_id: self.shop_id.to_string(),
+            order_id: self.order_id.to_string(),
+            line_id: self.line_id.to_string(),
+            item_id: self.item_id.to_string(),
+            title: self.title.to_string(),
+            quantity: self.quantity,
+            paid_fen: self.paid_fen,
+            refund_fen: self.refund_fen,
+            paid_at: self.paid_at,
+            buyer_hash: self.buyer_hash.to_string(),
+            match_kind: self.match_kind,
+            source_key: self.source_key.to_string(),
+        }
+    }
+}
+
 /// Accumulates decisions over the latest state of every line: the small figures (campaign-to-date
 /// sums, counts) in itself; the credited lines of the report dates asked for are handed back by
 /// [`Attribution::decide`] for the caller to keep where it likes (the pipeline spills them to disk),
@@ -365,9 +466,10 @@ pub struct Attribution<'c> {
     catalog: &'c Catalog,
     dates: BTreeSet<NaiveDate>,
     lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
-    with_lines: HashSet<(&'c str, NaiveDate)>,
+    /// Both touched for every credited line: foldhash over SipHash.
+    with_lines: HashSet<(&'c str, NaiveDate), foldhash::fast::RandomState>,
     /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
-    daily: HashMap<(&'c str, Marketplace), BTreeMap<NaiveDate, i64>>,
+    daily: HashMap<(&'c str, Marketplace), BTreeMap<NaiveDate, i64>, foldhash::fast::RandomState>,
     etags: BTreeMap<String, String>,
     by_brand: BTreeMap<&'c str, Vec<&'c Campaign>>,
     pub stats: MatchStats,
@@ -391,8 +493,8 @@ impl<'c> Attribution<'c> {
             catalog,
             dates: kept,
             lines: BTreeMap::new(),
-            with_lines: HashSet::new(),
-            daily: HashMap::new(),
+            with_lines: HashSet::default(),
+            daily: HashMap::default(),
             etags: BTreeMap::new(),
             by_brand,
             stats: MatchStats::default(),
@@ -401,7 +503,8 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
     pub fn add(&mut self, line: &OrderLine, source: &ExportRef) {
-        if let Some(k) = self.decide(line, source) {
+        if let Some(c) = self.decide(line, source) {
+            let k = c.to_kept();
             self.lines
                 .entry((k.brand_id, k.date))
                 .or_default()
@@ -411,7 +514,10 @@ impl<'c> Attribution<'c> {
 
     /// Decides one line (its latest state) read from `source`; hands back the credited line when its
     /// report date is one of those asked for.
-    pub fn decide(&mut self, line: &OrderLine, source: &ExportRef) -> Option<Kept> {
+    pub fn decide<'l>(&mut self, line: &'l OrderLine, source: &'l ExportRef) -> Option<Credit<'l>>
+    where
+        'c: 'l,
+    {
         self.stats.lines += 1;
         match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
@@ -448,26 +554,26 @@ impl<'c> Attribution<'c> {
                 self.with_lines
                     .insert((campaign.brand_id.as_str(), report_date));
                 let paid_at = line.paid_at.unwrap_or(line.created_at);
-                return Some(Kept {
-                    brand_id: campaign.brand_id.clone(),
+                return Some(Credit {
+                    brand_id: &campaign.brand_id,
                     date: report_date,
-                    line: AttributedLine {
-                        campaign_id: campaign.campaign_id.clone(),
-                        note_id: note.note_id.clone(),
+                    line: LineRef {
+                        campaign_id: &campaign.campaign_id,
+                        note_id: &note.note_id,
                         link_kind: link.kind,
                         marketplace: line.marketplace,
-                        shop_id: line.shop_id.clone(),
-                        order_id: line.order_id.clone(),
-                        line_id: line.line_id.clone(),
-                        item_id: line.item_id.clone(),
-                        title: line.title.clone(),
+                        shop_id: &line.shop_id,
+                        order_id: &line.order_id,
+                        line_id: &line.line_id,
+                        item_id: &line.item_id,
+                        title: &line.title,
                         quantity: line.quantity,
                         paid_fen: line.paid_fen,
                         refund_fen: line.refund_fen,
                         paid_at,
-                        buyer_hash: line.buyer_hash.clone(),
+                        buyer_hash: &line.buyer_hash,
                         match_kind: kind,
-                        source_key: source.key.clone(),
+                        source_key: &source.key,
                     },
                 });
             }
@@ -544,6 +650,9 @@ impl<'c> Attribution<'c> {
         lines.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
         let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
+        let chart_from = date - Duration::days(CHART_DAYS - 1);
+        // Sorted runs of (date, net), summed where campaigns or marketplaces share a date.
+        let mut days: Vec<(NaiveDate, i64)> = Vec::new();
         let campaigns = self
             .by_brand
             .get(brand_id)
@@ -551,11 +660,11 @@ impl<'c> Attribution<'c> {
             .flatten()
             .filter(|c| c.live_on(date) || credited.contains(c.campaign_id.as_str()))
             .map(|c| {
-                let mut daily_net_fen = BTreeMap::new();
                 for m in Marketplace::ALL {
-                    if let Some(days) = self.daily.get(&(c.campaign_id.as_str(), m)) {
-                        for (d, v) in days.range(c.start..=date) {
-                            *daily_net_fen.entry(*d).or_default() += *v;
+                    if let Some(d) = self.daily.get(&(c.campaign_id.as_str(), m)) {
+                        let from = c.start.max(chart_from);
+                        if from <= date {
+                            days.extend(d.range(from..=date).map(|(d, v)| (*d, *v)));
                         }
                     }
                 }
@@ -571,10 +680,17 @@ impl<'c> Attribution<'c> {
                         .iter()
                         .map(|m| (*m, self.ctd(c, *m, date)))
                         .collect(),
-                    daily_net_fen,
                 }
             })
             .collect();
+        days.sort_unstable_by_key(|(d, _)| *d);
+        days.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
         let sources: BTreeSet<&str> = lines.iter().map(|l| l.source_key.as_str()).collect();
         let exports: Vec<ExportRef> = sources
             .into_iter()
@@ -596,6 +712,7 @@ impl<'c> Attribution<'c> {
             lines,
             exports,
             previous_day,
+            daily_net_fen: days.into_iter().collect(),
         }
     }
 }
@@ -605,7 +722,7 @@ impl<'c> Attribution<'c> {
 pub mod codec {
     use chrono::{DateTime, NaiveDate};
 
-    use super::{AttributedLine, MatchKind, ReportInput};
+    use super::{AttributedLine, LineRef, MatchKind, ReportInput};
     use crate::campaign::LinkKind;
     use crate::line::Marketplace;
 
@@ -620,17 +737,17 @@ pub mod codec {
         NaiveDate::from_epoch_days(i32::from_le_bytes(take_array(rest)?))
     }
 
-    pub fn put_line(out: &mut Vec<u8>, l: &AttributedLine) {
+    pub fn put_line(out: &mut Vec<u8>, l: &LineRef<'_>) {
         for s in [
-            &l.campaign_id,
-            &l.note_id,
-            &l.shop_id,
-            &l.order_id,
-            &l.line_id,
-            &l.item_id,
-            &l.title,
-            &l.buyer_hash,
-            &l.source_key,
+            l.campaign_id,
+            l.note_id,
+            l.shop_id,
+            l.order_id,
+            l.line_id,
+            l.item_id,
+            l.title,
+            l.buyer_hash,
+            l.source_key,
         ] {
             put_str(out, s);
         }
@@ -690,7 +807,7 @@ pub mod codec {
         out.extend_from_slice(&(input.lines.len() as u64).to_le_bytes());
         out.reserve(input.lines.len() * 256);
         for l in &input.lines {
-            put_line(&mut out, l);
+            put_line(&mut out, &l.as_ref());
         }
         Ok(out)
     }
@@ -720,11 +837,19 @@ pub mod codec {
     /// A report input's JSON with its lines left out (they follow in binary).
     struct Head<'a>(&'a ReportInput);
 
+    struct DateMap<'a>(&'a std::collections::BTreeMap<NaiveDate, i64>);
+
+    impl serde::Serialize for DateMap<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            crate::time::date_map::serialize(self.0, s)
+        }
+    }
+
     impl serde::Serialize for Head<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeStruct;
             let i = self.0;
-            let mut st = s.serialize_struct("ReportInput", 7)?;
+            let mut st = s.serialize_struct("ReportInput", 8)?;
             st.serialize_field("brand_id", &i.brand_id)?;
             st.serialize_field("brand_name", &i.brand_name)?;
             st.serialize_field("date", &i.date)?;
@@ -732,6 +857,7 @@ pub mod codec {
             st.serialize_field("lines", &[] as &[AttributedLine])?;
             st.serialize_field("exports", &i.exports)?;
             st.serialize_field("previous_day", &i.previous_day)?;
+            st.serialize_field("daily_net_fen", &DateMap(&i.daily_net_fen))?;
             st.end()
         }
     }

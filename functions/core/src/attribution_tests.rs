@@ -216,6 +216,11 @@ fn metrics_campaign_to_date_and_roas() {
     assert_eq!(jd.ctd_net_gmv, 30001);
     // ROAS: (225.50 + 300.01) / 3000.00 = 0.17517 -> 0.18
     assert_eq!(tb.ctd_roas.as_deref(), Some("0.18"));
+    // The page's chart: direct net per date up to the report date, marketplaces summed.
+    assert_eq!(
+        input.daily_net_fen.clone().into_iter().collect::<Vec<_>>(),
+        [(d("2025-05-11"), 10000), (d("2025-05-12"), 12550 + 30001)]
+    );
     assert_eq!(jd.ctd_roas.as_deref(), Some("0.18"));
 
     let notes = note_rows(&input);

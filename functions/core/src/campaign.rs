@@ -332,7 +332,8 @@ impl Catalog {
             .campaigns
             .binary_search_by(|x| x.campaign_id.as_str().cmp(&c.campaign_id))
         {
-            Ok(i) if self.campaigns[i] == *c => {
+            // The same campaign, not merely an equal one, in the common case: no deep compare.
+            Ok(i) if std::ptr::eq(&self.campaigns[i], c) || self.campaigns[i] == *c => {
                 self.versions[i].get_or_init(|| c.version()).clone()
             }
             _ => c.version(),

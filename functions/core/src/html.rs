@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use charts_rs::{BarChart, HorizontalBarChart, PieChart, Series};
 
-use crate::attribution::{DayTotals, MatchKind, ReportInput};
+use crate::attribution::{DayTotals, MatchKind, ReportInput, CHART_DAYS};
 use crate::campaign::LinkKind;
 use crate::money::{ratio_2dp, yuan_grouped};
 use crate::report::{campaign_rows, note_rows, Rendered};
@@ -277,17 +277,15 @@ pub fn render_html(input: &ReportInput) -> Rendered {
 
     let mut by_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
     if let Some(first) = input.campaigns.iter().map(|c| c.start).min() {
-        let mut d = first.max(input.date - chrono::Duration::days(89));
+        let mut d = first.max(input.date - chrono::Duration::days(CHART_DAYS - 1));
         while d <= input.date {
             by_day.insert(d, 0);
             d += chrono::Duration::days(1);
         }
     }
-    for c in &input.campaigns {
-        for (d, v) in &c.daily_net_fen {
-            if let Some(slot) = by_day.get_mut(d) {
-                *slot += v;
-            }
+    for (d, v) in &input.daily_net_fen {
+        if let Some(slot) = by_day.get_mut(d) {
+            *slot += v;
         }
     }
     let day_chart = if by_day.values().all(|v| *v == 0) {
@@ -453,11 +451,11 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         "</main><footer>seedline · {} credited order lines · amounts in yuan · click a column to sort</footer><script>{SORT_SCRIPT}</script></body></html>",
         input.lines.len()
     );
-    Rendered {
-        name: "report.html",
-        bytes: h.into_bytes(),
-        rows: (campaigns.len() + notes.len()) as u64,
-    }
+    Rendered::new(
+        "report.html",
+        h.into_bytes(),
+        (campaigns.len() + notes.len()) as u64,
+    )
 }
 
 #[cfg(test)]

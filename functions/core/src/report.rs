@@ -196,17 +196,30 @@ pub fn note_rows(input: &ReportInput) -> Vec<NoteRow> {
         .collect()
 }
 
-/// A rendered file: its bytes and its number of data rows.
+/// A rendered file: its bytes, its number of data rows and its SHA-256 (hashed once, here:
+/// publish compares it with latest.json and writes it into the manifest and the pointer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub name: &'static str,
     pub bytes: Vec<u8>,
     pub rows: u64,
+    sha256: String,
 }
 
 impl Rendered {
-    pub fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(&self.bytes))
+    pub fn new(name: &'static str, bytes: Vec<u8>, rows: u64) -> Rendered {
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Rendered {
+            name,
+            bytes,
+            rows,
+            sha256,
+        }
+    }
+
+    /// Hex SHA-256 of the bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 }
 
@@ -244,11 +257,7 @@ impl ReportCsv {
 
     fn finish(self, name: &'static str) -> Rendered {
         let bytes = self.w.into_inner().unwrap_or_default();
-        Rendered {
-            name,
-            bytes,
-            rows: self.rows,
-        }
+        Rendered::new(name, bytes, self.rows)
     }
 }
 
@@ -417,7 +426,7 @@ impl Manifest {
                     name: f.name.to_string(),
                     bytes: f.bytes.len() as u64,
                     rows: f.rows,
-                    sha256: f.sha256(),
+                    sha256: f.sha256().to_string(),
                 })
                 .collect(),
             inputs: ManifestInputs {
@@ -461,11 +470,7 @@ mod tests {
     use super::*;
 
     fn file(name: &'static str, body: &str) -> Rendered {
-        Rendered {
-            name,
-            bytes: body.as_bytes().to_vec(),
-            rows: 0,
-        }
+        Rendered::new(name, body.as_bytes().to_vec(), 0)
     }
 
     #[test]
@@ -481,7 +486,7 @@ mod tests {
             prefix: "reports/b/2025-05-20/v1/".into(),
             sha256: v1
                 .iter()
-                .map(|f| (f.name.to_string(), f.sha256()))
+                .map(|f| (f.name.to_string(), f.sha256().to_string()))
                 .chain([("manifest.json".to_string(), "m".to_string())])
                 .collect(),
         };

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use seedline_core::attribution::codec::{
     put_date, put_line, put_str, take_date, take_line, take_str,
 };
-use seedline_core::attribution::{AttributedLine, Kept};
+use seedline_core::attribution::{AttributedLine, Credit, Kept};
 use seedline_core::wire::{put_record_with, read_record};
 
 use super::StepError;
@@ -54,10 +54,10 @@ impl Spill {
         (h % Self::BUCKETS as u64) as usize
     }
 
-    pub fn write(&mut self, k: &Kept) -> std::io::Result<()> {
+    pub fn write(&mut self, k: &Credit<'_>) -> std::io::Result<()> {
         self.buf.clear();
         put_record_with(&mut self.buf, |b| encode(k, b))?;
-        let b = Self::bucket(&k.brand_id);
+        let b = Self::bucket(k.brand_id);
         let f = match &mut self.files[b] {
             Some(f) => f,
             empty => empty.insert(BufWriter::with_capacity(
@@ -101,8 +101,8 @@ impl Spill {
     }
 }
 
-fn encode(k: &Kept, out: &mut Vec<u8>) {
-    put_str(out, &k.brand_id);
+fn encode(k: &Credit<'_>, out: &mut Vec<u8>) {
+    put_str(out, k.brand_id);
     put_date(out, k.date);
     put_line(out, &k.line);
 }
@@ -156,7 +156,7 @@ mod tests {
             line("b1", 1, "second"),
         ];
         for k in &lines {
-            spill.write(k).unwrap();
+            spill.write(&k.as_credit()).unwrap();
         }
         spill.finish().unwrap();
         let mut back = KeptLines::new();
