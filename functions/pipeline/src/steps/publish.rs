@@ -88,15 +88,18 @@ async fn publish_version(
             version += 1;
         };
         let prefix = layout::version_prefix(&input.brand_id, input.date, version);
-        for f in files {
-            stores
-                .reports
-                .put(&format!("{prefix}{}", f.name), f.bytes.clone())
-                .await?;
-        }
+        stores
+            .reports
+            .put_all(
+                files
+                    .iter()
+                    .map(|f| (format!("{prefix}{}", f.name), f.bytes.clone()))
+                    .collect(),
+            )
+            .await?;
         let mut sha256: BTreeMap<String, String> = files
             .iter()
-            .map(|f| (f.name.to_string(), f.sha256()))
+            .map(|f| (f.name.to_string(), f.sha256().to_string()))
             .collect();
         sha256.insert("manifest.json".into(), sha256_hex(&manifest_bytes));
         let pointer = Latest {

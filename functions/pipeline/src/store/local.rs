@@ -130,6 +130,40 @@ impl ObjectStore for LocalObjects {
         .map_err(|e| StoreError::backend("put", key, false, e))?
     }
 
+    async fn put_all(&self, items: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        let items = items
+            .into_iter()
+            .map(|(key, body)| Ok((self.path(&key)?, body)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tokio::task::spawn_blocking(move || {
+            for (path, body) in items {
+                write_atomically(&path, |f| std::io::Write::write_all(f, &body))?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::backend("put", self.describe(), false, e))?
+    }
+
+    /// One hop to the blocking pool for the open, the stat and the read (publish reads two small
+    /// objects per report).
+    async fn get_bytes_etag(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let path = self.path(key)?;
+        tokio::task::spawn_blocking(move || {
+            let mut f = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io_err("open", &path, e)),
+            };
+            let meta = f.metadata().map_err(|e| io_err("stat", &path, e))?;
+            let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            std::io::Read::read_to_end(&mut f, &mut buf).map_err(|e| io_err("read", &path, e))?;
+            Ok(Some((buf, etag_of(&meta))))
+        })
+        .await
+        .map_err(|e| StoreError::backend("get", key, false, e))?
+    }
+
     async fn put_if(
         &self,
         key: &str,

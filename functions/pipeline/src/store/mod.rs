@@ -107,6 +107,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         body: Vec<u8>,
         cond: Precondition<'_>,
     ) -> Result<bool, StoreError>;
+    /// Writes several objects, each as [`ObjectStore::put`] would, in no set order (S3: at once;
+    /// the local directory: in one hop to the blocking pool). A report version is four such files.
+    async fn put_all(&self, items: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        for (key, body) in items {
+            self.put(&key, body).await?;
+        }
+        Ok(())
+    }
     /// Uploads a local file without holding it in memory.
     async fn put_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
     /// Every object whose key starts with `prefix`, sorted by key.

@@ -139,6 +139,19 @@ impl ObjectStore for S3Objects {
         Ok(())
     }
 
+    async fn put_all(&self, items: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        let mut puts = tokio::task::JoinSet::new();
+        for (key, body) in items {
+            let me = self.clone();
+            puts.spawn(async move { me.put(&key, body).await });
+        }
+        // The first failure is told; the other uploads are stopped with the set.
+        while let Some(done) = puts.join_next().await {
+            done.map_err(|e| StoreError::backend("put", self.target(""), false, e))??;
+        }
+        Ok(())
+    }
+
     async fn put_if(
         &self,
         key: &str,
