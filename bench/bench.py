@@ -17,7 +17,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEEDLINE = os.path.join(ROOT, "target", "release", "seedline")
+# SEEDLINE_BIN: another build of seedline to measure (say target/profiling/seedline, for perf).
+SEEDLINE = os.environ.get("SEEDLINE_BIN") or os.path.join(ROOT, "target", "release", "seedline")
 KEY = "bench-buyer-key-0123456789abcdef"
 DAY = "2025-06-01"
 
