@@ -660,12 +660,13 @@ impl<'c> Attribution<'c> {
             .flatten()
             .filter(|c| c.live_on(date) || credited.contains(c.campaign_id.as_str()))
             .map(|c| {
+                let from = c.start.max(chart_from);
                 for m in Marketplace::ALL {
-                    if let Some(d) = self.daily.get(&(c.campaign_id.as_str(), m)) {
-                        let from = c.start.max(chart_from);
-                        if from <= date {
-                            days.extend(d.range(from..=date).map(|(d, v)| (*d, *v)));
+                    match self.daily.get(&(c.campaign_id.as_str(), m)) {
+                        Some(d) if from <= date => {
+                            days.extend(d.range(from..=date).map(|(d, v)| (*d, *v)))
                         }
+                        _ => {}
                     }
                 }
                 CampaignInfo {

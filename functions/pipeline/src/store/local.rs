@@ -79,6 +79,19 @@ fn io_err(op: &'static str, target: &Path, e: std::io::Error) -> StoreError {
     StoreError::backend(op, target.display().to_string(), false, e)
 }
 
+/// The file under `path` with its metadata, opened and stat'ed in one go (on a blocking thread);
+/// `None` when there is none.
+fn open_with_meta(path: &Path) -> Result<Option<(std::fs::File, std::fs::Metadata)>, StoreError> {
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            let meta = f.metadata().map_err(|e| io_err("stat", path, e))?;
+            Ok(Some((f, meta)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("open", path, e)),
+    }
+}
+
 /// A local ETag: size and modification time, which change whenever the file is rewritten.
 fn etag_of(meta: &std::fs::Metadata) -> String {
     let mtime = meta
@@ -94,17 +107,13 @@ fn etag_of(meta: &std::fs::Metadata) -> String {
 impl ObjectStore for LocalObjects {
     async fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
         let path = self.path(key)?;
-        match tokio::fs::File::open(&path).await {
-            Ok(f) => {
-                let meta = f.metadata().await.map_err(|e| io_err("stat", &path, e))?;
-                Ok(Some(Object {
-                    etag: etag_of(&meta),
-                    body: Box::new(f),
-                }))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("open", &path, e)),
-        }
+        let opened = tokio::task::spawn_blocking(move || open_with_meta(&path))
+            .await
+            .map_err(|e| StoreError::backend("get", key, false, e))??;
+        Ok(opened.map(|(f, meta)| Object {
+            etag: etag_of(&meta),
+            body: Box::new(tokio::fs::File::from_std(f)),
+        }))
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
@@ -150,12 +159,9 @@ impl ObjectStore for LocalObjects {
     async fn get_bytes_etag(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         let path = self.path(key)?;
         tokio::task::spawn_blocking(move || {
-            let mut f = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_err("open", &path, e)),
+            let Some((mut f, meta)) = open_with_meta(&path)? else {
+                return Ok(None);
             };
-            let meta = f.metadata().map_err(|e| io_err("stat", &path, e))?;
             let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
             std::io::Read::read_to_end(&mut f, &mut buf).map_err(|e| io_err("read", &path, e))?;
             Ok(Some((buf, etag_of(&meta))))
