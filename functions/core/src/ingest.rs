@@ -6,6 +6,7 @@ use std::io::{self, Read};
 
 use serde::{Deserialize, Serialize};
 
+use crate::csvscan::{Batch, Record, Scanner};
 use crate::decode::{self, gzip_message, OpenError, TextEncoding};
 use crate::dialect::{map_header, parse_status, Field, HeaderMap};
 use crate::line::{Marketplace, OrderLine, StatusClass};
@@ -87,7 +88,7 @@ fn row_err(reason: &'static str, detail: impl Into<String>) -> RowErr {
 }
 
 struct Row<'a> {
-    rec: &'a csv::ByteRecord,
+    rec: Record<'a>,
     /// The record's bytes as text, when the export is UTF-8 and the whole record is valid: checked
     /// once, and every field is then a slice of it (fields split at ASCII bytes, so each is valid).
     text: Option<&'a str>,
@@ -438,234 +439,6 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
 /// rejected (`row_too_long`): memory stays bounded whatever a file holds.
 pub const MAX_ROW_BYTES: u64 = 1 << 20;
 
-/// Where a CSV parser (the csv crate's defaults: `"` quotes, doubled to escape; `\r`, `\n` end a
-/// row) stands after a byte: enough to tell where a row ends without parsing it.
-#[derive(Clone, Copy, PartialEq, Eq, Default)]
-enum Csv {
-    #[default]
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// A `"` inside a quoted field: closing, or the first of an escaped pair.
-    QuoteInQuoted,
-}
-
-impl Csv {
-    /// The next state, and whether `b` ended the row.
-    fn step(self, b: u8) -> (Csv, bool) {
-        match (self, b) {
-            (Csv::Quoted, b'"') => (Csv::QuoteInQuoted, false),
-            (Csv::Quoted, _) => (Csv::Quoted, false),
-            (Csv::QuoteInQuoted, b'"') => (Csv::Quoted, false),
-            (_, b'\n' | b'\r') => (Csv::FieldStart, true),
-            (_, b',') => (Csv::FieldStart, false),
-            (Csv::FieldStart, b'"') => (Csv::Quoted, false),
-            _ => (Csv::Unquoted, false),
-        }
-    }
-}
-
-/// Physical line numbers: the csv crate's own count skips blank lines and quoted line breaks, so
-/// seedline counts the newlines it hands to the parser and answers "which line starts at byte b".
-/// Only newlines read ahead of the parser are held: memory stays bounded by its buffer.
-#[derive(Clone, Default)]
-struct LineIndex(std::rc::Rc<std::cell::RefCell<LineState>>);
-
-#[derive(Default)]
-struct LineState {
-    /// Bytes handed to the parser so far (the parser's byte positions).
-    offset: u64,
-    last_was_cr: bool,
-    /// Newlines handed to the parser and not yet passed: offset, whether a `\r` stood right before
-    /// it, and how many physical lines it stands for (more than one after a cut row).
-    pending: std::collections::VecDeque<(u64, bool, u64)>,
-    passed: u64,
-    csv: Csv,
-    row_bytes: u64,
-    /// Cutting the current row: its bytes are dropped until it ends.
-    cutting: bool,
-    /// Newlines dropped inside a cut row, counted into the next newline handed on.
-    dropped_lines: u64,
-    /// Parser positions inside rows that were cut, oldest first.
-    cut_rows: std::collections::VecDeque<u64>,
-}
-
-impl LineIndex {
-    /// The 1-based line of a record the csv crate placed at `byte`. Its position may point at the line
-    /// break (or blank lines) before the record, which are skipped here.
-    fn line_at(&self, byte: u64) -> u64 {
-        let mut s = self.0.borrow_mut();
-        while s.pending.front().is_some_and(|(nl, _, _)| *nl < byte) {
-            let (_, _, w) = s.pending.pop_front().unwrap_or_default();
-            s.passed += w;
-        }
-        let mut cur = byte;
-        while let Some(&(nl, cr, w)) = s.pending.front() {
-            if nl == cur || (cr && nl == cur + 1) {
-                s.pending.pop_front();
-                s.passed += w;
-                cur = nl + 1;
-            } else {
-                break;
-            }
-        }
-        s.passed + 1
-    }
-
-    /// Whether the record the parser just read, ending at `end`, was cut at MAX_ROW_BYTES.
-    fn take_cut(&self, end: u64) -> bool {
-        let mut s = self.0.borrow_mut();
-        let mut cut = false;
-        // A cut row's mark lies within it; one cut at its very end (nothing after it handed on) is
-        // at `end` itself, while the next row's mark lies at least MAX_ROW_BYTES further.
-        while s.cut_rows.front().is_some_and(|at| *at <= end) {
-            s.cut_rows.pop_front();
-            cut = true;
-        }
-        cut
-    }
-}
-
-/// Counts lines and cuts over-long rows on the way to the parser, in place in the parser's buffer.
-struct LineCounter<R> {
-    inner: R,
-    index: LineIndex,
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            let n = self.inner.read(buf)?;
-            if n == 0 {
-                return Ok(0);
-            }
-            let mut s = self.index.0.borrow_mut();
-            let w = if s.cutting || s.row_bytes + n as u64 > MAX_ROW_BYTES {
-                s.frame(&mut buf[..n])
-            } else {
-                s.frame_short(&buf[..n]);
-                n
-            };
-            s.offset += w as u64;
-            if w > 0 {
-                return Ok(w);
-            }
-            // Everything read was dropped: read on, or the parser would take it for the end.
-        }
-    }
-}
-
-impl LineState {
-    /// Frames `buf` byte by byte, cutting rows that grow past MAX_ROW_BYTES; returns the bytes kept
-    /// (moved to the front of `buf`).
-    fn frame(&mut self, buf: &mut [u8]) -> usize {
-        let mut w = 0;
-        for i in 0..buf.len() {
-            let b = buf[i];
-            let was = self.csv;
-            let (next, row_end) = was.step(b);
-            self.csv = next;
-            let mut out = None;
-            if self.cutting {
-                if row_end {
-                    self.cutting = false;
-                    out = Some(b);
-                } else if b == b'\n' {
-                    self.dropped_lines += 1;
-                }
-            } else {
-                self.row_bytes += 1;
-                if self.row_bytes > MAX_ROW_BYTES && !row_end {
-                    self.cutting = true;
-                    let at = self.offset + w as u64;
-                    self.cut_rows.push_back(at);
-                    // Inside quotes, hand on a closing quote so the parser ends the field and
-                    // takes the newline that ends the row as the end of its record.
-                    if was == Csv::Quoted {
-                        out = Some(b'"');
-                    }
-                } else {
-                    out = Some(b);
-                }
-            }
-            if row_end {
-                self.row_bytes = 0;
-            }
-            if let Some(o) = out {
-                if o == b'\n' {
-                    self.newline(self.offset + w as u64);
-                }
-                self.last_was_cr = o == b'\r';
-                buf[w] = o;
-                w += 1;
-            }
-        }
-        w
-    }
-
-    /// [`LineState::frame`] for a buffer in which no row can reach MAX_ROW_BYTES (the caller checked):
-    /// nothing is cut, so only quotes and line breaks need a look; the bytes between them move the
-    /// state machine the same way whatever they are, and only their last one counts.
-    fn frame_short(&mut self, buf: &[u8]) {
-        let mut from = 0;
-        for at in memchr::memchr3_iter(b'"', b'\n', b'\r', buf) {
-            self.plain(&buf[from..at]);
-            let b = buf[at];
-            let (next, row_end) = self.csv.step(b);
-            self.csv = next;
-            self.row_bytes = if row_end { 0 } else { self.row_bytes + 1 };
-            if b == b'\n' {
-                self.newline(self.offset + at as u64);
-            }
-            self.last_was_cr = b == b'\r';
-            from = at + 1;
-        }
-        self.plain(&buf[from..]);
-    }
-
-    /// A run of bytes none of which is a quote or a line break.
-    fn plain(&mut self, run: &[u8]) {
-        let Some(&last) = run.last() else { return };
-        if self.csv != Csv::Quoted {
-            self.csv = if last == b',' {
-                Csv::FieldStart
-            } else {
-                Csv::Unquoted
-            };
-        }
-        self.row_bytes += run.len() as u64;
-        self.last_was_cr = false;
-    }
-
-    /// A newline handed to the parser at `at`, standing for the lines dropped before it too.
-    fn newline(&mut self, at: u64) {
-        let (cr, weight) = (self.last_was_cr, 1 + self.dropped_lines);
-        self.dropped_lines = 0;
-        self.pending.push_back((at, cr, weight));
-    }
-}
-
-fn is_blank(rec: &csv::ByteRecord) -> bool {
-    rec.iter()
-        .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
-        && rec.len() <= 1
-}
-
-/// Rows the reading thread hands over: at most this many, or this many bytes, per batch.
-const BATCH_ROWS: usize = 1024;
-const BATCH_BYTES: usize = 1 << 20;
-
-/// What a parsed row holds in memory: its bytes and one offset per field.
-fn record_bytes(rec: &csv::ByteRecord) -> usize {
-    rec.as_slice().len() + rec.len() * std::mem::size_of::<usize>()
-}
-
-/// Rows parsed ahead by the reading thread: each with its physical line and whether it was cut.
-struct Batch {
-    rows: Vec<(csv::ByteRecord, u64, bool)>,
-    len: usize,
-}
-
 enum Msg {
     Header {
         map: Box<HeaderMap>,
@@ -677,9 +450,10 @@ enum Msg {
     End(Result<(), IngestError>),
 }
 
-/// The reading half of [`normalise`], on its own thread: decompression, decoding checks, line
-/// counting, row cutting and CSV parsing. Rows go to the other half in batches, which come back
-/// to be filled again; memory stays bounded by a few batches of at most 1 MiB each.
+/// The reading half of [`normalise`], on its own thread: decompression, decoding checks and
+/// cutting records (lines counted, over-long rows cut, see [`crate::csvscan`]). Records go to the
+/// other half in batches, which come back to be filled again; memory stays bounded by a few
+/// batches of about 1 MiB each.
 fn read_rows<R: Read + 'static>(
     raw: R,
     mkt: Marketplace,
@@ -693,61 +467,57 @@ fn read_rows<R: Read + 'static>(
     let encoding = opened.encoding;
     let gzip = opened.gzip;
     let failed = opened.source_flag();
-    let lines = LineIndex::default();
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(1 << 16)
-        .from_reader(LineCounter {
-            inner: opened.reader,
-            index: lines.clone(),
-        });
-    let read_error = |e: csv::Error| -> IngestError {
+    let mut scanner = Scanner::new(opened.reader);
+    let read_error = |e: io::Error| -> IngestError {
         if failed.load(std::sync::atomic::Ordering::Relaxed) {
-            return IngestError::Source(io::Error::other(e));
+            return IngestError::Source(e);
         }
-        match e.into_kind() {
-            csv::ErrorKind::Io(io) if gzip => IngestError::FileRejected(gzip_message(&io)),
-            csv::ErrorKind::Io(io) => IngestError::FileRejected(format!("unreadable: {io}")),
-            other => IngestError::FileRejected(format!("not a CSV file: {other:?}")),
+        if gzip {
+            IngestError::FileRejected(gzip_message(&e))
+        } else {
+            IngestError::FileRejected(format!("unreadable: {e}"))
         }
     };
-    let mut rec = csv::ByteRecord::new();
+    let mut batch = Batch::new();
 
     // Find the header row among the first non-blank rows.
     let mut seen = 0usize;
-    let (map, header_line) = loop {
-        if !rdr.read_byte_record(&mut rec).map_err(&read_error)? {
+    let mut more = true;
+    let mut next = 0;
+    let (map, header_line) = 'search: loop {
+        while next < batch.len() {
+            let Some((rec, line, cut)) = batch.get(next) else {
+                break;
+            };
+            next += 1;
+            seen += 1;
+            let cells: Vec<String> = rec
+                .iter()
+                .map(|c| {
+                    encoding
+                        .decode(c)
+                        .map(|s| s.into_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            if let Some(map) = map_header(mkt, &cells).filter(|_| !cut) {
+                break 'search (map, line);
+            }
+            if seen >= HEADER_SEARCH_ROWS {
+                return Err(IngestError::FileRejected(format!(
+                    "no {mkt} header row among the first {HEADER_SEARCH_ROWS} non-blank rows: not a {mkt} export"
+                )));
+            }
+        }
+        if !more {
             return Err(IngestError::FileRejected(format!(
                 "no {mkt} header row found (the file has {seen} non-blank rows)"
             )));
         }
-        let cut = lines.take_cut(rdr.position().byte());
-        if is_blank(&rec) {
-            continue;
-        }
-        seen += 1;
-        let cells: Vec<String> = rec
-            .iter()
-            .map(|c| {
-                encoding
-                    .decode(c)
-                    .map(|s| s.into_owned())
-                    .unwrap_or_default()
-            })
-            .collect();
-        if let Some(map) = map_header(mkt, &cells).filter(|_| !cut) {
-            break (
-                map,
-                lines.line_at(rec.position().map(|p| p.byte()).unwrap_or(0)),
-            );
-        }
-        if seen >= HEADER_SEARCH_ROWS {
-            return Err(IngestError::FileRejected(format!(
-                "no {mkt} header row among the first {HEADER_SEARCH_ROWS} non-blank rows: not a {mkt} export"
-            )));
-        }
+        more = scanner.fill(&mut batch).map_err(read_error)?;
+        next = 0;
     };
+    batch.skip(next);
     let header = Msg::Header {
         map: Box::new(map),
         header_line,
@@ -757,43 +527,21 @@ fn read_rows<R: Read + 'static>(
     if tx.send(header).is_err() {
         return Ok(()); // the other half has stopped: nothing more to do
     }
-    let fresh = || Batch {
-        rows: Vec::with_capacity(BATCH_ROWS),
-        len: 0,
-    };
-    let mut batch = fresh();
-    let mut bytes = 0;
     loop {
-        if batch.len == batch.rows.len() {
-            batch.rows.push((csv::ByteRecord::new(), 0, false));
-        }
-        let slot = &mut batch.rows[batch.len];
-        if !rdr.read_byte_record(&mut slot.0).map_err(&read_error)? {
-            break;
-        }
-        let cut = lines.take_cut(rdr.position().byte());
-        if is_blank(&slot.0) {
-            continue;
-        }
-        slot.1 = lines.line_at(slot.0.position().map(|p| p.byte()).unwrap_or(0));
-        slot.2 = cut;
-        bytes += record_bytes(&slot.0);
-        batch.len += 1;
-        if batch.len == BATCH_ROWS || bytes >= BATCH_BYTES {
-            let next = recycled.try_recv().unwrap_or_else(|_| fresh());
+        if batch.len() > 0 {
+            let next = recycled.try_recv().unwrap_or_default();
             if tx
                 .send(Msg::Rows(std::mem::replace(&mut batch, next)))
                 .is_err()
             {
                 return Ok(());
             }
-            bytes = 0;
         }
+        if !more {
+            return Ok(());
+        }
+        more = scanner.fill(&mut batch).map_err(read_error)?;
     }
-    if batch.len > 0 {
-        let _ = tx.send(Msg::Rows(batch));
-    }
-    Ok(())
 }
 
 /// The normalising half of [`normalise`]: checked rows to lines or rejects, JD orders held whole.
@@ -809,7 +557,7 @@ struct Rows<'a, 'h> {
 }
 
 impl Rows<'_, '_> {
-    fn row(&mut self, rec: &csv::ByteRecord, line_no: u64, cut: bool) -> Result<(), IngestError> {
+    fn row(&mut self, rec: Record<'_>, line_no: u64, cut: bool) -> Result<(), IngestError> {
         self.out.counts.rows_in += 1;
         let row = Row {
             rec,
@@ -940,14 +688,12 @@ pub fn normalise<R: Read + Send + 'static>(
         loop {
             match rx.recv().map_err(|_| stopped())? {
                 Msg::Rows(mut batch) => {
-                    for (rec, line_no, cut) in &mut batch.rows[..batch.len] {
-                        rows.row(rec, *line_no, *cut)?;
-                        // A slot that held a long row gives its memory back before it is reused.
-                        if record_bytes(rec) > 64 * 1024 {
-                            *rec = csv::ByteRecord::new();
+                    for i in 0..batch.len() {
+                        if let Some((rec, line_no, cut)) = batch.get(i) {
+                            rows.row(rec, line_no, cut)?;
                         }
                     }
-                    batch.len = 0;
+                    batch.clear();
                     let _ = recycle_tx.send(batch);
                 }
                 Msg::End(r) => {

@@ -421,25 +421,6 @@ mod props {
         }
 
         #[test]
-        fn framing_short_buffers_by_runs_is_framing_byte_by_byte(
-            chunks in proptest::collection::vec(proptest::collection::vec(prop_oneof![Just(b'"'), Just(b','), Just(b'\n'), Just(b'\r'), Just(b'a'), Just(0xe4u8)], 0..64), 1..6)
-        ) {
-            let (mut fast, mut slow) = (LineState::default(), LineState::default());
-            for chunk in chunks {
-                fast.frame_short(&chunk);
-                fast.offset += chunk.len() as u64;
-                let mut copy = chunk.clone();
-                let kept = slow.frame(&mut copy);
-                prop_assert_eq!(&copy[..kept], &chunk[..], "nothing is cut in short rows");
-                slow.offset += kept as u64;
-                prop_assert!(fast.csv == slow.csv);
-                prop_assert_eq!(fast.row_bytes, slow.row_bytes);
-                prop_assert_eq!(fast.last_was_cr, slow.last_was_cr);
-                prop_assert_eq!(&fast.pending, &slow.pending);
-            }
-        }
-
-        #[test]
         fn quotes_and_line_breaks_never_lose_a_row(cells in proptest::collection::vec("[0-9a-z,\"=' \\r\\n¥元.]{0,12}", 18)) {
             let row = cells.join(",");
             // run() checks that every row is kept or rejected and the counts add up.

@@ -7,6 +7,7 @@
 
 pub mod attribution;
 pub mod campaign;
+mod csvscan;
 pub mod decode;
 pub mod dialect;
 pub mod html;

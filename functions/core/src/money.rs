@@ -55,28 +55,36 @@ pub fn parse_amount(raw: &str) -> Result<i64, AmountError> {
 }
 
 /// Digits with optional thousands commas (`1,299`), the first group 1-3 digits, the others 3.
+/// One pass, no allocation: every amount cell of every row comes through here.
 fn parse_grouped_integer(s: &str) -> Option<i64> {
-    if s.is_empty() {
-        return None;
-    }
-    let groups: Vec<&str> = s.split(',').collect();
-    if groups.len() > 1 {
-        let first_ok = (1..=3).contains(&groups[0].len());
-        let rest_ok = groups[1..].iter().all(|g| g.len() == 3);
-        if !first_ok || !rest_ok {
-            return None;
-        }
-    }
+    let b = s.as_bytes();
+    let grouped = b.contains(&b',');
     let mut value: i64 = 0;
-    for g in groups {
-        for b in g.bytes() {
-            if !b.is_ascii_digit() {
+    // Digits since the last comma (or the start).
+    let mut run = 0usize;
+    let mut first = true;
+    for &c in b {
+        if c == b',' {
+            let ok = if first {
+                (1..=3).contains(&run)
+            } else {
+                run == 3
+            };
+            if !ok {
                 return None;
             }
-            value = value.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+            first = false;
+            run = 0;
+            continue;
         }
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+        run += 1;
     }
-    Some(value)
+    let last_ok = if grouped { run == 3 } else { run >= 1 };
+    last_ok.then_some(value)
 }
 
 /// A quantity: a whole number of at least 1.
@@ -142,6 +150,28 @@ pub fn ratio_2dp(numerator: i64, denominator: i64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The rule as written: split at commas, the first group 1-3 digits, the others 3.
+    fn grouped_by_splitting(s: &str) -> Option<i64> {
+        let groups: Vec<&str> = s.split(',').collect();
+        if groups.len() > 1
+            && (!(1..=3).contains(&groups[0].len()) || groups[1..].iter().any(|g| g.len() != 3))
+        {
+            return None;
+        }
+        if s.is_empty() || !groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit())) {
+            return None;
+        }
+        groups.concat().parse().ok()
+    }
+
+    proptest! {
+        #[test]
+        fn grouped_integers_follow_the_rule(s in "[0-9,x]{0,14}") {
+            prop_assert_eq!(parse_grouped_integer(&s), grouped_by_splitting(&s));
+        }
+    }
 
     #[test]
     fn every_amount_form_of_the_spec() {

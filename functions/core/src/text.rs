@@ -4,6 +4,14 @@ use std::borrow::Cow;
 
 /// Trims a field and strips an Excel text guard: `="…"` or a leading apostrophe.
 pub fn clean_field(raw: &str) -> &str {
+    // Most cells start and end with a printable ASCII byte that no guard starts with: nothing to do.
+    let b = raw.as_bytes();
+    if let (Some(&first), Some(&last)) = (b.first(), b.last()) {
+        let plain = |c: u8| c > b' ' && c < 0x7f;
+        if plain(first) && plain(last) && first != b'=' && first != b'\'' {
+            return raw;
+        }
+    }
     let s = raw.trim();
     if let Some(inner) = s.strip_prefix("=\"").and_then(|r| r.strip_suffix('"')) {
         return inner.trim();

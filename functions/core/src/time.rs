@@ -81,8 +81,28 @@ fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
     ) else {
         return Some(None);
     };
-    let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
+    let date = cached_date(y, mo, d);
     Some(date.and_then(|d| d.and_hms_opt(h, mi, s)))
+}
+
+thread_local! {
+    /// The last date built: an export's timestamps fall on a few days, and building a date from
+    /// year, month and day was a tenth of the timestamp's cost.
+    static LAST_DATE: std::cell::Cell<(u32, Option<NaiveDate>)> = const { std::cell::Cell::new((0, None)) };
+}
+
+fn cached_date(y: u32, mo: u32, d: u32) -> Option<NaiveDate> {
+    // y < 10_000, mo and d < 100 here (four and two digits): one number says all three.
+    let key = y * 10_000 + mo * 100 + d;
+    LAST_DATE.with(|c| {
+        let (k, date) = c.get();
+        if k == key && key != 0 {
+            return date;
+        }
+        let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
+        c.set((key, date));
+        date
+    })
 }
 
 /// The canonical form written to staging and reports.
