@@ -139,7 +139,7 @@ pub fn map_header(m: Marketplace, cells: &[String]) -> Option<HeaderMap> {
 pub fn parse_status(m: Marketplace, raw: &str) -> Option<(Cow<'_, str>, StatusClass)> {
     match m {
         Marketplace::Taobao => {
-            let s = if raw.contains(',') {
+            let s = if raw.as_bytes().contains(&b',') {
                 Cow::Owned(raw.replace(',', "，"))
             } else {
                 Cow::Borrowed(raw)

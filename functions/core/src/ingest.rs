@@ -557,15 +557,18 @@ struct Rows<'a, 'h> {
 }
 
 impl Rows<'_, '_> {
-    fn row(&mut self, rec: Record<'_>, line_no: u64, cut: bool) -> Result<(), IngestError> {
+    /// One record; `text` is its bytes as text when they are UTF-8 (in a UTF-8 export).
+    fn row(
+        &mut self,
+        rec: Record<'_>,
+        text: Option<&str>,
+        line_no: u64,
+        cut: bool,
+    ) -> Result<(), IngestError> {
         self.out.counts.rows_in += 1;
         let row = Row {
             rec,
-            text: match self.encoding {
-                // SIMD: the record holds long Chinese text (addresses) that no field check reads.
-                TextEncoding::Utf8 => simdutf8::basic::from_utf8(rec.as_slice()).ok(),
-                TextEncoding::Gb18030 => None,
-            },
+            text,
             map: &self.map,
             enc: self.encoding,
             mkt: self.mkt,
@@ -688,9 +691,22 @@ pub fn normalise<R: Read + Send + 'static>(
         loop {
             match rx.recv().map_err(|_| stopped())? {
                 Msg::Rows(mut batch) => {
+                    // UTF-8 checked for the whole batch at once; a batch with a bad byte somewhere
+                    // is checked row by row, and only that row reads its cells one by one.
+                    let text = match encoding {
+                        TextEncoding::Utf8 => batch.text(),
+                        TextEncoding::Gb18030 => None,
+                    };
                     for i in 0..batch.len() {
                         if let Some((rec, line_no, cut)) = batch.get(i) {
-                            rows.row(rec, line_no, cut)?;
+                            let rec_text = match (encoding, text) {
+                                (TextEncoding::Gb18030, _) => None,
+                                (TextEncoding::Utf8, Some((base, t))) => rec.text_in(base, t),
+                                (TextEncoding::Utf8, None) => {
+                                    simdutf8::basic::from_utf8(rec.as_slice()).ok()
+                                }
+                            };
+                            rows.row(rec, rec_text, line_no, cut)?;
                         }
                     }
                     batch.clear();

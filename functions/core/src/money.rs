@@ -14,6 +14,9 @@ pub struct AmountError {
 ///
 /// The input is a field already trimmed and stripped of Excel text guards.
 pub fn parse_amount(raw: &str) -> Result<i64, AmountError> {
+    if let Some(fen) = plain_amount(raw.as_bytes()) {
+        return Ok(fen);
+    }
     let err = |why| AmountError {
         value: raw.to_string(),
         why,
@@ -54,6 +57,34 @@ pub fn parse_amount(raw: &str) -> Result<i64, AmountError> {
         .ok_or_else(|| err("amount too large"))
 }
 
+/// The form nearly every cell has, `129.90` (1 to 15 digits, then none, one or two decimals), read in
+/// one pass; None for anything else, which the general path then reads or refuses.
+fn plain_amount(b: &[u8]) -> Option<i64> {
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) => (&b[..dot], Some(&b[dot + 1..])),
+        None => (b, None),
+    };
+    if int.is_empty() || int.len() > 15 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &c in int {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(c - b'0');
+    }
+    let frac_fen = match frac {
+        None => 0,
+        Some([d]) if d.is_ascii_digit() => i64::from(d - b'0') * 10,
+        Some([d, e]) if d.is_ascii_digit() && e.is_ascii_digit() => {
+            i64::from(d - b'0') * 10 + i64::from(e - b'0')
+        }
+        Some(_) => return None,
+    };
+    Some(value * 100 + frac_fen)
+}
+
 /// Digits with optional thousands commas (`1,299`), the first group 1-3 digits, the others 3.
 /// One pass, no allocation: every amount cell of every row comes through here.
 fn parse_grouped_integer(s: &str) -> Option<i64> {
@@ -89,6 +120,10 @@ fn parse_grouped_integer(s: &str) -> Option<i64> {
 
 /// A quantity: a whole number of at least 1.
 pub fn parse_quantity(raw: &str) -> Result<u32, String> {
+    let b = raw.as_bytes();
+    if (1..=9).contains(&b.len()) && b.iter().all(u8::is_ascii_digit) && b[0] != b'0' {
+        return Ok(b.iter().fold(0, |q, c| q * 10 + u32::from(c - b'0')));
+    }
     let s = raw.trim();
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("bad quantity {raw:?}: not a whole number"));
@@ -167,6 +202,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_plain_path_reads_what_the_general_path_reads(int in "[0-9]{0,17}", dot in any::<bool>(), frac in "[0-9a]{0,3}") {
+            let s = if dot { format!("{int}.{frac}") } else { int.clone() };
+            if let Some(fen) = plain_amount(s.as_bytes()) {
+                // The general path, reached by a form the plain one never takes (a currency sign).
+                prop_assert_eq!(parse_amount(&format!("¥{s}")), Ok(fen));
+            }
+            if let Ok(q) = parse_quantity(&int) {
+                prop_assert_eq!(Ok(q), format!(" {int}").trim().parse::<u32>());
+            }
+        }
+
         #[test]
         fn grouped_integers_follow_the_rule(s in "[0-9,x]{0,14}") {
             prop_assert_eq!(parse_grouped_integer(&s), grouped_by_splitting(&s));
