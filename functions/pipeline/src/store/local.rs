@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use seedline_core::campaign::{parse_jsonl, Brand, Campaign, Catalog, Record};
 
 use super::{
-    CampaignStore, Object, ObjectMeta, ObjectStore, Precondition, SaveSummary, StoreError,
+    Body, CampaignStore, Object, ObjectMeta, ObjectStore, Precondition, SaveSummary, StoreError,
 };
 
 const TMP_PREFIX: &str = ".seedline-tmp-";
@@ -112,7 +112,7 @@ impl ObjectStore for LocalObjects {
             .map_err(|e| StoreError::backend("get", key, false, e))??;
         Ok(opened.map(|(f, meta)| Object {
             etag: etag_of(&meta),
-            body: Box::new(tokio::fs::File::from_std(f)),
+            body: Body::File(f),
         }))
     }
 

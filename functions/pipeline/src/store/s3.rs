@@ -8,7 +8,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
-use super::{Object, ObjectMeta, ObjectStore, Precondition, StoreError};
+use super::{Body, Object, ObjectMeta, ObjectStore, Precondition, StoreError};
 
 /// An AWS SDK error with its full context in the message, keeping the SDK error as its source.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ impl ObjectStore for S3Objects {
         {
             Ok(out) => Ok(Some(Object {
                 etag: out.e_tag().unwrap_or_default().to_string(),
-                body: Box::new(out.body.into_async_read()),
+                body: Body::Stream(Box::new(out.body.into_async_read())),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
             Err(e) => Err(sdk_error("get", self.target(key), e)),
