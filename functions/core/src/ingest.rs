@@ -100,6 +100,7 @@ struct Row<'a> {
 impl<'a> Row<'a> {
     /// The cleaned cell of a field; empty when the column is absent. Borrowed from the record
     /// where it can be (UTF-8): most cells are only checked, never kept.
+    #[inline]
     fn get(&self, f: Field) -> Result<Cow<'a, str>, RowErr> {
         let Some(pos) = self.map.get(f) else {
             return Ok(Cow::Borrowed(""));
@@ -131,6 +132,7 @@ impl<'a> Row<'a> {
         })
     }
 
+    #[inline]
     fn required(&self, f: Field) -> Result<Cow<'a, str>, RowErr> {
         let v = self.get(f)?;
         if v.is_empty() {
@@ -276,7 +278,7 @@ fn parse_row_into(
     // others need no hash (and keep none).
     line.buyer_hash.clear();
     if !token.is_empty() {
-        line.buyer_hash.push_str(&hasher.hash(&buyer));
+        hasher.hash_into(&buyer, &mut line.buyer_hash);
     }
     set(&mut line.token, &token);
     line.clicked_at = clicked_at;

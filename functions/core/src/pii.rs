@@ -32,10 +32,20 @@ impl BuyerHasher {
 
     /// The first 128 bits of HMAC-SHA256(key, buyer), as hex: short in reports, still collision-free in practice.
     pub fn hash(&self, buyer: &str) -> String {
+        let mut out = String::with_capacity(32);
+        self.hash_into(buyer, &mut out);
+        out
+    }
+
+    /// [`BuyerHasher::hash`] appended to `out`, with no allocation once `out` has grown.
+    pub fn hash_into(&self, buyer: &str, out: &mut String) {
         let mut mac = self.mac.clone();
         mac.update(buyer.as_bytes());
-        let out = mac.finalize().into_bytes();
-        hex::encode(&out[..16])
+        let digest = mac.finalize().into_bytes();
+        let mut hexed = [0u8; 32];
+        if hex::encode_to_slice(&digest[..16], &mut hexed).is_ok() {
+            out.push_str(std::str::from_utf8(&hexed).unwrap_or_default());
+        }
     }
 }
 

@@ -86,21 +86,26 @@ fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
 }
 
 thread_local! {
-    /// The last date built: an export's timestamps fall on a few days, and building a date from
-    /// year, month and day was a tenth of the timestamp's cost.
-    static LAST_DATE: std::cell::Cell<(u32, Option<NaiveDate>)> = const { std::cell::Cell::new((0, None)) };
+    /// The last two dates built (a row's order, payment and click times fall on a day or two, and
+    /// building a date from year, month and day was a tenth of a timestamp's cost): key, date.
+    static LAST_DATES: std::cell::Cell<[(u32, Option<NaiveDate>); 2]> =
+        const { std::cell::Cell::new([(0, None); 2]) };
 }
 
 fn cached_date(y: u32, mo: u32, d: u32) -> Option<NaiveDate> {
-    // y < 10_000, mo and d < 100 here (four and two digits): one number says all three.
+    // y < 10_000, mo and d < 100 here (four and two digits): one number says all three, and 0
+    // (no such date) marks an empty slot.
     let key = y * 10_000 + mo * 100 + d;
-    LAST_DATE.with(|c| {
-        let (k, date) = c.get();
-        if k == key && key != 0 {
-            return date;
+    LAST_DATES.with(|c| {
+        let mut slots = c.get();
+        if key != 0 {
+            if let Some(&(_, date)) = slots.iter().find(|(k, _)| *k == key) {
+                return date;
+            }
         }
         let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
-        c.set((key, date));
+        slots = [(key, date), slots[0]];
+        c.set(slots);
         date
     })
 }
