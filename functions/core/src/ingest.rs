@@ -13,7 +13,7 @@ use crate::line::{Marketplace, OrderLine, StatusClass};
 use crate::money::{parse_amount, parse_quantity};
 use crate::pii::BuyerHasher;
 use crate::text::clean_field;
-use crate::time::parse_timestamp;
+use crate::time::{parse_timestamp_with, DateCache};
 
 /// How many non-blank rows may stand before the header row (5 preamble lines, then the header).
 pub const HEADER_SEARCH_ROWS: usize = 6;
@@ -95,6 +95,7 @@ struct Row<'a> {
     map: &'a HeaderMap,
     enc: TextEncoding,
     mkt: Marketplace,
+    dates: &'a DateCache,
 }
 
 impl<'a> Row<'a> {
@@ -171,7 +172,7 @@ impl<'a> Row<'a> {
         if v.is_empty() {
             return Ok(None);
         }
-        parse_timestamp(&v).map(Some).map_err(|e| {
+        parse_timestamp_with(&v, self.dates).map(Some).map_err(|e| {
             row_err(
                 reason::BAD_TIMESTAMP,
                 format!("{}: {e}", HeaderMap::name(self.mkt, f)),
@@ -556,6 +557,7 @@ struct Rows<'a, 'h> {
     encoding: TextEncoding,
     mkt: Marketplace,
     hasher: &'h BuyerHasher,
+    dates: DateCache,
 }
 
 impl Rows<'_, '_> {
@@ -574,6 +576,7 @@ impl Rows<'_, '_> {
             map: &self.map,
             enc: self.encoding,
             mkt: self.mkt,
+            dates: &self.dates,
         };
         // A row the parser did not see whole, or one of the wrong width, is a bad row on its own
         // (in JD it belongs to no order): rejected before its cells are read.
@@ -689,6 +692,7 @@ pub fn normalise<R: Read + Send + 'static>(
             encoding,
             mkt,
             hasher,
+            dates: DateCache::default(),
         };
         loop {
             match rx.recv().map_err(|_| stopped())? {

@@ -4,11 +4,22 @@ use std::borrow::Cow;
 
 /// Trims a field and strips an Excel text guard: `="…"` or a leading apostrophe.
 pub fn clean_field(raw: &str) -> &str {
-    // Most cells start and end with a printable ASCII byte that no guard starts with: nothing to do.
+    // Most cells start and end with a character that is neither space nor the start of a guard:
+    // nothing to do. Only the end characters are looked at (a non-ASCII one decoded).
     let b = raw.as_bytes();
     if let (Some(&first), Some(&last)) = (b.first(), b.last()) {
         let plain = |c: u8| c > b' ' && c < 0x7f;
-        if plain(first) && plain(last) && first != b'=' && first != b'\'' {
+        let first_ok = if first < 0x80 {
+            plain(first) && first != b'=' && first != b'\''
+        } else {
+            !raw.chars().next().is_some_and(char::is_whitespace)
+        };
+        let last_ok = if last < 0x80 {
+            plain(last)
+        } else {
+            !raw.chars().next_back().is_some_and(char::is_whitespace)
+        };
+        if first_ok && last_ok {
             return raw;
         }
     }
@@ -50,6 +61,9 @@ mod tests {
             "2025-05-25 22:12:41"
         );
         assert_eq!(clean_field("plain"), "plain");
+        assert_eq!(clean_field("\u{3000}防晒\u{3000}"), "防晒");
+        assert_eq!(clean_field("防晒\u{a0}"), "防晒");
+        assert_eq!(clean_field("洁面乳 120g"), "洁面乳 120g");
         assert_eq!(clean_header("\u{feff}子订单编号"), "子订单编号");
     }
 

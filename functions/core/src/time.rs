@@ -7,8 +7,36 @@ pub const TZ: chrono_tz::Tz = chrono_tz::Asia::Shanghai;
 
 /// Parses `2025-05-28 13:45:12`, `2025/5/28 13:45:12` or `2025/5/28 13:45`.
 pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
+    parse_timestamp_with(raw, &DateCache::default())
+}
+
+/// The last two dates built, for a reader of many timestamps: a row's order, payment and click
+/// times fall on a day or two, and building a date from year, month and day was a good part of
+/// a timestamp's cost.
+#[derive(Default)]
+pub struct DateCache(std::cell::Cell<[(u32, Option<NaiveDate>); 2]>);
+
+impl DateCache {
+    fn date(&self, y: u32, mo: u32, d: u32) -> Option<NaiveDate> {
+        // y < 10_000, mo and d < 100 (four and two digits): one number says all three, and 0 (no
+        // such date) marks an empty slot.
+        let key = y * 10_000 + mo * 100 + d;
+        let slots = self.0.get();
+        if key != 0 {
+            if let Some(&(_, date)) = slots.iter().find(|(k, _)| *k == key) {
+                return date;
+            }
+        }
+        let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
+        self.0.set([(key, date), slots[0]]);
+        date
+    }
+}
+
+/// [`parse_timestamp`], building dates through `cache`.
+pub fn parse_timestamp_with(raw: &str, cache: &DateCache) -> Result<NaiveDateTime, String> {
     let bad = || format!("bad timestamp {raw:?}");
-    if let Some(t) = canonical(raw.as_bytes()) {
+    if let Some(t) = canonical(raw.as_bytes(), cache) {
         return t.ok_or_else(bad);
     }
     let s = raw.trim();
@@ -56,58 +84,22 @@ pub fn parse_timestamp(raw: &str) -> Result<NaiveDateTime, String> {
 
 /// `YYYY-MM-DD HH:MM:SS` exactly, the form nearly every row has, without the general path's
 /// splitting: `None` when the shape differs, `Some(None)` when the shape is right but the value is not.
-fn canonical(b: &[u8]) -> Option<Option<NaiveDateTime>> {
-    if b.len() != 19
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+fn canonical(b: &[u8], cache: &DateCache) -> Option<Option<NaiveDateTime>> {
+    let t: &[u8; 19] = b.try_into().ok()?;
+    if t[4] != b'-' || t[7] != b'-' || t[10] != b' ' || t[13] != b':' || t[16] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (
-        num(0..4),
-        num(5..7),
-        num(8..10),
-        num(11..13),
-        num(14..16),
-        num(17..19),
-    ) else {
+    let d = |i: usize| t[i].wrapping_sub(b'0');
+    // Every digit position at once: a byte below '0' wraps round to above 9 too.
+    let worst = [1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        .iter()
+        .fold(d(0), |m, &i| m.max(d(i)));
+    if worst > 9 {
         return Some(None);
-    };
-    let date = cached_date(y, mo, d);
-    Some(date.and_then(|d| d.and_hms_opt(h, mi, s)))
-}
-
-thread_local! {
-    /// The last two dates built (a row's order, payment and click times fall on a day or two, and
-    /// building a date from year, month and day was a tenth of a timestamp's cost): key, date.
-    static LAST_DATES: std::cell::Cell<[(u32, Option<NaiveDate>); 2]> =
-        const { std::cell::Cell::new([(0, None); 2]) };
-}
-
-fn cached_date(y: u32, mo: u32, d: u32) -> Option<NaiveDate> {
-    // y < 10_000, mo and d < 100 here (four and two digits): one number says all three, and 0
-    // (no such date) marks an empty slot.
-    let key = y * 10_000 + mo * 100 + d;
-    LAST_DATES.with(|c| {
-        let mut slots = c.get();
-        if key != 0 {
-            if let Some(&(_, date)) = slots.iter().find(|(k, _)| *k == key) {
-                return date;
-            }
-        }
-        let date = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo, d);
-        slots = [(key, date), slots[0]];
-        c.set(slots);
-        date
-    })
+    }
+    let two = |i: usize| u32::from(d(i)) * 10 + u32::from(d(i + 1));
+    let date = cache.date(two(0) * 100 + two(2), two(5), two(8));
+    Some(date.and_then(|day| day.and_hms_opt(two(11), two(14), two(17))))
 }
 
 /// The canonical form written to staging and reports.
