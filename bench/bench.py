@@ -98,12 +98,24 @@ def job_run(script, data, day, out_csv):
     return dict(wall=wall, cpu=cpu, rss=rss, totals=totals)
 
 
+def warm(data):
+    """Reads every export once, so that each tool finds them in the page cache (the first to run
+    would otherwise read them from the disk and the others not)."""
+    for path in glob.glob(os.path.join(data, "exports", "*", "*", "*")):
+        with open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+
+
 def compare(name, data, work):
     run_dir = os.path.join(work, "run-" + name)
     fresh_run_dir(data, run_dir)
+    warm(data)
     s = seedline_run(run_dir, DAY)
     mine = seedline_totals(run_dir, DAY)
+    warm(data)
     d = job_run("duckdb_job.py", data, DAY, os.path.join(work, f"duckdb-{name}.csv"))
+    warm(data)
     p = job_run("polars_job.py", data, DAY, os.path.join(work, f"polars-{name}.csv"))
     same = True
     for who, other in (("duckdb", d), ("polars", p)):
@@ -233,6 +245,7 @@ def main():
         if gb:
             run_dir = os.path.join(args.work, "run-" + name)
             fresh_run_dir(data, run_dir)
+            warm(data)
             s = seedline_run(run_dir, DAY)
             print_seedline(s)
             print("  duckdb, polars: not run (reading GB18030 needs DuckDB's encodings extension, which is "
@@ -264,6 +277,7 @@ def main():
     generate(data, h, days=31)
     run_dir = os.path.join(args.work, "run-history")
     fresh_run_dir(data, run_dir)
+    warm(data)
     import datetime
     first = datetime.date.fromisoformat(DAY)
     day_times = []

@@ -450,6 +450,7 @@ enum Msg {
         gzip: bool,
     },
     Rows(Batch),
+    /// The end of the file, or why reading stopped.
     End(Result<(), IngestError>),
 }
 
@@ -547,6 +548,42 @@ fn read_rows<R: Read + 'static>(
     }
 }
 
+/// A row the parser did not see whole, or one of the wrong width, is a bad row on its own (in JD
+/// it belongs to no order): rejected before its cells are read.
+fn unreadable(row: &Row<'_>, cut: bool) -> Option<RowErr> {
+    if cut {
+        Some(row_err(
+            reason::ROW_TOO_LONG,
+            format!("the row is longer than {MAX_ROW_BYTES} bytes; it was not read whole"),
+        ))
+    } else if row.rec.len() != row.map.width {
+        Some(row_err(
+            reason::FIELD_COUNT,
+            format!(
+                "{} fields where the header has {}",
+                row.rec.len(),
+                row.map.width
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// A readable Taobao row into `line`: whether its refund was capped, or why it is rejected (with
+/// its order id, for the reject).
+fn taobao_row(
+    row: &Row<'_>,
+    hasher: &BuyerHasher,
+    line_no: u64,
+    line: &mut OrderLine,
+) -> Result<bool, (String, RowErr)> {
+    match parse_row_into(row, hasher, line_no, line) {
+        Ok(a) => Ok(settle_refund(line, a.raw_refund)),
+        Err(e) => Err((row.get(Field::OrderId).unwrap_or_default().into_owned(), e)),
+    }
+}
+
 /// The normalising half of [`normalise`]: checked rows to lines or rejects, JD orders held whole.
 struct Rows<'a, 'h> {
     out: Emitter<'a>,
@@ -578,40 +615,17 @@ impl Rows<'_, '_> {
             mkt: self.mkt,
             dates: &self.dates,
         };
-        // A row the parser did not see whole, or one of the wrong width, is a bad row on its own
-        // (in JD it belongs to no order): rejected before its cells are read.
-        let unreadable = if cut {
-            Some(row_err(
-                reason::ROW_TOO_LONG,
-                format!("the row is longer than {MAX_ROW_BYTES} bytes; it was not read whole"),
-            ))
-        } else if rec.len() != self.map.width {
-            Some(row_err(
-                reason::FIELD_COUNT,
-                format!(
-                    "{} fields where the header has {}",
-                    rec.len(),
-                    self.map.width
-                ),
-            ))
-        } else {
-            None
-        };
-        if let Some(e) = unreadable {
+        if let Some(e) = unreadable(&row, cut) {
             let order_id = row.get(Field::OrderId).unwrap_or_default();
             self.out.reject(line_no, &order_id, e.reason, e.detail)?;
             return Ok(());
         }
         match self.mkt {
             Marketplace::Taobao => {
-                match parse_row_into(&row, self.hasher, line_no, &mut self.scratch) {
-                    Ok(a) => {
-                        let capped = settle_refund(&mut self.scratch, a.raw_refund);
-                        self.out.keep(&self.scratch, capped)?;
-                    }
-                    Err(e) => {
-                        let order_id = row.get(Field::OrderId).unwrap_or_default();
-                        self.out.reject(line_no, &order_id, e.reason, e.detail)?;
+                match taobao_row(&row, self.hasher, line_no, &mut self.scratch) {
+                    Ok(capped) => self.out.keep(&self.scratch, capped)?,
+                    Err((order_id, e)) => {
+                        self.out.reject(line_no, &order_id, e.reason, e.detail)?
                     }
                 }
             }
@@ -647,11 +661,36 @@ impl Rows<'_, '_> {
     }
 }
 
-/// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`.
+/// A batch's rows as text: each record's bytes when the export is UTF-8 and they are valid. UTF-8
+/// is checked for the whole batch at once; a batch with a bad byte somewhere is checked row by
+/// row, and only that row reads its cells one by one.
+fn batch_texts<'b>(
+    batch: &'b Batch,
+    encoding: TextEncoding,
+) -> impl Iterator<Item = (Record<'b>, Option<&'b str>, u64, bool)> + 'b {
+    let text = match encoding {
+        TextEncoding::Utf8 => batch.text(),
+        TextEncoding::Gb18030 => None,
+    };
+    (0..batch.len()).filter_map(move |i| {
+        let (rec, line_no, cut) = batch.get(i)?;
+        let rec_text = match (encoding, text) {
+            (TextEncoding::Gb18030, _) => None,
+            (TextEncoding::Utf8, Some((base, t))) => rec.text_in(base, t),
+            (TextEncoding::Utf8, None) => simdutf8::basic::from_utf8(rec.as_slice()).ok(),
+        };
+        Some((rec, rec_text, line_no, cut))
+    })
+}
+
+/// Reads one export of marketplace `mkt` and hands every row to `on_line` or `on_reject`, in the
+/// order of the file.
 ///
 /// The input is streamed: memory stays bounded by a few batches of rows (each row at most
 /// MAX_ROW_BYTES) and, in JD, the largest order. Reading and parsing run on a thread of their own,
-/// normalising on the caller's: two cores for one export.
+/// normalising on the caller's: two cores busy for one export. (Normalising Taobao batches on two
+/// threads more, results handed on in file order, was tried: on two cores it ran no faster, since
+/// both were busy already, and cost more CPU.)
 /// An `Err(FileRejected)` means the file is not an export of the dialect: what was handed out so far must be discarded.
 pub fn normalise<R: Read + Send + 'static>(
     raw: R,
@@ -680,15 +719,23 @@ pub fn normalise<R: Read + Send + 'static>(
             Msg::End(Err(e)) => return Err(e),
             Msg::End(Ok(())) | Msg::Rows(_) => return Err(stopped()),
         };
+        let map = *map;
+        let out = Emitter {
+            counts: Counts::default(),
+            on_line,
+            on_reject,
+        };
+        let summary = |counts| Summary {
+            counts,
+            encoding,
+            gzip,
+            header_line,
+        };
         let mut rows = Rows {
-            out: Emitter {
-                counts: Counts::default(),
-                on_line,
-                on_reject,
-            },
+            out,
             pending: None,
             scratch: OrderLine::blank(mkt),
-            map: *map,
+            map,
             encoding,
             mkt,
             hasher,
@@ -697,23 +744,8 @@ pub fn normalise<R: Read + Send + 'static>(
         loop {
             match rx.recv().map_err(|_| stopped())? {
                 Msg::Rows(mut batch) => {
-                    // UTF-8 checked for the whole batch at once; a batch with a bad byte somewhere
-                    // is checked row by row, and only that row reads its cells one by one.
-                    let text = match encoding {
-                        TextEncoding::Utf8 => batch.text(),
-                        TextEncoding::Gb18030 => None,
-                    };
-                    for i in 0..batch.len() {
-                        if let Some((rec, line_no, cut)) = batch.get(i) {
-                            let rec_text = match (encoding, text) {
-                                (TextEncoding::Gb18030, _) => None,
-                                (TextEncoding::Utf8, Some((base, t))) => rec.text_in(base, t),
-                                (TextEncoding::Utf8, None) => {
-                                    simdutf8::basic::from_utf8(rec.as_slice()).ok()
-                                }
-                            };
-                            rows.row(rec, rec_text, line_no, cut)?;
-                        }
+                    for (rec, text, line_no, cut) in batch_texts(&batch, encoding) {
+                        rows.row(rec, text, line_no, cut)?;
                     }
                     batch.clear();
                     let _ = recycle_tx.send(batch);
@@ -728,12 +760,7 @@ pub fn normalise<R: Read + Send + 'static>(
         if let Some(done) = rows.pending.take() {
             flush_jd(done, &mut rows.out)?;
         }
-        Ok(Summary {
-            counts: rows.out.counts,
-            encoding,
-            gzip,
-            header_line,
-        })
+        Ok(summary(rows.out.counts))
     })
 }
 

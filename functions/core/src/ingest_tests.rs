@@ -269,6 +269,43 @@ fn jd_row(order: &str, item: &str, qty: u32, price: &str, payable: &str, status:
 }
 
 #[test]
+fn rows_of_many_batches_are_handed_on_in_file_order() {
+    // About 4 MiB: several batches, normalised on more than one thread where there are cores.
+    // Every 97th row is bad; kept lines and rejects must come out in the file's order, each once.
+    let (mut order, mut rows) = (Vec::new(), Vec::new());
+    let mut file = format!("{TB_HEADER}\n");
+    for i in 0..30_000u64 {
+        let line = i + 2;
+        let paid = if i % 97 == 0 { "x" } else { "10.00" };
+        file.push_str(&format!(
+            "{i},O{i},573,712,S,an item with a long enough title to fill the batches,1,{paid},,交易成功,2025-05-26 07:43:22,2025-05-26 08:00:00,u{i},n,some address or other,p,xhs_a,\n"
+        ));
+        rows.push(line);
+    }
+    let hasher = BuyerHasher::new(KEY).unwrap();
+    let order_cell = std::cell::RefCell::new(&mut order);
+    let summary = normalise(
+        Cursor::new(file.into_bytes()),
+        Marketplace::Taobao,
+        &hasher,
+        &mut |l| {
+            order_cell.borrow_mut().push((l.source_line, true));
+            Ok(())
+        },
+        &mut |r| {
+            order_cell.borrow_mut().push((r.line, false));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(summary.counts.rows_in, 30_000);
+    assert_eq!(order.iter().map(|(l, _)| *l).collect::<Vec<_>>(), rows);
+    for (line, kept) in &order {
+        assert_eq!(*kept, (line - 2) % 97 != 0, "line {line}");
+    }
+}
+
+#[test]
 fn jd_payable_is_shared_by_largest_remainder() {
     // 10.00 over weights 1.00 and 2.00: 333.33 -> 333, 666.67 -> 666; the one fen left goes to the larger remainder.
     // 100.00 over three equal weights: 3333 each and the fen left to the earliest row.
