@@ -107,6 +107,26 @@ def warm(data):
                 pass
 
 
+def ingest_alone(data):
+    """Ingest alone (functions/core/examples/normalise.rs) on the first export of a data set, and
+    the csv crate alone parsing the same file: issue 7's own yardstick, measured in the same minute."""
+    export = sorted(glob.glob(os.path.join(data, "exports", "*", "*", "*")))[0]
+    example = os.path.join(ROOT, "target", "release", "examples", "normalise")
+    out = {}
+    for mode in ("csv", "taobao"):
+        best = None
+        for _ in range(3):
+            line = subprocess.run([example, export, mode], check=True, capture_output=True, text=True).stdout
+            cpu = float(re.search(r"CPU ([\d.]+) s", line)[1])
+            best = cpu if best is None else min(best, cpu)
+        out[mode] = best
+    mb = os.path.getsize(export) / 1e6
+    print(f"  ingest alone (examples/normalise, best of 3): {mb / out['taobao']:.0f} MB/s per core; "
+          f"the csv crate alone on the same file: {mb / out['csv']:.0f} MB/s per core "
+          f"(seedline's ingest takes {out['taobao'] / out['csv']:.2f}x its CPU)")
+    return mb / out["taobao"], mb / out["csv"]
+
+
 def compare(name, data, work):
     run_dir = os.path.join(work, "run-" + name)
     fresh_run_dir(data, run_dir)
@@ -248,12 +268,14 @@ def main():
             warm(data)
             s = seedline_run(run_dir, DAY)
             print_seedline(s)
+            ingest_alone(data)
             print("  duckdb, polars: not run (reading GB18030 needs DuckDB's encodings extension, which is "
                   "downloaded from DuckDB's servers, not PyPI; Polars reads UTF-8 only)")
             rows.append((name, s, None, None))
             continue
         s, d, same, campaigns = compare(name, data, args.work)
         print_seedline(s)
+        ingest_alone(data)
         p = d["polars"]
         print(f"  duckdb:   wall {d['wall']:.1f} s, cpu {d['cpu']:.1f} s, peak RSS {d['rss']:.0f} MB")
         print(f"  polars:   wall {p['wall']:.1f} s, cpu {p['cpu']:.1f} s, peak RSS {p['rss']:.0f} MB (streaming engine)")

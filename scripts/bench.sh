@@ -10,4 +10,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 cargo build --release -p seedline-cli -p ingest-orders -p match-orders -p publish-reports
+cargo build --release -p seedline-core --example normalise
 exec .venv/bin/python bench/bench.py "$@"

@@ -1,9 +1,11 @@
 //! Ingest alone, for profiling and A/B runs: normalises one export file into the staged form
 //! (written to nowhere) and prints rows, MB, wall and CPU seconds (both threads) and MB/s per core.
+//! With `csv` instead of a marketplace it only parses the file with the csv crate (one thread,
+//! records read and dropped): the yardstick issue 7 states its targets against, measured on the
+//! same machine in the same minute (the machine's speed swings by half from hour to hour).
 //!
-//! `cargo run --release -p seedline-core --example normalise -- FILE [taobao|jd]`
+//! `cargo run --release -p seedline-core --example normalise -- FILE [taobao|jd|csv]`
 
-use std::io::Read;
 use std::time::Instant;
 
 use seedline_core::ingest::normalise;
@@ -22,18 +24,34 @@ fn cpu_seconds() -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: normalise FILE [taobao|jd]")?;
-    let mkt = match args.next().as_deref() {
-        None | Some("taobao") => Marketplace::Taobao,
+    let path = args.next().ok_or("usage: normalise FILE [taobao|jd|csv]")?;
+    let mode = args.next();
+    let mkt = match mode.as_deref() {
+        None | Some("taobao") | Some("csv") => Marketplace::Taobao,
         Some("jd") => Marketplace::Jd,
         Some(other) => return Err(format!("unknown marketplace {other}").into()),
     };
-    let bytes = std::fs::metadata(&path)?.len();
+    let mb = std::fs::metadata(&path)?.len() as f64 / 1e6;
     // Read the file once first, so that the page cache holds it and the run measures CPU work.
-    std::io::copy(
-        &mut std::fs::File::open(&path)?.take(u64::MAX),
-        &mut std::io::sink(),
-    )?;
+    std::io::copy(&mut std::fs::File::open(&path)?, &mut std::io::sink())?;
+    if mode.as_deref() == Some("csv") {
+        let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(std::fs::File::open(&path)?);
+        let mut rec = csv::ByteRecord::new();
+        let mut rows = 0u64;
+        while rdr.read_byte_record(&mut rec)? {
+            rows += 1;
+        }
+        let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+        println!(
+            "csv crate alone: {rows} records, {mb:.0} MB: wall {wall:.2} s, CPU {cpu:.2} s, {:.0} MB/s per core",
+            mb / cpu.max(1e-9)
+        );
+        return Ok(());
+    }
     let hasher = BuyerHasher::new(b"benchmark-key-0123456789abcdef01")?;
     let source = StagedSource {
         export_key: path.clone(),
@@ -49,7 +67,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut |_| Ok(()),
     )?;
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
-    let mb = bytes as f64 / 1e6;
     println!(
         "{} rows ({} kept), {mb:.0} MB: wall {wall:.2} s, CPU {cpu:.2} s, {:.0} MB/s per core",
         summary.counts.rows_in,
