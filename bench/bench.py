@@ -98,10 +98,15 @@ def job_run(script, data, day, out_csv):
     return dict(wall=wall, cpu=cpu, rss=rss, totals=totals)
 
 
+def exports_of(data):
+    """The export files of a generated data set."""
+    return sorted(glob.glob(os.path.join(data, "exports", "*", "*", "*")))
+
+
 def warm(data):
     """Reads every export once, so that each tool finds them in the page cache (the first to run
     would otherwise read them from the disk and the others not)."""
-    for path in glob.glob(os.path.join(data, "exports", "*", "*", "*")):
+    for path in exports_of(data):
         with open(path, "rb") as f:
             while f.read(1 << 24):
                 pass
@@ -110,7 +115,7 @@ def warm(data):
 def ingest_alone(data):
     """Ingest alone (functions/core/examples/normalise.rs) on the first export of a data set, and
     the csv crate alone parsing the same file: issue 7's own yardstick, measured in the same minute."""
-    export = sorted(glob.glob(os.path.join(data, "exports", "*", "*", "*")))[0]
+    export = exports_of(data)[0]
     example = os.path.join(ROOT, "target", "release", "examples", "normalise")
     out = {}
     for mode in ("csv", "taobao"):
@@ -124,7 +129,6 @@ def ingest_alone(data):
     print(f"  ingest alone (examples/normalise, best of 3): {mb / out['taobao']:.0f} MB/s per core; "
           f"the csv crate alone on the same file: {mb / out['csv']:.0f} MB/s per core "
           f"(seedline's ingest takes {out['taobao'] / out['csv']:.2f}x its CPU)")
-    return mb / out["taobao"], mb / out["csv"]
 
 
 def compare(name, data, work):
@@ -260,7 +264,7 @@ def main():
         data = os.path.join(args.work, "data-" + name)
         t0 = time.time()
         generate(data, n, gb18030=gb)
-        size_mb = sum(os.path.getsize(p) for p in glob.glob(os.path.join(data, "exports", "*", "*", "*"))) / 1e6
+        size_mb = sum(os.path.getsize(p) for p in exports_of(data)) / 1e6
         print(f"\n== {name}: {n:,} lines, {size_mb:,.0f} MB of exports (generated in {time.time() - t0:.0f} s)")
         if gb:
             run_dir = os.path.join(args.work, "run-" + name)

@@ -5,7 +5,7 @@
 //! property test holds it to the csv crate's records. It exists because ingest is per-byte work:
 //! the csv crate steps a state machine through every byte and copies every record, then seedline's
 //! own pass counted physical lines and cut over-long rows. Here one pass finds the bytes that
-//! matter (`,` `"` `\r` `\n`) eight at a time, counts lines and cuts rows as it goes, and a field is
+//! matter (`,` `"` `\r` `\n`) sixteen at a time, counts lines and cuts rows as it goes, and a field is
 //! a range of the buffer the bytes were read into (a quoted field with escapes is rewritten in
 //! place): nothing is copied but the odd record that straddles two reads.
 
@@ -29,6 +29,7 @@ struct Meta {
 }
 
 /// Records read together: the bytes they were read from and each field's bounds within its record.
+#[derive(Default)]
 pub(crate) struct Batch {
     /// Bytes read; only `..filled` hold this batch's data (the rest is scratch kept between uses).
     data: Vec<u8>,
@@ -38,22 +39,7 @@ pub(crate) struct Batch {
     recs: Vec<Meta>,
 }
 
-impl Default for Batch {
-    fn default() -> Self {
-        Batch::new()
-    }
-}
-
 impl Batch {
-    pub(crate) fn new() -> Batch {
-        Batch {
-            data: Vec::new(),
-            filled: 0,
-            bounds: Vec::new(),
-            recs: Vec::new(),
-        }
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.recs.len()
     }
@@ -724,7 +710,7 @@ mod tests {
     /// Records and physical lines as this module reads them, in batches of any size.
     fn scan(input: &[u8]) -> Vec<(Vec<Vec<u8>>, u64)> {
         let mut s = Scanner::new(input);
-        let mut b = Batch::new();
+        let mut b = Batch::default();
         let mut out = Vec::new();
         loop {
             let more = s.fill(&mut b).unwrap();
@@ -813,7 +799,7 @@ mod tests {
     fn escaped_fields_leave_the_record_valid_text() {
         let input = "\"中\"\"文\"字,x\n".as_bytes();
         let mut s = Scanner::new(input);
-        let mut b = Batch::new();
+        let mut b = Batch::default();
         s.fill(&mut b).unwrap();
         let (r, _, _) = b.get(0).unwrap();
         assert!(std::str::from_utf8(r.as_slice()).is_ok());

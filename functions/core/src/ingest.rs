@@ -482,7 +482,7 @@ fn read_rows<R: Read + 'static>(
             IngestError::FileRejected(format!("unreadable: {e}"))
         }
     };
-    let mut batch = Batch::new();
+    let mut batch = Batch::default();
 
     // Find the header row among the first non-blank rows.
     let mut seen = 0usize;
@@ -719,23 +719,15 @@ pub fn normalise<R: Read + Send + 'static>(
             Msg::End(Err(e)) => return Err(e),
             Msg::End(Ok(())) | Msg::Rows(_) => return Err(stopped()),
         };
-        let map = *map;
-        let out = Emitter {
-            counts: Counts::default(),
-            on_line,
-            on_reject,
-        };
-        let summary = |counts| Summary {
-            counts,
-            encoding,
-            gzip,
-            header_line,
-        };
         let mut rows = Rows {
-            out,
+            out: Emitter {
+                counts: Counts::default(),
+                on_line,
+                on_reject,
+            },
             pending: None,
             scratch: OrderLine::blank(mkt),
-            map,
+            map: *map,
             encoding,
             mkt,
             hasher,
@@ -760,7 +752,12 @@ pub fn normalise<R: Read + Send + 'static>(
         if let Some(done) = rows.pending.take() {
             flush_jd(done, &mut rows.out)?;
         }
-        Ok(summary(rows.out.counts))
+        Ok(Summary {
+            counts: rows.out.counts,
+            encoding,
+            gzip,
+            header_line,
+        })
     })
 }
 

@@ -105,31 +105,23 @@ fn canonical(b: &[u8], cache: &DateCache) -> Option<Option<NaiveDateTime>> {
 /// The canonical form written to staging and reports.
 pub fn format_timestamp(t: &NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
-    let year = t.year();
-    if !(0..=9999).contains(&year) {
+    let Some(ymd) = ymd_bytes(t.date()) else {
         return format!(
-            "{year:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
             t.month(),
             t.day(),
             t.hour(),
             t.minute(),
             t.second()
         );
-    }
+    };
     // Written for every staged line and report row: digits by hand, not through `format!`.
     let mut b = *b"0000-00-00 00:00:00";
-    let two = |b: &mut [u8], at: usize, v: u32| {
-        b[at] = b'0' + (v / 10) as u8;
-        b[at + 1] = b'0' + (v % 10) as u8;
-    };
-    let y = year as u32;
-    two(&mut b, 0, y / 100);
-    two(&mut b, 2, y % 100);
-    two(&mut b, 5, t.month());
-    two(&mut b, 8, t.day());
-    two(&mut b, 11, t.hour());
-    two(&mut b, 14, t.minute());
-    two(&mut b, 17, t.second());
+    b[..10].copy_from_slice(&ymd);
+    put_two(&mut b, 11, t.hour());
+    put_two(&mut b, 14, t.minute());
+    put_two(&mut b, 17, t.second());
     String::from_utf8_lossy(&b).into_owned()
 }
 
@@ -149,15 +141,17 @@ fn ymd_bytes(d: NaiveDate) -> Option<[u8; 10]> {
     use chrono::Datelike;
     let year = u32::try_from(d.year()).ok().filter(|y| *y <= 9999)?;
     let mut b = *b"0000-00-00";
-    let two = |b: &mut [u8], at: usize, v: u32| {
-        b[at] = b'0' + (v / 10) as u8;
-        b[at + 1] = b'0' + (v % 10) as u8;
-    };
-    two(&mut b, 0, year / 100);
-    two(&mut b, 2, year % 100);
-    two(&mut b, 5, d.month());
-    two(&mut b, 8, d.day());
+    put_two(&mut b, 0, year / 100);
+    put_two(&mut b, 2, year % 100);
+    put_two(&mut b, 5, d.month());
+    put_two(&mut b, 8, d.day());
     Some(b)
+}
+
+/// Writes `v` (below 100) as two digits at `at`.
+fn put_two(b: &mut [u8], at: usize, v: u32) {
+    b[at] = b'0' + (v / 10) as u8;
+    b[at + 1] = b'0' + (v % 10) as u8;
 }
 
 /// A `YYYY-MM-DD` date parsed by hand (the fast path of [`parse_date`], for staged data).
