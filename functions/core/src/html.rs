@@ -1,13 +1,13 @@
 //! report.html: one self-contained page a brand manager opens (no external requests: styles, charts
 //! and the table-sorting script are inline), every text from exports or campaigns escaped.
 //!
-//! Charts are drawn with charts-rs as inline SVG. Every number cell carries `data-field` and
+//! Charts are inline SVG ([`crate::svg`]). Every number cell carries `data-field` and
 //! `data-v` (fen or a count) so that tests and scripts can read the page's numbers exactly.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use charts_rs::{BarChart, HorizontalBarChart, PieChart, Series};
+use chrono::Datelike;
 
 use crate::attribution::{DayTotals, MatchKind, ReportInput, CHART_DAYS};
 use crate::campaign::LinkKind;
@@ -101,52 +101,12 @@ fn money_change(now: i64, before: Option<i64>) -> String {
     delta(now, before, yuan_grouped, true)
 }
 
-/// Yuan as a chart value. Charts are pictures: the exact figures are in the tables.
-fn chart_yuan(fen: i64) -> f32 {
-    fen as f32 / 100.0
-}
-
 fn section(title: &str, body: &str) -> String {
     format!("<section><h2>{}</h2>{body}</section>", escape(title))
 }
 
 fn nothing(text: &str) -> String {
     format!("<p class=\"empty\">{}</p>", escape(text))
-}
-
-/// A bar chart of one series over categories (net GMV by day).
-fn bar_chart(name: &str, categories: Vec<String>, values: Vec<f32>) -> String {
-    let mut c = BarChart::new(vec![Series::new(name.to_string(), values)], categories);
-    c.base.width = 760.0;
-    c.base.height = 300.0;
-    c.base.compact = true;
-    c.svg().unwrap_or_default()
-}
-
-/// A horizontal bar chart (net GMV by note).
-fn horizontal_chart(name: &str, categories: Vec<String>, values: Vec<f32>) -> String {
-    let height = (60 + 34 * categories.len()).min(900) as f32;
-    let mut c = HorizontalBarChart::new(vec![Series::new(name.to_string(), values)], categories);
-    c.base.width = 760.0;
-    c.base.height = height;
-    c.base.compact = true;
-    c.svg().unwrap_or_default()
-}
-
-/// A pie of a few named parts (direct against halo, ad links against comment links).
-fn pie_chart(parts: &[(&str, i64)]) -> String {
-    let series = parts
-        .iter()
-        .map(|(name, fen)| Series::new(name.to_string(), vec![chart_yuan(*fen)]))
-        .collect();
-    let mut c = PieChart::new(series);
-    c.rose_type = Some(false);
-    c.radius = 90.0;
-    c.inner_radius = 52.0;
-    c.base.width = 560.0;
-    c.base.height = 280.0;
-    c.base.compact = true;
-    c.svg().unwrap_or_default()
 }
 
 fn money_td(field: &str, fen: i64) -> String {
@@ -291,14 +251,11 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     let day_chart = if by_day.values().all(|v| *v == 0) {
         nothing("No net GMV credited to date.")
     } else {
-        bar_chart(
-            "Net GMV ¥",
-            by_day
-                .keys()
-                .map(|d| d.format("%m-%d").to_string())
-                .collect(),
-            by_day.values().map(|v| chart_yuan(*v)).collect(),
-        )
+        let points: Vec<(String, i64)> = by_day
+            .iter()
+            .map(|(d, v)| (format!("{:02}-{:02}", d.month(), d.day()), *v))
+            .collect();
+        crate::svg::columns("Net GMV by day", &points)
     };
     h.push_str(&section(
         "Net GMV by day, campaign to date 每日净成交",
@@ -364,11 +321,7 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     let note_chart = if per_note.iter().all(|(_, v)| *v == 0) {
         nothing("No note sold anything on this day.")
     } else {
-        horizontal_chart(
-            "Net GMV ¥ (direct + halo)",
-            per_note.iter().map(|(n, _)| n.clone()).collect(),
-            per_note.iter().map(|(_, v)| chart_yuan(*v)).collect(),
-        )
+        crate::svg::bars("Net GMV by note (direct + halo)", &per_note)
     };
     h.push_str(&section("Which notes sell 笔记成交 (top 20)", &note_chart));
 
@@ -388,13 +341,15 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         if parts.iter().all(|(_, v)| *v == 0) {
             nothing("Nothing sold on this day.")
         } else {
+            let names: Vec<&str> = parts.iter().map(|(n, _)| *n).collect();
+            let names = names.join(" against ");
             let legend: Vec<String> = parts
                 .iter()
                 .map(|(n, v)| format!("{} {}", escape(n), yuan_grouped(*v)))
                 .collect();
             format!(
                 "{}<p><small>{}</small></p>",
-                pie_chart(parts),
+                crate::svg::ring(&names, parts),
                 legend.join(" · ")
             )
         }

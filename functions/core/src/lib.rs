@@ -16,6 +16,7 @@ pub mod line;
 pub mod money;
 pub mod pii;
 pub mod report;
+mod svg;
 pub mod text;
 pub mod time;
 pub mod wire;
