@@ -786,3 +786,109 @@ fn a_run_whose_calls_keep_failing_exits_non_zero_and_says_why() {
     );
     assert!(o.stdout.is_empty(), "no report summary on failure");
 }
+
+/// Match skips building the input of a report whose digest says it comes to the input already
+/// published. A week with late refunds, then a campaign's spend edited and the last day run again:
+/// every version of every report is the same as when every input is built (the digests file
+/// removed before each run), and the skipping did happen.
+#[test]
+fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("with-digests");
+    ok(&["demo", "--data", a.to_str().unwrap()], None);
+    let key = std::fs::read_to_string(a.join(".buyer-key")).unwrap();
+    let b = dir.path().join("without");
+    std::fs::create_dir_all(&b).unwrap();
+    for f in ["brands.jsonl", "campaigns.jsonl"] {
+        std::fs::copy(a.join(f), b.join(f)).unwrap();
+    }
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(a.join("exports"))
+        .arg(b.join("exports"))
+        .status()
+        .unwrap()
+        .success());
+    let digests = b.join("staging/match/input-digests.bin");
+    let run_full = |day: &str| {
+        let _ = std::fs::remove_file(&digests);
+        ok(
+            &["run", "--data", b.to_str().unwrap(), "--date", day],
+            Some(&key),
+        );
+    };
+    for d in 1..=7 {
+        run_full(&format!("2025-06-0{d}"));
+    }
+    assert!(a.join("staging/match/input-digests.bin").exists());
+    // A campaign's spend edited: its reports change (ROAS), the other brands' do not.
+    for root in [&a, &b] {
+        let path = root.join("campaigns.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = text.find("\"spend_fen\": ").expect("a spend") + "\"spend_fen\": ".len();
+        let end = at + text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
+        let spend: i64 = text[at..end].parse().unwrap();
+        std::fs::write(
+            &path,
+            format!("{}{}{}", &text[..at], spend + 100, &text[end..]),
+        )
+        .unwrap();
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
+        .args(["run", "--data", a.to_str().unwrap(), "--date", "2025-06-07"])
+        .env("SEEDLINE_BUYER_KEY", &key)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    run_full("2025-06-07");
+    // The log without its colours: `\x1b[…m` sequences.
+    let mut log = String::new();
+    let mut rest = stderr(&o);
+    while let Some(at) = rest.find('\x1b') {
+        log.push_str(&rest[..at]);
+        rest = rest[at..]
+            .find('m')
+            .map_or(String::new(), |m| rest[at + m + 1..].to_string());
+    }
+    log.push_str(&rest);
+    let skipped: u64 = log
+        .split("known_unchanged")
+        .skip(1)
+        .map(|rest| {
+            let digits: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(skipped > 0, "no report input was skipped: {log}");
+    // Every content file of every version, in both.
+    let contents = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = files_under(vec![root.join("reports")])
+            .into_iter()
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n != "manifest.json" && n != "latest.json")
+            })
+            .map(|p| {
+                let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let (with, without) = (contents(&a), contents(&b));
+    assert!(with.len() > 100, "{} report files", with.len());
+    assert_eq!(
+        with.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        without.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        "the same versions of the same reports"
+    );
+    for (x, y) in with.iter().zip(&without) {
+        assert!(x.1 == y.1, "{} differs", x.0);
+    }
+}

@@ -718,6 +718,110 @@ impl<'c> Attribution<'c> {
     }
 }
 
+/// What a day's credited lines of one brand come to, whatever their order: the sum of the SHA-256
+/// of each line's record and its export's ETag, as four 64-bit lanes (a multiset digest). Match
+/// folds it as it spills lines, so it can tell an unchanged report without reading its lines back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinesDigest([u64; 4]);
+
+impl LinesDigest {
+    pub fn add(&mut self, record: &[u8], etag: &str) {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update((record.len() as u64).to_le_bytes());
+        h.update(record);
+        h.update(etag.as_bytes());
+        let d = h.finalize();
+        for (lane, chunk) in self.0.iter_mut().zip(d.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *lane = lane.wrapping_add(u64::from_le_bytes(b));
+        }
+    }
+
+    pub fn merge(&mut self, other: &LinesDigest) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a = a.wrapping_add(b);
+        }
+    }
+
+    fn bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (chunk, lane) in out.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&lane.to_le_bytes());
+        }
+        out
+    }
+}
+
+/// Bumped whenever report inputs are built or encoded differently, so that no digest made by an
+/// older seedline stands for an input this one would build differently.
+const INPUT_DIGEST_VERSION: &str = concat!("report-input/1/", env!("CARGO_PKG_VERSION"));
+
+impl Attribution<'_> {
+    /// A digest of everything [`Attribution::report_input_from`] reads for `brand_id`'s report of
+    /// each of `dates`: the brand's name, the version and liveness of each of its campaigns, every
+    /// campaign-to-date figure up to the date (each (campaign, marketplace, day) of direct net), and
+    /// the credited lines of the date and of the day before (`lines`). Equal digests, equal inputs:
+    /// match skips building, encoding and hashing the inputs of reports that did not change.
+    pub fn input_digests(
+        &self,
+        brand_id: &str,
+        dates: &[NaiveDate],
+        lines: impl Fn(NaiveDate) -> LinesDigest,
+    ) -> Vec<[u8; 32]> {
+        use sha2::Digest;
+        let campaigns: &[&Campaign] = self.by_brand.get(brand_id).map_or(&[], Vec::as_slice);
+        let versions: Vec<String> = campaigns
+            .iter()
+            .map(|c| self.catalog.version_of(c))
+            .collect();
+        // Every day of direct net of the brand's campaigns, in date order, folded into one running
+        // hash: its state at a date stands for every campaign-to-date figure and chart day up to it.
+        let mut days: Vec<(NaiveDate, usize, Marketplace, i64)> = Vec::new();
+        for (ci, c) in campaigns.iter().enumerate() {
+            for m in Marketplace::ALL {
+                if let Some(d) = self.daily.get(&(c.campaign_id.as_str(), m)) {
+                    days.extend(d.iter().map(|(d, v)| (*d, ci, m, *v)));
+                }
+            }
+        }
+        days.sort_unstable_by_key(|(d, ci, m, _)| (*d, *ci, *m));
+        let mut order: Vec<usize> = (0..dates.len()).collect();
+        order.sort_by_key(|i| dates[*i]);
+        let mut running = sha2::Sha256::new();
+        let mut next = 0;
+        let mut out = vec![[0u8; 32]; dates.len()];
+        let name = self.catalog.brand(brand_id).map_or("", |b| b.name.as_str());
+        for i in order {
+            let date = dates[i];
+            while let Some((d, ci, m, v)) = days.get(next).filter(|e| e.0 <= date) {
+                running.update(d.to_epoch_days().to_le_bytes());
+                running.update((*ci as u32).to_le_bytes());
+                running.update([*m as u8]);
+                running.update(v.to_le_bytes());
+                next += 1;
+            }
+            let mut h = sha2::Sha256::new();
+            for part in [INPUT_DIGEST_VERSION, brand_id, name] {
+                h.update((part.len() as u64).to_le_bytes());
+                h.update(part.as_bytes());
+            }
+            h.update(date.to_epoch_days().to_le_bytes());
+            for (c, v) in campaigns.iter().zip(&versions) {
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+                h.update([u8::from(c.live_on(date))]);
+            }
+            h.update(running.clone().finalize());
+            h.update(lines(date).bytes());
+            h.update(date.pred_opt().map(&lines).unwrap_or_default().bytes());
+            out[i] = h.finalize().into();
+        }
+        out
+    }
+}
+
 /// The staged form of report inputs and of match's spill: length-prefixed binary, because a
 /// big day has millions of credited lines and each is written once and read once.
 pub mod codec {

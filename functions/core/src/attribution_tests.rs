@@ -405,3 +405,115 @@ fn attributions_of_shares_merge_into_the_attribution_of_all() {
         whole.brands_with_lines(d).collect::<Vec<_>>()
     );
 }
+
+/// The reports of b1 on three dates from `lines`, each with the ETag of its export (one export per
+/// ETag, as in a run: a key has one ETag at a time): per date, the
+/// digest match would compare and the encoded input it would otherwise build.
+fn digests_and_inputs(cat: &Catalog, lines: &[(OrderLine, &str)]) -> Vec<([u8; 32], Vec<u8>)> {
+    let dates: Vec<NaiveDate> = ["2025-05-11", "2025-05-12", "2025-05-13"]
+        .iter()
+        .map(|s| crate::time::parse_date(s).unwrap())
+        .collect();
+    let mut a = Attribution::new(cat, dates.iter().copied());
+    let mut kept: BTreeMap<NaiveDate, Vec<AttributedLine>> = BTreeMap::new();
+    let mut digests: HashMap<NaiveDate, LinesDigest> = HashMap::new();
+    for (l, etag) in lines {
+        let src = ExportRef {
+            key: format!("exports/taobao/2025-05-13/{etag}.csv"),
+            etag: etag.to_string(),
+        };
+        if let Some(c) = a.decide(l, &src) {
+            let mut record = Vec::new();
+            codec::put_line(&mut record, &c.line);
+            digests.entry(c.date).or_default().add(&record, etag);
+            kept.entry(c.date).or_default().push(c.line.to_owned());
+        }
+    }
+    let lines_of = |d: NaiveDate| digests.get(&d).copied().unwrap_or_default();
+    let sums = a.input_digests("b1", &dates, lines_of);
+    dates
+        .iter()
+        .zip(sums)
+        .map(|(d, sum)| {
+            let previous = d.pred_opt().and_then(|p| kept.get(&p)).map(Vec::as_slice);
+            let input =
+                a.report_input_from("b1", *d, kept.get(d).cloned().unwrap_or_default(), previous);
+            (sum, codec::encode_input(&input).unwrap())
+        })
+        .collect()
+}
+
+/// Match skips a report whose digest it has seen published, so the digest must change whenever the
+/// input would: over variants of a small history (a late refund, an edited title, a re-ingested
+/// export, a renamed campaign or brand, lines in another order), two reports with one digest have
+/// one encoded input, and the digest moves on the dates each change restates.
+#[test]
+fn equal_input_digests_mean_equal_inputs() {
+    let base = vec![
+        (line("1", "tk_ad", "2025-05-11 10:00:00", None), "e1"),
+        (line("2", "tk_cm", "2025-05-12 10:00:00", None), "e1"),
+        (line("3", "tk_ad", "2025-05-13 09:00:00", None), "e2"),
+        (line("4", "tk_ad", "2025-05-13 11:00:00", None), "e2"),
+    ];
+    type History = Vec<(OrderLine, &'static str)>;
+    let edit = |f: &dyn Fn(&mut History)| {
+        let mut v = base.clone();
+        f(&mut v);
+        v
+    };
+    let renamed = |from: &str, to: &str| {
+        let text = format!(
+            "{}\n{}",
+            r#"{"brand_id": "b1", "name": "水花", "shops": {"taobao": ["T1", "T2"], "jd": ["J1"]}}"#,
+            r#"{"campaign_id": "c1", "brand_id": "b1", "name": "=全脸盘", "start": "2025-05-10", "end": "2025-05-20", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["I1"], "jd": ["J-I1"]}, "notes": [{"note_id": "n1", "links": [{"token": "tk_ad", "kind": "ad_link", "marketplace": "taobao"}, {"token": "tk_jd", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "n2", "links": [{"token": "tk_cm", "kind": "comment_link", "marketplace": "taobao"}]}]}"#
+        )
+        .replace(from, to);
+        let (mut brands, mut campaigns) = (Vec::new(), Vec::new());
+        for r in parse_jsonl("t", &text).unwrap() {
+            match r {
+                Record::Brand(b) => brands.push(b),
+                Record::Campaign(c) => campaigns.push(c),
+            }
+        }
+        Catalog::new(brands, campaigns).unwrap()
+    };
+    let same = renamed("水花", "水花");
+    let runs = [
+        digests_and_inputs(&same, &base),
+        digests_and_inputs(&same, &edit(&|v| v.reverse())),
+        // A late refund of 05-11's line: 05-11's lines, 05-12's previous day, and every
+        // campaign-to-date figure from 05-11 on.
+        digests_and_inputs(&same, &edit(&|v| v[0].0.refund_fen = 2500)),
+        digests_and_inputs(&same, &edit(&|v| v[2].0.title = "新标题".into())),
+        digests_and_inputs(&same, &edit(&|v| v[3].1 = "e3")),
+        digests_and_inputs(&same, &edit(&|v| v[1].0.quantity = 2)),
+        digests_and_inputs(&same, &edit(&|v| v.truncate(3))),
+        digests_and_inputs(&renamed("=全脸盘", "全脸盘 2"), &base),
+        digests_and_inputs(&renamed("水花", "水花川行"), &base),
+        digests_and_inputs(&renamed("\"spend_fen\": 300000", "\"spend_fen\": 1"), &base),
+    ];
+    let mut differ = 0;
+    for (i, a) in runs.iter().enumerate() {
+        for b in &runs[i + 1..] {
+            for (x, y) in a.iter().zip(b) {
+                if x.0 == y.0 {
+                    assert_eq!(x.1, y.1, "one digest for two inputs");
+                }
+                differ += usize::from(x.1 != y.1);
+            }
+        }
+    }
+    assert_eq!(runs[0], runs[1], "the order of lines does not matter");
+    // The refund restates all three days; a new title only the day of its line.
+    let changed = |r: &[([u8; 32], Vec<u8>)]| -> Vec<bool> {
+        r.iter().zip(&runs[0]).map(|(x, y)| x.0 != y.0).collect()
+    };
+    assert_eq!(changed(&runs[2]), [true, true, true]);
+    assert_eq!(changed(&runs[3]), [false, false, true]);
+    // A quantity: its day, and the next day's digest (it reads the day before's lines).
+    assert_eq!(changed(&runs[5]), [false, true, true]);
+    for r in &runs[4..] {
+        assert_ne!(r, &runs[0]);
+    }
+    assert!(differ > 20, "the variants change inputs: {differ}");
+}

@@ -128,6 +128,10 @@ pub fn changed_list_key(date: NaiveDate) -> String {
     format!("staging/match/{date}.changed.json")
 }
 
+/// What match learnt of the report inputs it built: a digest of what each was built from, with the
+/// SHA-256 of its encoding (`steps::matching`), so that the next match need not build it again.
+pub const INPUT_DIGESTS_KEY: &str = "staging/match/input-digests.bin";
+
 pub fn report_input_key(date: NaiveDate, brand: &str) -> String {
     format!("staging/attributed/{date}/{brand}.json")
 }

@@ -1,15 +1,16 @@
 //! match-orders: the latest state of every staged line, attributed, as report inputs per brand and date.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
+use seedline_core::attribution::codec::{put_date, take_date};
 use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
 use seedline_core::campaign::Catalog;
 use seedline_core::line::{
     decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
 };
-use seedline_core::wire::{put_record, take_record};
+use seedline_core::wire::{put_record, put_str, take, take_record, take_str};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -111,6 +112,7 @@ pub async fn match_orders(
         d += Duration::days(1);
     }
 
+    let known = load_known(stores).await?;
     let files_read = files.len();
     let staging = stores.staging.clone();
     let handle = Handle::current();
@@ -120,10 +122,22 @@ pub async fn match_orders(
         lookback,
         run_dates,
         published,
+        known,
     };
-    let (mut changed, stats) =
-        tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
-            .await??;
+    let (mut changed, stats, known) = tokio::task::spawn_blocking(move || {
+        let (changed, stats, learnt) = plan.attribute(&handle, staging, &files, &catalog)?;
+        // What this run learnt, and what earlier runs learnt of dates it did not attribute (an
+        // older day re-run may want them), back to one lookback before its range.
+        let mut known = plan.known;
+        known.retain(|bd, _| bd.date + plan.lookback >= plan.from);
+        known.extend(learnt);
+        Ok::<_, StepError>((changed, stats, known))
+    })
+    .await??;
+    stores
+        .staging
+        .put(layout::INPUT_DIGESTS_KEY, encode_known(&known))
+        .await?;
     changed.sort_by(|a, b| (a.date, &a.brand_id).cmp(&(b.date, &b.brand_id)));
     let outcome = MatchOutcome {
         date,
@@ -355,6 +369,59 @@ struct Plan {
     lookback: Duration,
     run_dates: BTreeSet<NaiveDate>,
     published: HashMap<BrandDate, Vec<String>>,
+    /// What earlier matches learnt of report inputs ([`Known`]).
+    known: Known,
+}
+
+/// Of each report input match built: the digest of everything it was built from
+/// ([`Attribution::input_digests`]) and the SHA-256 of its encoding. Each entry is a fact whenever
+/// it was recorded (that digest comes to that input), so a stale file, or one a twin run overwrote,
+/// costs builds, never a wrong report: a report is skipped only when its digest is known and the
+/// input it comes to is the one published.
+type Known = HashMap<BrandDate, ([u8; 32], String)>;
+
+const KNOWN_MAGIC: &[u8] = b"seedline input digests 1\n";
+
+fn encode_known(known: &Known) -> Vec<u8> {
+    let mut out = KNOWN_MAGIC.to_vec();
+    let mut entries: Vec<_> = known.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (bd, (digest, sha)) in entries {
+        put_str(&mut out, &bd.brand_id);
+        put_date(&mut out, bd.date);
+        out.extend_from_slice(digest);
+        put_str(&mut out, sha);
+    }
+    out
+}
+
+fn decode_known(bytes: &[u8]) -> Option<Known> {
+    let mut rest = bytes.strip_prefix(KNOWN_MAGIC)?;
+    let mut known = Known::new();
+    while !rest.is_empty() {
+        let brand_id = take_str(&mut rest)?;
+        let date = take_date(&mut rest)?;
+        let digest: [u8; 32] = take(&mut rest, 32)?.try_into().ok()?;
+        let sha = take_str(&mut rest)?;
+        known.insert(BrandDate { brand_id, date }, (digest, sha));
+    }
+    Some(known)
+}
+
+/// The digests earlier matches recorded; none when there is no file or it does not read (then
+/// every report input is built, as on a first run).
+async fn load_known(stores: &Stores) -> Result<Known, StepError> {
+    let Some(bytes) = stores.staging.get_bytes(layout::INPUT_DIGESTS_KEY).await? else {
+        return Ok(Known::new());
+    };
+    Ok(decode_known(&bytes).unwrap_or_else(|| {
+        tracing::warn!(
+            key = layout::INPUT_DIGESTS_KEY,
+            bytes = bytes.len(),
+            "report input digests do not read; building every report input"
+        );
+        Known::new()
+    }))
 }
 
 impl Plan {
@@ -367,7 +434,7 @@ impl Plan {
         staging: Arc<dyn ObjectStore>,
         files: &[(ExportKey, u64)],
         catalog: &Catalog,
-    ) -> Result<(Vec<BrandDate>, MatchStats), StepError> {
+    ) -> Result<(Vec<BrandDate>, MatchStats, Known), StepError> {
         let mut targets: Vec<NaiveDate> = Vec::new();
         let mut d = self.from;
         while d <= self.to {
@@ -376,6 +443,7 @@ impl Plan {
         }
         let mut next = 0;
         let mut changed = Vec::new();
+        let mut learnt = Known::new();
         let mut stats = MatchStats::default();
         for i in 0..=files.len() {
             let cut = match files.get(i) {
@@ -396,11 +464,12 @@ impl Plan {
                 &latest,
                 catalog,
                 &mut changed,
+                &mut learnt,
             )?;
             stats.no_token = latest.no_token;
             next += cut;
         }
-        Ok((changed, stats))
+        Ok((changed, stats, learnt))
     }
 
     /// Pass two, the deciding half: the rows that are a latest state are read on this thread and
@@ -447,7 +516,7 @@ impl Plan {
                                     StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
                                 })?;
                                 if let Some(k) = a.decide(&line, &s.source) {
-                                    spill.write(&k).map_err(|e| {
+                                    spill.write(&k, &s.source.etag).map_err(|e| {
                                         StepError::io("writing spill files", true, e)
                                     })?;
                                 }
@@ -539,7 +608,8 @@ impl Plan {
 
     /// Pass two: decodes the rows that are a latest state, attributes them, spills the credited
     /// lines of `dates` to disk by brand, then stages the report input of every brand and date
-    /// whose content changed, one spill bucket at a time.
+    /// whose content changed, one spill bucket at a time. A report whose digest says it comes to
+    /// the input already published is not built at all.
     #[allow(clippy::too_many_arguments)]
     fn evaluate(
         &self,
@@ -549,6 +619,7 @@ impl Plan {
         latest: &Latest,
         catalog: &Catalog,
         changed: &mut Vec<BrandDate>,
+        learnt: &mut Known,
     ) -> Result<MatchStats, StepError> {
         let started = std::time::Instant::now();
         let (a, spills) = Self::decide_all(handle, staging, dates, latest, catalog)?;
@@ -578,15 +649,23 @@ impl Plan {
                     .map(|brand_id| BrandDate { brand_id, date: x }),
             );
         }
+        let wanted = targets.len();
+        let mut build = self.unless_known(&a, &spills, targets, learnt);
+        let skipped = wanted - build.len();
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
-        targets.sort_by_key(|t| std::cmp::Reverse(t.date));
+        build.sort_by_key(|t| std::cmp::Reverse(t.0.date));
         // Buckets are independent: shared out over the cores (each report is serialised, hashed and written).
-        let (a, spills, targets) = (&a, &spills, &targets);
-        for mine in on_every_core(Spill::BUCKETS, Vec::new, |mine, bucket| {
-            self.inputs_of_bucket(handle, staging, a, spills, bucket, targets, mine)
-        })? {
+        let (a, spills, build) = (&a, &spills, &build);
+        for (mine, facts) in on_every_core(
+            Spill::BUCKETS,
+            || (Vec::new(), Vec::new()),
+            |(mine, facts), bucket| {
+                self.inputs_of_bucket(handle, staging, a, spills, bucket, build, mine, facts)
+            },
+        )? {
             changed.extend(mine);
+            learnt.extend(facts);
         }
         tracing::info!(
             from = %dates[0],
@@ -594,12 +673,64 @@ impl Plan {
             decide_ms = decided.as_millis() as u64,
             inputs_ms = (started.elapsed() - decided).as_millis() as u64,
             credited = a.stats.credited,
+            built = build.len(),
+            known_unchanged = skipped,
             "report dates attributed"
         );
         Ok(a.stats.clone())
     }
 
-    /// Stages the report input of each target of one spill bucket whose content changed.
+    /// The targets whose input must be built, each with its digest; a target whose digest is known
+    /// to come to the input published for it is recorded in `learnt` and left out.
+    fn unless_known(
+        &self,
+        a: &Attribution<'_>,
+        spills: &[Spill],
+        targets: Vec<BrandDate>,
+        learnt: &mut Known,
+    ) -> Vec<(BrandDate, [u8; 32])> {
+        let mut lines = spill::Digests::new();
+        for s in spills {
+            for (brand, days) in s.digests() {
+                let mine = lines.entry(brand.clone()).or_default();
+                for (d, x) in days {
+                    mine.entry(*d).or_default().merge(x);
+                }
+            }
+        }
+        let mut by_brand: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
+        for t in &targets {
+            by_brand.entry(&t.brand_id).or_default().push(t.date);
+        }
+        let mut digests: HashMap<(&str, NaiveDate), [u8; 32]> = HashMap::new();
+        for (brand, dates) in &by_brand {
+            let of_brand = lines.get(*brand);
+            let sums = a.input_digests(brand, dates, |d| {
+                of_brand
+                    .and_then(|m| m.get(&d))
+                    .copied()
+                    .unwrap_or_default()
+            });
+            digests.extend(dates.iter().zip(sums).map(|(d, x)| ((*brand, *d), x)));
+        }
+        let mut build = Vec::new();
+        for t in &targets {
+            let digest = digests[&(t.brand_id.as_str(), t.date)];
+            let published = self.published.get(t);
+            match self.known.get(t) {
+                Some((d, sha))
+                    if *d == digest && published.is_some_and(|m| m.len() == 1 && m[0] == *sha) =>
+                {
+                    learnt.insert(t.clone(), (digest, sha.clone()));
+                }
+                _ => build.push((t.clone(), digest)),
+            }
+        }
+        build
+    }
+
+    /// Stages the report input of each target of one spill bucket whose content changed, and
+    /// records in `facts` what each input built came to.
     #[allow(clippy::too_many_arguments)]
     fn inputs_of_bucket(
         &self,
@@ -608,19 +739,34 @@ impl Plan {
         a: &Attribution<'_>,
         spills: &[Spill],
         bucket: usize,
-        targets: &[BrandDate],
+        targets: &[(BrandDate, [u8; 32])],
         changed: &mut Vec<BrandDate>,
+        facts: &mut Vec<(BrandDate, ([u8; 32], String))>,
     ) -> Result<(), StepError> {
+        let mine: Vec<&(BrandDate, [u8; 32])> = targets
+            .iter()
+            .filter(|t| Spill::bucket(&t.0.brand_id) == bucket)
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        // The lines of each target's date and of the day before (its day-on-day change).
+        let mut wanted: HashMap<&str, BTreeSet<NaiveDate>> = HashMap::new();
+        for (t, _) in &mine {
+            let days = wanted.entry(&t.brand_id).or_default();
+            days.insert(t.date);
+            days.extend(t.date.pred_opt());
+        }
         let mut kept = spill::KeptLines::new();
         for s in spills {
-            for (k, lines) in s.load(bucket)? {
+            let lines = s.load(bucket, |brand, d| {
+                wanted.get(brand).is_some_and(|days| days.contains(&d))
+            })?;
+            for (k, lines) in lines {
                 kept.entry(k).or_default().extend(lines);
             }
         }
-        for target in targets
-            .iter()
-            .filter(|t| Spill::bucket(&t.brand_id) == bucket)
-        {
+        for (target, digest) in mine {
             let key = (target.brand_id.clone(), target.date);
             let lines = kept.remove(&key).unwrap_or_default();
             let previous = target
@@ -643,6 +789,7 @@ impl Plan {
                 ))?;
                 changed.push(target.clone());
             }
+            facts.push((target.clone(), (*digest, sha)));
         }
         Ok(())
     }

@@ -10,13 +10,16 @@ use chrono::NaiveDate;
 use seedline_core::attribution::codec::{
     put_date, put_line, put_str, take_date, take_line, take_str,
 };
-use seedline_core::attribution::{AttributedLine, Credit, Kept};
-use seedline_core::wire::{put_record_with, read_record};
+use seedline_core::attribution::{AttributedLine, Credit, Kept, LinesDigest};
+use seedline_core::wire::{put_record_with, read_record, take_str_ref};
 
 use super::StepError;
 
 /// One bucket's lines, by brand and report date.
 pub type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
+
+/// The digest of the lines spilled for each brand and report date.
+pub type Digests = HashMap<String, HashMap<NaiveDate, LinesDigest>>;
 
 pub struct Spill {
     _dir: tempfile::TempDir,
@@ -24,6 +27,7 @@ pub struct Spill {
     /// Created on a bucket's first line: a small day touches few.
     files: Vec<Option<BufWriter<std::fs::File>>>,
     buf: Vec<u8>,
+    digests: Digests,
 }
 
 impl Spill {
@@ -42,6 +46,7 @@ impl Spill {
             paths,
             files,
             buf: Vec::with_capacity(1024),
+            digests: Digests::new(),
         })
     }
 
@@ -54,9 +59,15 @@ impl Spill {
         (h % Self::BUCKETS as u64) as usize
     }
 
-    pub fn write(&mut self, k: &Credit<'_>) -> std::io::Result<()> {
+    /// Spills a credited line read from the export with `etag`, and folds it into its report's digest.
+    pub fn write(&mut self, k: &Credit<'_>, etag: &str) -> std::io::Result<()> {
         self.buf.clear();
         put_record_with(&mut self.buf, |b| encode(k, b))?;
+        let by_date = match self.digests.get_mut(k.brand_id) {
+            Some(d) => d,
+            None => self.digests.entry(k.brand_id.to_string()).or_default(),
+        };
+        by_date.entry(k.date).or_default().add(&self.buf, etag);
         let b = Self::bucket(k.brand_id);
         let f = match &mut self.files[b] {
             Some(f) => f,
@@ -77,8 +88,18 @@ impl Spill {
         Ok(())
     }
 
-    /// One bucket's lines, grouped by brand and date.
-    pub fn load(&self, bucket: usize) -> Result<KeptLines, StepError> {
+    /// What [`Spill::write`] folded, by brand and date.
+    pub fn digests(&self) -> &Digests {
+        &self.digests
+    }
+
+    /// One bucket's lines of the brands and dates `wanted`, grouped by brand and date (the others
+    /// are passed over without being decoded).
+    pub fn load(
+        &self,
+        bucket: usize,
+        wanted: impl Fn(&str, NaiveDate) -> bool,
+    ) -> Result<KeptLines, StepError> {
         let io = |e| StepError::io("reading spill files", true, e);
         let mut kept = KeptLines::new();
         if self.files[bucket].is_none() {
@@ -90,6 +111,13 @@ impl Spill {
         );
         let mut body = Vec::new();
         while read_record(&mut r, &mut body).map_err(io)? {
+            let mut head = &body[..];
+            let wants = take_str_ref(&mut head)
+                .zip(take_date(&mut head))
+                .is_none_or(|(brand, date)| wanted(brand, date));
+            if !wants {
+                continue;
+            }
             let k = decode(&body).ok_or_else(|| {
                 io(std::io::Error::other(
                     "a spilled line does not read back (disk fault?)",
@@ -156,12 +184,12 @@ mod tests {
             line("b1", 1, "second"),
         ];
         for k in &lines {
-            spill.write(&k.as_credit()).unwrap();
+            spill.write(&k.as_credit(), "etag").unwrap();
         }
         spill.finish().unwrap();
         let mut back = KeptLines::new();
         for b in 0..Spill::BUCKETS {
-            back.extend(spill.load(b).unwrap());
+            back.extend(spill.load(b, |_, _| true).unwrap());
         }
         let d1 = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
         assert_eq!(
@@ -170,5 +198,18 @@ mod tests {
         );
         assert_eq!(back[&("b2".to_string(), d1)], vec![lines[2].line.clone()]);
         assert_eq!(back.len(), 3);
+        // Only what is asked for is read back.
+        let b1 = Spill::bucket("b1");
+        let only = spill.load(b1, |b, d| b == "b1" && d != d1).unwrap();
+        assert_eq!(only.len(), 1);
+        assert_eq!(only[&("b1".to_string(), d1.succ_opt().unwrap())].len(), 1);
+        // Digests by brand and date, whatever the order the lines came in.
+        let mut again = Spill::new().unwrap();
+        for k in lines.iter().rev() {
+            again.write(&k.as_credit(), "etag").unwrap();
+        }
+        assert_eq!(again.digests(), spill.digests());
+        assert_eq!(spill.digests()["b1"].len(), 2);
+        assert_ne!(spill.digests()["b1"][&d1], spill.digests()["b2"][&d1]);
     }
 }
