@@ -384,28 +384,32 @@ fn operator_commands_on_the_local_default() {
     );
 }
 
+/// The demo's week run into `dir/demo`, and a second directory `dir/{name}` with the same inputs
+/// (brands, campaigns, exports) and nothing run: (the demo, the copy, the demo's buyer key).
+fn demo_and_a_copy(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let demo = dir.join("demo");
+    ok(&["demo", "--data", demo.to_str().unwrap()], None);
+    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
+    let copy = dir.join(name);
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["brands.jsonl", "campaigns.jsonl"] {
+        std::fs::copy(demo.join(f), copy.join(f)).unwrap();
+    }
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(demo.join("exports"))
+        .arg(copy.join("exports"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (demo, copy, key)
+}
+
 #[test]
 fn a_backfill_stopped_half_way_does_only_what_is_left() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    ok(&["demo", "--data", demo.to_str().unwrap()], None);
-    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
     // A second directory with the same inputs, backfilled in two goes.
-    let bf = dir.path().join("bf");
-    std::fs::create_dir_all(&bf).unwrap();
-    for f in ["brands.jsonl", "campaigns.jsonl"] {
-        std::fs::copy(demo.join(f), bf.join(f)).unwrap();
-    }
-    let copy = |from: &Path, to: &Path| {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    copy(&demo.join("exports"), &bf.join("exports"));
+    let (demo, bf, key) = demo_and_a_copy(dir.path(), "bf");
     let b = bf.to_str().unwrap();
     let backfill_to = |to: &str| {
         ok(
@@ -687,21 +691,7 @@ fn assert_latest_whole(root: &Path) {
 #[test]
 fn a_run_killed_again_and_again_ends_in_the_same_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = dir.path().join("demo");
-    ok(&["demo", "--data", demo.to_str().unwrap()], None);
-    let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
-    let k = dir.path().join("killed");
-    std::fs::create_dir_all(&k).unwrap();
-    for f in ["brands.jsonl", "campaigns.jsonl"] {
-        std::fs::copy(demo.join(f), k.join(f)).unwrap();
-    }
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(demo.join("exports"))
-        .arg(k.join("exports"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let (demo, k, key) = demo_and_a_copy(dir.path(), "killed");
     let args = [
         "backfill",
         "--data",
@@ -794,21 +784,7 @@ fn a_run_whose_calls_keep_failing_exits_non_zero_and_says_why() {
 #[test]
 fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("with-digests");
-    ok(&["demo", "--data", a.to_str().unwrap()], None);
-    let key = std::fs::read_to_string(a.join(".buyer-key")).unwrap();
-    let b = dir.path().join("without");
-    std::fs::create_dir_all(&b).unwrap();
-    for f in ["brands.jsonl", "campaigns.jsonl"] {
-        std::fs::copy(a.join(f), b.join(f)).unwrap();
-    }
-    assert!(Command::new("cp")
-        .arg("-r")
-        .arg(a.join("exports"))
-        .arg(b.join("exports"))
-        .status()
-        .unwrap()
-        .success());
+    let (a, b, key) = demo_and_a_copy(dir.path(), "without-digests");
     let digests = b.join("staging/match/input-digests.bin");
     let run_full = |day: &str| {
         let _ = std::fs::remove_file(&digests);

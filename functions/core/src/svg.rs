@@ -84,6 +84,19 @@ impl Axis {
     }
 }
 
+/// A chart's opening tag, `width` by `height` tenths of a pixel, named for screen readers.
+fn open(capacity: usize, width: i64, height: i64, title: &str) -> String {
+    let mut s = String::with_capacity(capacity);
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">",
+        Px(width),
+        Px(height),
+        escape(title)
+    );
+    s
+}
+
 /// Columns over categories (net GMV by day): `points` are (label, fen), in drawing order; every
 /// column carries a tooltip with its exact amount.
 pub fn columns(title: &str, points: &[(String, i64)]) -> String {
@@ -95,14 +108,7 @@ pub fn columns(title: &str, points: &[(String, i64)]) -> String {
     const BOTTOM: i64 = 350;
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let axis = Axis::of(points.iter().map(|p| p.1));
-    let mut s = String::with_capacity(600 + points.len() * 160);
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">",
-        Px(W),
-        Px(H),
-        escape(title)
-    );
+    let mut s = open(600 + points.len() * 160, W, H, title);
     for t in axis.ticks() {
         let y = TOP + ph - axis.at(t, ph);
         let _ = write!(
@@ -162,14 +168,7 @@ pub fn bars(title: &str, points: &[(String, i64)]) -> String {
     let h = TOP * 2 + ROW * points.len() as i64;
     let axis = Axis::of(points.iter().map(|p| p.1));
     let zero = LEFT + axis.at(0, pw);
-    let mut s = String::with_capacity(400 + points.len() * 260);
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\">",
-        Px(W),
-        Px(h),
-        escape(title)
-    );
+    let mut s = open(400 + points.len() * 260, W, h, title);
     for (i, (label, v)) in points.iter().enumerate() {
         let y = TOP + i as i64 * ROW;
         let x = LEFT + axis.at(*v, pw);
@@ -204,11 +203,10 @@ pub fn ring(title: &str, parts: &[(&str, i64)]) -> String {
     const R: i64 = 700;
     const C: i64 = 4398;
     let total: i64 = parts.iter().map(|(_, v)| (*v).max(0)).sum();
-    let mut s = String::with_capacity(900);
+    let mut s = open(900, 5600, 2000, title);
     let _ = write!(
         s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 560 200\" role=\"img\" aria-label=\"{}\"><circle cx=\"100\" cy=\"100\" r=\"{}\" fill=\"none\" stroke=\"{GRID}\" stroke-width=\"28\"/>",
-        escape(title),
+        "<circle cx=\"100\" cy=\"100\" r=\"{}\" fill=\"none\" stroke=\"{GRID}\" stroke-width=\"28\"/>",
         Px(R)
     );
     let mut done = 0i64;
