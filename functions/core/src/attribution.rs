@@ -772,10 +772,6 @@ impl Attribution<'_> {
     ) -> Vec<[u8; 32]> {
         use sha2::Digest;
         let campaigns: &[&Campaign] = self.by_brand.get(brand_id).map_or(&[], Vec::as_slice);
-        let versions: Vec<String> = campaigns
-            .iter()
-            .map(|c| self.catalog.version_of(c))
-            .collect();
         // Every day of direct net of the brand's campaigns, in date order, folded into one running
         // hash: its state at a date stands for every campaign-to-date figure and chart day up to it.
         let mut days: Vec<(NaiveDate, usize, Marketplace, i64)> = Vec::new();
@@ -808,10 +804,19 @@ impl Attribution<'_> {
                 h.update(part.as_bytes());
             }
             h.update(date.to_epoch_days().to_le_bytes());
-            for (c, v) in campaigns.iter().zip(&versions) {
+            // A report lists the campaigns live on its date or credited on it, and a line is
+            // credited only on a date its campaign is live (the window ends by end + window_days):
+            // the live ones are all there is to name. Versions are computed for those alone, as
+            // building the inputs would (a big catalog's other campaigns are in no report).
+            for (ci, c) in campaigns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.live_on(date))
+            {
+                let v = self.catalog.version_of(c);
+                h.update((ci as u64).to_le_bytes());
                 h.update((v.len() as u64).to_le_bytes());
                 h.update(v.as_bytes());
-                h.update([u8::from(c.live_on(date))]);
             }
             h.update(running.clone().finalize());
             h.update(lines(date).bytes());

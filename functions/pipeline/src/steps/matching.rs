@@ -689,7 +689,7 @@ impl Plan {
         targets: Vec<BrandDate>,
         learnt: &mut Known,
     ) -> Vec<(BrandDate, [u8; 32])> {
-        let mut lines = spill::Digests::new();
+        let mut lines = spill::Digests::default();
         for s in spills {
             for (brand, days) in s.digests() {
                 let mine = lines.entry(brand.clone()).or_default();

@@ -18,8 +18,10 @@ use super::StepError;
 /// One bucket's lines, by brand and report date.
 pub type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
 
-/// The digest of the lines spilled for each brand and report date.
-pub type Digests = HashMap<String, HashMap<NaiveDate, LinesDigest>>;
+/// The digest of the lines spilled for each brand and report date: looked up for every credited
+/// line, so foldhash rather than SipHash.
+pub type Digests = HashMap<String, HashMap<NaiveDate, LinesDigest, Fold>, Fold>;
+type Fold = foldhash::fast::FixedState;
 
 pub struct Spill {
     _dir: tempfile::TempDir,
@@ -46,7 +48,7 @@ impl Spill {
             paths,
             files,
             buf: Vec::with_capacity(1024),
-            digests: Digests::new(),
+            digests: Digests::default(),
         })
     }
 
