@@ -760,7 +760,7 @@ const INPUT_DIGEST_VERSION: &str = concat!("report-input/1/", env!("CARGO_PKG_VE
 
 impl Attribution<'_> {
     /// A digest of everything [`Attribution::report_input_from`] reads for `brand_id`'s report of
-    /// each of `dates`: the brand's name, the version and liveness of each of its campaigns, every
+    /// each of `dates`: the brand's name, the version of each of its campaigns live on the date, every
     /// campaign-to-date figure up to the date (each (campaign, marketplace, day) of direct net), and
     /// the credited lines of the date and of the day before (`lines`). Equal digests, equal inputs:
     /// match skips building, encoding and hashing the inputs of reports that did not change.

@@ -680,6 +680,14 @@ impl Plan {
         Ok(a.stats.clone())
     }
 
+    /// Whether the report input with this SHA-256 is the one published for `target` (and the only
+    /// marker there: two mean a publish was interrupted, and the report is built again).
+    fn is_published(&self, target: &BrandDate, sha: &str) -> bool {
+        self.published
+            .get(target)
+            .is_some_and(|m| m.len() == 1 && m[0] == sha)
+    }
+
     /// The targets whose input must be built, each with its digest; a target whose digest is known
     /// to come to the input published for it is recorded in `learnt` and left out.
     fn unless_known(
@@ -716,11 +724,8 @@ impl Plan {
         let mut build = Vec::new();
         for t in &targets {
             let digest = digests[&(t.brand_id.as_str(), t.date)];
-            let published = self.published.get(t);
             match self.known.get(t) {
-                Some((d, sha))
-                    if *d == digest && published.is_some_and(|m| m.len() == 1 && m[0] == *sha) =>
-                {
+                Some((d, sha)) if *d == digest && self.is_published(t, sha) => {
                     learnt.insert(t.clone(), (digest, sha.clone()));
                 }
                 _ => build.push((t.clone(), digest)),
@@ -778,11 +783,7 @@ impl Plan {
             let bytes = seedline_core::attribution::codec::encode_input(&input)
                 .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
             let sha = sha256_hex(&bytes);
-            let current = self
-                .published
-                .get(target)
-                .is_some_and(|m| m.len() == 1 && m[0] == sha);
-            if !current {
+            if !self.is_published(target, &sha) {
                 handle.block_on(staging.put(
                     &layout::report_input_key(target.date, &target.brand_id),
                     bytes,
