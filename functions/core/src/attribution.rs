@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, Catalog, Link, LinkKind, Note};
+use crate::campaign::{Campaign, Catalog, Link, LinkKind, Linked, Note};
 use crate::line::{Marketplace, OrderLine};
 
 /// Why a paid line with a token was not credited (the first rule that failed).
@@ -86,16 +86,18 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
     if line.token.is_empty() {
         return Decision::NoToken;
     }
-    let Some((campaign, note, link)) = catalog.resolve(&line.token) else {
-        return Decision::Excluded(Exclusion::UnknownToken);
+    let linked = match catalog.resolve_on(&line.token, line.marketplace) {
+        Ok(l) => l,
+        Err(None) => return Decision::Excluded(Exclusion::UnknownToken),
+        Err(Some(_)) => return Decision::Excluded(Exclusion::MarketplaceMismatch),
     };
-    if link.marketplace != line.marketplace {
-        return Decision::Excluded(Exclusion::MarketplaceMismatch);
-    }
-    let owns = catalog
-        .brand(&campaign.brand_id)
-        .is_some_and(|b| b.owns_shop(line.marketplace, &line.shop_id));
-    if !owns {
+    let Linked {
+        campaign,
+        note,
+        link,
+        brand,
+    } = linked;
+    if !brand.owns_shop(line.marketplace, &line.shop_id) {
         return Decision::Excluded(Exclusion::ForeignShop);
     }
     if !in_window(campaign, paid_at, line.clicked_at) {
@@ -140,7 +142,13 @@ pub fn explain(catalog: &Catalog, line: &OrderLine) -> Vec<String> {
         out.push("no tracking token: came through no link, never considered".into());
         return out;
     }
-    let Some((c, n, l)) = catalog.resolve(&line.token) else {
+    let Some(Linked {
+        campaign: c,
+        note: n,
+        link: l,
+        brand: b,
+    }) = catalog.resolve(&line.token)
+    else {
         out.push(format!(
             "rule 1 fails: token {} belongs to no loaded campaign: unknown_token",
             line.token
@@ -166,15 +174,12 @@ pub fn explain(catalog: &Catalog, line: &OrderLine) -> Vec<String> {
         "rule 2 holds: the link and the line are both on {}",
         line.marketplace
     ));
-    let shops = catalog
-        .brand(&c.brand_id)
-        .and_then(|b| b.shops.get(&line.marketplace))
+    let shops = b
+        .shops
+        .get(&line.marketplace)
         .map(|s| s.join(", "))
         .unwrap_or_default();
-    if !catalog
-        .brand(&c.brand_id)
-        .is_some_and(|b| b.owns_shop(line.marketplace, &line.shop_id))
-    {
+    if !b.owns_shop(line.marketplace, &line.shop_id) {
         out.push(format!(
             "rule 3 fails: shop {} is not one of brand {}'s {} shops [{shops}]: foreign_shop",
             line.shop_id, c.brand_id, line.marketplace
@@ -523,11 +528,14 @@ impl<'c> Attribution<'c> {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
             Decision::Excluded(e) => {
-                *self
-                    .stats
-                    .excluded
-                    .entry(e.as_str().to_string())
-                    .or_default() += 1
+                // Counted without an allocation once the reason is known (a big day excludes
+                // hundreds of thousands of lines).
+                match self.stats.excluded.get_mut(e.as_str()) {
+                    Some(n) => *n += 1,
+                    None => {
+                        self.stats.excluded.insert(e.as_str().to_string(), 1);
+                    }
+                }
             }
             Decision::Credited {
                 campaign,
