@@ -91,19 +91,19 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
         Err(None) => return Decision::Excluded(Exclusion::UnknownToken),
         Err(Some(_)) => return Decision::Excluded(Exclusion::MarketplaceMismatch),
     };
+    if !linked.owns_shop(&line.shop_id) {
+        return Decision::Excluded(Exclusion::ForeignShop);
+    }
     let Linked {
         campaign,
         note,
         link,
-        brand,
+        ..
     } = linked;
-    if !brand.owns_shop(line.marketplace, &line.shop_id) {
-        return Decision::Excluded(Exclusion::ForeignShop);
-    }
     if !in_window(campaign, paid_at, line.clicked_at) {
         return Decision::Excluded(Exclusion::OutOfWindow);
     }
-    let kind = if campaign.promotes(line.marketplace, &line.item_id) {
+    let kind = if linked.promotes(&line.item_id) {
         MatchKind::Direct
     } else {
         MatchKind::Halo
@@ -147,6 +147,7 @@ pub fn explain(catalog: &Catalog, line: &OrderLine) -> Vec<String> {
         note: n,
         link: l,
         brand: b,
+        ..
     }) = catalog.resolve(&line.token)
     else {
         out.push(format!(

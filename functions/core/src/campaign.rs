@@ -253,6 +253,9 @@ struct LinkRef {
     /// The campaign's brand, by its place in [`Catalog::brands`].
     brand: u32,
     marketplace: Marketplace,
+    /// The brand's shops and the campaign's items on the link's marketplace, in [`Catalog::packed`].
+    shops: u32,
+    items: u32,
 }
 
 /// A token's link with its campaign, note and the campaign's brand.
@@ -262,6 +265,52 @@ pub struct Linked<'c> {
     pub note: &'c Note,
     pub link: &'c Link,
     pub brand: &'c Brand,
+    shops: &'c Packed,
+    items: &'c Packed,
+}
+
+impl Linked<'_> {
+    /// [`Brand::owns_shop`] on the link's marketplace.
+    pub fn owns_shop(&self, shop_id: &str) -> bool {
+        self.shops.contains(shop_id)
+    }
+
+    /// [`Campaign::promotes`] on the link's marketplace.
+    pub fn promotes(&self, item_id: &str) -> bool {
+        self.items.contains(item_id)
+    }
+}
+
+/// Strings in one allocation, each behind its length: a membership test reads one run of memory,
+/// not a map node, a vector and a heap block per string (a brand's shops and a campaign's items are
+/// asked about for every line with a token).
+#[derive(Debug, Clone, Default)]
+struct Packed(Box<[u8]>);
+
+impl Packed {
+    fn of<'a>(strings: impl IntoIterator<Item = &'a String>) -> Packed {
+        let mut out = Vec::new();
+        for s in strings {
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Packed(out.into_boxed_slice())
+    }
+
+    fn contains(&self, s: &str) -> bool {
+        let mut rest = &self.0[..];
+        while let Some((len, tail)) = rest.split_first_chunk::<8>() {
+            let n = usize::try_from(u64::from_le_bytes(*len)).unwrap_or(usize::MAX);
+            let Some((x, after)) = tail.split_at_checked(n) else {
+                return false;
+            };
+            if x == s.as_bytes() {
+                return true;
+            }
+            rest = after;
+        }
+        false
+    }
 }
 
 /// Brands and campaigns checked as a whole: every campaign's brand exists and every token is unique.
@@ -275,6 +324,8 @@ pub struct Catalog {
     versions: Vec<std::sync::OnceLock<String>>,
     /// Looked up for every line with a token: foldhash (randomly seeded per process) over SipHash.
     tokens: HashMap<Box<str>, LinkRef, foldhash::fast::RandomState>,
+    /// Shops of a brand and items of a campaign on one marketplace, each once ([`LinkRef`]).
+    packed: Vec<Packed>,
 }
 
 /// An index of the catalog as a u32: a catalog too big for one is refused whole.
@@ -291,7 +342,14 @@ impl Catalog {
         let brands: Vec<Brand> = by_id.into_values().collect();
         campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
         let mut tokens = HashMap::with_hasher(foldhash::fast::RandomState::default());
+        let mut packed: Vec<Packed> = Vec::new();
+        let mut shops_of: HashMap<(usize, Marketplace), u32> = HashMap::new();
+        let mut pack = |strings: Option<&Vec<String>>| -> Result<u32, RecordError> {
+            packed.push(Packed::of(strings.into_iter().flatten()));
+            index32(packed.len() - 1, "shops and items")
+        };
         for (ci, c) in campaigns.iter().enumerate() {
+            let mut items_of: HashMap<Marketplace, u32> = HashMap::new();
             let label = format!("campaign {}", c.campaign_id);
             if ci > 0 && campaigns[ci - 1].campaign_id == c.campaign_id {
                 return Err(rec_err(&label, "campaign_id", "appears twice"));
@@ -305,12 +363,26 @@ impl Catalog {
             };
             for (ni, n) in c.notes.iter().enumerate() {
                 for (li, l) in n.links.iter().enumerate() {
+                    let m = l.marketplace;
+                    let shops = match shops_of.get(&(brand, m)) {
+                        Some(i) => *i,
+                        None => {
+                            let i = pack(brands[brand].shops.get(&m))?;
+                            *shops_of.entry((brand, m)).or_insert(i)
+                        }
+                    };
+                    let items = match items_of.get(&m) {
+                        Some(i) => *i,
+                        None => *items_of.entry(m).or_insert(pack(c.items.get(&m))?),
+                    };
                     let r = LinkRef {
                         campaign: index32(ci, "campaigns")?,
                         note: index32(ni, "notes")?,
                         link: index32(li, "links")?,
                         brand: index32(brand, "brands")?,
-                        marketplace: l.marketplace,
+                        marketplace: m,
+                        shops,
+                        items,
                     };
                     if let Some(prev) = tokens.insert(l.token.as_str().into(), r) {
                         return Err(rec_err(
@@ -333,6 +405,7 @@ impl Catalog {
                 .collect(),
             campaigns,
             tokens,
+            packed,
         })
     }
 
@@ -395,6 +468,8 @@ impl Catalog {
             note,
             link: &note.links[r.link as usize],
             brand: &self.brands[r.brand as usize],
+            shops: &self.packed[r.shops as usize],
+            items: &self.packed[r.items as usize],
         }
     }
 }
@@ -455,6 +530,30 @@ mod tests {
             Err(Some(Marketplace::Jd))
         );
         assert_eq!(on("xhs_nope", Marketplace::Jd), Err(None));
+        // The packed shops and items answer as the brand and the campaign do.
+        for (token, m) in [
+            ("xhs_p0o9i8u7y6t5", Marketplace::Jd),
+            ("xhs_k3j2h1g0f9e8", Marketplace::Taobao),
+        ] {
+            let l = cat.resolve(token).unwrap();
+            for id in ["57301234", "10023456", "712345678901", "100012345678", ""] {
+                assert_eq!(l.owns_shop(id), b.owns_shop(m, id), "{token} shop {id}");
+                assert_eq!(l.promotes(id), c.promotes(m, id), "{token} item {id}");
+            }
+        }
+    }
+
+    #[test]
+    fn packed_strings_hold_exactly_their_members() {
+        let v: Vec<String> = ["57301234", "5730", ""].map(String::from).into();
+        let p = Packed::of(&v);
+        for s in &v {
+            assert!(p.contains(s), "{s:?}");
+        }
+        for s in ["573", "57301234 ", "x", "573012345"] {
+            assert!(!p.contains(s), "{s:?}");
+        }
+        assert!(!Packed::of(&Vec::new()).contains(""));
     }
 
     #[test]
