@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Campaign, Catalog, Link, LinkKind, Linked, Note};
+use crate::campaign::{Brand, Campaign, Catalog, Link, LinkKind, Linked, Note};
 use crate::line::{Marketplace, OrderLine};
 
 /// Why a paid line with a token was not credited (the first rule that failed).
@@ -56,6 +56,9 @@ pub enum Decision<'c> {
         campaign: &'c Campaign,
         note: &'c Note,
         link: &'c Link,
+        /// The campaign's brand: its id is one string per brand, warm in the cache, where the
+        /// campaign's copy of it is one string per campaign.
+        brand: &'c Brand,
         kind: MatchKind,
         report_date: NaiveDate,
     },
@@ -98,6 +101,7 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
         campaign,
         note,
         link,
+        brand,
         ..
     } = linked;
     if !in_window(campaign, paid_at, line.clicked_at) {
@@ -112,6 +116,7 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
         campaign,
         note,
         link,
+        brand,
         kind,
         report_date: paid_at.date(),
     }
@@ -542,6 +547,7 @@ impl<'c> Attribution<'c> {
                 campaign,
                 note,
                 link,
+                brand,
                 kind,
                 report_date,
             } => {
@@ -561,10 +567,10 @@ impl<'c> Attribution<'c> {
                     self.etags.insert(source.key.clone(), source.etag.clone());
                 }
                 self.with_lines
-                    .insert((campaign.brand_id.as_str(), report_date));
+                    .insert((brand.brand_id.as_str(), report_date));
                 let paid_at = line.paid_at.unwrap_or(line.created_at);
                 return Some(Credit {
-                    brand_id: &campaign.brand_id,
+                    brand_id: &brand.brand_id,
                     date: report_date,
                     line: LineRef {
                         campaign_id: &campaign.campaign_id,
