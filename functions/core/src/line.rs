@@ -257,17 +257,6 @@ impl<W: Write, K: Write> StagedWriter<W, K> {
     }
 }
 
-/// The fewest bytes a row takes in a line file (a row whose strings are all empty): a line file of
-/// `n` bytes holds at most `n / min_line_record_len()` rows, which match reads off the file's size.
-pub fn min_line_record_len() -> usize {
-    let mut b = Vec::new();
-    // A blank line's record is far below the 4 GiB a record length can say.
-    let _ = crate::wire::put_record_with(&mut b, |o| {
-        encode_line(&OrderLine::blank(Marketplace::Taobao), o)
-    });
-    b.len()
-}
-
 fn put_time(out: &mut Vec<u8>, t: Option<NaiveDateTime>) {
     // i64::MIN stands for no time: no export timestamp is that far back.
     let secs = t.map_or(i64::MIN, |t| t.and_utc().timestamp());
@@ -473,24 +462,6 @@ mod tests {
         let by_enum = names.clone();
         names.sort();
         assert_eq!(names, by_enum);
-    }
-
-    #[test]
-    fn a_line_file_holds_at_most_its_size_over_the_least_record() {
-        let src = StagedSource {
-            export_key: "exports/taobao/2025-06-01/a.csv".into(),
-            etag: "e".into(),
-        };
-        let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
-        let mut l = OrderLine::blank(Marketplace::Taobao);
-        l.line_id = "1".into();
-        l.token = "t".into();
-        for _ in 0..100 {
-            w.write(&l).unwrap();
-        }
-        let (lines, _) = w.finish().unwrap();
-        let bound = lines.len() / min_line_record_len();
-        assert!((100..110).contains(&bound), "{bound}");
     }
 
     #[test]

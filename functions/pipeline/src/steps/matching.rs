@@ -84,30 +84,12 @@ pub async fn match_orders(
         .max(date);
     let catalog = stores.campaigns.load_for_range(from, to).await?;
 
-    // Pass one holds the rows with a token; how many a line file can hold at most follows from
-    // its size. (Bounded by the key files' sizes alone, pass one counted every row, four in five of
-    // them without a token, and read the key files more times than its memory asked for.)
-    let line_bytes: HashMap<String, u64> = stores
-        .staging
-        .list(layout::LINES_PREFIX)
-        .await?
-        .into_iter()
-        .map(|o| (o.key, o.size))
-        .collect();
-    let min_row = seedline_core::line::min_line_record_len() as u64;
     let mut files: Vec<(ExportKey, u64)> = stores
         .staging
         .list(layout::KEYS_PREFIX)
         .await?
         .iter()
-        .filter_map(|o| {
-            let ek = ExportKey::from_keys_key(&o.key)?;
-            let rows = o.size / KEY_RECORD_LEN as u64;
-            let bound = line_bytes
-                .get(&ek.lines_key())
-                .map_or(rows, |bytes| rows.min(bytes / min_row));
-            Some((ek, bound))
-        })
+        .filter_map(|o| Some((ExportKey::from_keys_key(&o.key)?, o.size)))
         .collect();
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
     files.sort_by_key(|(k, _)| (k.date, k.key()));
@@ -222,7 +204,7 @@ impl std::hash::Hasher for KeyHasher {
 /// index in latest-state order, and its row in the file's line file).
 type State = HashMap<Key, (u32, u32), std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// Rows with a token a pass of [`latest_states`] takes at most: a pass holds at most this many lines
+/// Key records a pass of [`latest_states`] takes at most: a pass holds at most this many lines
 /// (24 bytes each, and the map's slack), a worker per core runs one pass at a time, so memory for
 /// the latest state is bounded whatever the number of lines.
 const ROWS_PER_PASS: u64 = 2_000_000;
@@ -243,10 +225,9 @@ struct Latest {
 }
 
 /// Pass one: reads the key files in latest-state order and marks, in each line file, the rows that
-/// are a line's latest state. Memory is bounded by design: `files` pairs each export with how many
-/// rows with a token it holds at most (a pass holds only those), and with more than
-/// [`ROWS_PER_PASS`] of them in all the keys are split by their top bits into as many passes as it
-/// takes, each reading the key files again and holding only its share of the lines.
+/// are a line's latest state. Memory is bounded by design: with more than [`ROWS_PER_PASS`] key
+/// records in all, the keys are split by their top bits into as many passes as it takes, each
+/// reading the key files again and holding only its share of the lines.
 fn latest_states(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
@@ -254,7 +235,10 @@ fn latest_states(
     rows_per_pass: u64,
 ) -> Result<Latest, StepError> {
     let started = std::time::Instant::now();
-    let records: u64 = files.iter().map(|(_, rows)| rows).sum();
+    let records: u64 = files
+        .iter()
+        .map(|(_, size)| size / KEY_RECORD_LEN as u64)
+        .sum();
     let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
     // Passes are independent: a worker per core takes them one at a time.
     let results = on_every_core(
@@ -904,7 +888,7 @@ mod tests {
                 w.write(&line(*id, *token)).unwrap();
             }
             let (lines, keys) = w.finish().unwrap();
-            let size = (keys.len() / KEY_RECORD_LEN) as u64;
+            let size = keys.len() as u64;
             rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
             rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
             files.push((ek, size));
