@@ -1,5 +1,6 @@
 //! Brands, campaigns, notes and links (campaigns.md), checked once on the way in.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -364,16 +365,13 @@ impl Catalog {
             for (ni, n) in c.notes.iter().enumerate() {
                 for (li, l) in n.links.iter().enumerate() {
                     let m = l.marketplace;
-                    let shops = match shops_of.get(&(brand, m)) {
-                        Some(i) => *i,
-                        None => {
-                            let i = pack(brands[brand].shops.get(&m))?;
-                            *shops_of.entry((brand, m)).or_insert(i)
-                        }
+                    let shops = match shops_of.entry((brand, m)) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => *e.insert(pack(brands[brand].shops.get(&m))?),
                     };
-                    let items = match items_of.get(&m) {
-                        Some(i) => *i,
-                        None => *items_of.entry(m).or_insert(pack(c.items.get(&m))?),
+                    let items = match items_of.entry(m) {
+                        Entry::Occupied(e) => *e.get(),
+                        Entry::Vacant(e) => *e.insert(pack(c.items.get(&m))?),
                     };
                     let r = LinkRef {
                         campaign: index32(ci, "campaigns")?,
