@@ -12,22 +12,34 @@ use chrono::Datelike;
 use crate::attribution::{DayTotals, MatchKind, ReportInput, CHART_DAYS};
 use crate::campaign::LinkKind;
 use crate::money::{ratio_2dp, yuan_grouped};
-use crate::report::{campaign_rows, note_rows, Rendered};
+use crate::report::{campaign_rows, note_rows, CampaignRow, NoteRow, Rendered};
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
+    push_escaped(&mut out, s);
     out
+}
+
+/// [`escape`] onto the end of `out`, without a string of its own: most text needs no escaping
+/// and is copied in one go.
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let with = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // `i` is the index of an ASCII byte, so a char boundary.
+        out.push_str(&s[plain..i]);
+        out.push_str(with);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 const STYLE: &str = r#"
@@ -101,23 +113,47 @@ fn money_change(now: i64, before: Option<i64>) -> String {
     delta(now, before, yuan_grouped, true)
 }
 
-fn section(title: &str, body: &str) -> String {
-    format!("<section><h2>{}</h2>{body}</section>", escape(title))
+fn section_into(out: &mut String, title: &str, body: &str) {
+    out.push_str("<section><h2>");
+    push_escaped(out, title);
+    out.push_str("</h2>");
+    out.push_str(body);
+    out.push_str("</section>");
 }
 
 fn nothing(text: &str) -> String {
     format!("<p class=\"empty\">{}</p>", escape(text))
 }
 
-fn money_td(field: &str, fen: i64) -> String {
-    format!(
-        "<td data-field=\"{field}\" data-v=\"{fen}\">{}</td>",
-        yuan_grouped(fen)
-    )
+fn money_td(out: &mut String, field: &str, fen: i64) {
+    out.push_str("<td data-field=\"");
+    out.push_str(field);
+    out.push_str("\" data-v=\"");
+    out.push_str(itoa::Buffer::new().format(fen));
+    out.push_str("\">");
+    crate::money::push_yuan_grouped(out, fen);
+    out.push_str("</td>");
 }
 
-fn count_td(field: &str, n: u64) -> String {
-    format!("<td data-field=\"{field}\" data-v=\"{n}\">{n}</td>")
+fn count_td(out: &mut String, field: &str, n: u64) {
+    let mut buf = itoa::Buffer::new();
+    let n = buf.format(n);
+    out.push_str("<td data-field=\"");
+    out.push_str(field);
+    out.push_str("\" data-v=\"");
+    out.push_str(n);
+    out.push_str("\">");
+    out.push_str(n);
+    out.push_str("</td>");
+}
+
+/// The CTD ROAS cell: the ratio, or a dash (and an empty data-v) when there is no spend.
+fn roas_td(out: &mut String, roas: Option<&str>) {
+    out.push_str("<td data-field=\"ctd_roas\" data-v=\"");
+    out.push_str(roas.unwrap_or(""));
+    out.push_str("\">");
+    out.push_str(roas.unwrap_or("–"));
+    out.push_str("</td>");
 }
 
 fn thead(cols: &[(&str, bool)]) -> String {
@@ -130,10 +166,17 @@ fn thead(cols: &[(&str, bool)]) -> String {
 }
 
 pub fn render_html(input: &ReportInput) -> Rendered {
+    render_html_of(input, &campaign_rows(input), &note_rows(input))
+}
+
+/// report.html with the rows of campaigns.csv and notes.csv already grouped.
+pub(crate) fn render_html_of(
+    input: &ReportInput,
+    campaigns: &[CampaignRow],
+    notes: &[NoteRow],
+) -> Rendered {
     let today = DayTotals::of(&input.lines);
     let prev = input.previous_day.as_ref();
-    let campaigns = campaign_rows(input);
-    let notes = note_rows(input);
     let mut h = String::with_capacity(64 * 1024);
     let _ = write!(
         h,
@@ -212,20 +255,21 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     for c in &input.campaigns {
         let total: i64 = c.ctd_net_fen.values().sum();
         let roas = ratio_2dp(total, c.spend_fen);
+        ctd.push_str("<tr data-campaign=\"");
+        push_escaped(&mut ctd, &c.campaign_id);
+        ctd.push_str("\"><td class=\"t\">");
+        push_escaped(&mut ctd, &c.name);
+        ctd.push_str("<br><small>");
+        push_escaped(&mut ctd, &c.campaign_id);
         let _ = write!(
             ctd,
-            "<tr data-campaign=\"{}\"><td class=\"t\">{}<br><small>{}</small></td><td class=\"t\">{} – {} <small>+{}d</small></td>{}{}<td data-field=\"ctd_roas\" data-v=\"{}\">{}</td></tr>",
-            escape(&c.campaign_id),
-            escape(&c.name),
-            escape(&c.campaign_id),
-            c.start,
-            c.end,
-            c.window_days,
-            money_td("ctd_net_gmv", total),
-            money_td("spend", c.spend_fen),
-            roas.clone().unwrap_or_default(),
-            roas.unwrap_or_else(|| "–".into())
+            "</small></td><td class=\"t\">{} – {} <small>+{}d</small></td>",
+            c.start, c.end, c.window_days
         );
+        money_td(&mut ctd, "ctd_net_gmv", total);
+        money_td(&mut ctd, "spend", c.spend_fen);
+        roas_td(&mut ctd, roas.as_deref());
+        ctd.push_str("</tr>");
     }
     if input.campaigns.is_empty() {
         ctd.push_str(
@@ -233,7 +277,7 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         );
     }
     ctd.push_str("</tbody></table></div>");
-    h.push_str(&section("Campaigns to date 活动累计", &ctd));
+    section_into(&mut h, "Campaigns to date 活动累计", &ctd);
 
     let mut by_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
     if let Some(first) = input.campaigns.iter().map(|c| c.start).min() {
@@ -257,10 +301,11 @@ pub fn render_html(input: &ReportInput) -> Rendered {
             .collect();
         crate::svg::columns("Net GMV by day", &points)
     };
-    h.push_str(&section(
+    section_into(
+        &mut h,
         "Net GMV by day, campaign to date 每日净成交",
         &day_chart,
-    ));
+    );
 
     // The day's campaigns table, as campaigns.csv.
     let mut t = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"campaigns\">");
@@ -280,27 +325,31 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         ("CTD ROAS", false),
     ]));
     t.push_str("<tbody>");
-    for r in &campaigns {
+    for r in campaigns {
         let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
-        let _ = write!(
-            t,
-            "<tr data-campaign=\"{}\" data-marketplace=\"{m}\"><td class=\"t\">{}<br><small>{}</small></td><td class=\"t\">{m}</td>{}{}{}{}{}{}{}{}{}{}<td data-field=\"ctd_roas\" data-v=\"{}\">{}</td></tr>",
-            escape(&r.campaign_id),
-            escape(&r.campaign_name),
-            escape(&r.campaign_id),
-            count_td("orders", r.orders),
-            count_td("units", r.units),
-            money_td("gmv", r.gmv),
-            money_td("refund", r.refund),
-            money_td("net_gmv", r.net_gmv),
-            count_td("buyers", r.buyers),
-            count_td("halo_orders", r.halo_orders),
-            money_td("halo_net_gmv", r.halo_net_gmv),
-            money_td("ctd_net_gmv", r.ctd_net_gmv),
-            money_td("spend", r.spend),
-            r.ctd_roas.clone().unwrap_or_default(),
-            r.ctd_roas.clone().unwrap_or_else(|| "–".into())
-        );
+        t.push_str("<tr data-campaign=\"");
+        push_escaped(&mut t, &r.campaign_id);
+        t.push_str("\" data-marketplace=\"");
+        t.push_str(m);
+        t.push_str("\"><td class=\"t\">");
+        push_escaped(&mut t, &r.campaign_name);
+        t.push_str("<br><small>");
+        push_escaped(&mut t, &r.campaign_id);
+        t.push_str("</small></td><td class=\"t\">");
+        t.push_str(m);
+        t.push_str("</td>");
+        count_td(&mut t, "orders", r.orders);
+        count_td(&mut t, "units", r.units);
+        money_td(&mut t, "gmv", r.gmv);
+        money_td(&mut t, "refund", r.refund);
+        money_td(&mut t, "net_gmv", r.net_gmv);
+        count_td(&mut t, "buyers", r.buyers);
+        count_td(&mut t, "halo_orders", r.halo_orders);
+        money_td(&mut t, "halo_net_gmv", r.halo_net_gmv);
+        money_td(&mut t, "ctd_net_gmv", r.ctd_net_gmv);
+        money_td(&mut t, "spend", r.spend);
+        roas_td(&mut t, r.ctd_roas.as_deref());
+        t.push_str("</tr>");
     }
     if campaigns.is_empty() {
         t.push_str(
@@ -308,7 +357,7 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         );
     }
     t.push_str("</tbody></table></div>");
-    h.push_str(&section("Campaigns today 今日活动", &t));
+    section_into(&mut h, "Campaigns today 今日活动", &t);
 
     // Charts of the day.
     let mut per_note: BTreeMap<String, i64> = BTreeMap::new();
@@ -323,7 +372,7 @@ pub fn render_html(input: &ReportInput) -> Rendered {
     } else {
         crate::svg::bars("Net GMV by note (direct + halo)", &per_note)
     };
-    h.push_str(&section("Which notes sell 笔记成交 (top 20)", &note_chart));
+    section_into(&mut h, "Which notes sell 笔记成交 (top 20)", &note_chart);
 
     let sum = |pred: &dyn Fn(&crate::attribution::AttributedLine) -> bool| -> i64 {
         input
@@ -355,14 +404,16 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         }
     };
     h.push_str("<div class=\"grid2\">");
-    h.push_str(&section(
+    section_into(
+        &mut h,
         "Direct against halo 直接 vs 连带",
         &pie(&[("direct", direct), ("halo", halo)]),
-    ));
-    h.push_str(&section(
+    );
+    section_into(
+        &mut h,
         "Ad links against comment links 广告挂链 vs 评论区蓝链",
         &pie(&[("ad_link", ad), ("comment_link", comment)]),
-    ));
+    );
     h.push_str("</div><div style=\"height:20px\"></div>");
 
     // The day's notes table, as notes.csv.
@@ -378,21 +429,31 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         ("Halo net GMV", false),
     ]));
     n.push_str("<tbody>");
-    for r in &notes {
+    for r in notes {
         let kind = r.link_kind.map(|k| k.as_str()).unwrap_or("");
         let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
-        let _ = write!(
-            n,
-            "<tr data-campaign=\"{}\" data-note=\"{}\" data-link-kind=\"{kind}\" data-marketplace=\"{m}\"><td class=\"t\">{}</td><td class=\"t\">{}</td><td class=\"t\">{kind}</td><td class=\"t\">{m}</td>{}{}{}{}</tr>",
-            escape(&r.campaign_id),
-            escape(&r.note_id),
-            escape(&r.campaign_id),
-            escape(&r.note_id),
-            count_td("orders", r.orders),
-            count_td("units", r.units),
-            money_td("net_gmv", r.net_gmv),
-            money_td("halo_net_gmv", r.halo_net_gmv)
-        );
+        n.push_str("<tr data-campaign=\"");
+        push_escaped(&mut n, &r.campaign_id);
+        n.push_str("\" data-note=\"");
+        push_escaped(&mut n, &r.note_id);
+        n.push_str("\" data-link-kind=\"");
+        n.push_str(kind);
+        n.push_str("\" data-marketplace=\"");
+        n.push_str(m);
+        n.push_str("\"><td class=\"t\">");
+        push_escaped(&mut n, &r.campaign_id);
+        n.push_str("</td><td class=\"t\">");
+        push_escaped(&mut n, &r.note_id);
+        n.push_str("</td><td class=\"t\">");
+        n.push_str(kind);
+        n.push_str("</td><td class=\"t\">");
+        n.push_str(m);
+        n.push_str("</td>");
+        count_td(&mut n, "orders", r.orders);
+        count_td(&mut n, "units", r.units);
+        money_td(&mut n, "net_gmv", r.net_gmv);
+        money_td(&mut n, "halo_net_gmv", r.halo_net_gmv);
+        n.push_str("</tr>");
     }
     if notes.is_empty() {
         n.push_str(
@@ -400,7 +461,7 @@ pub fn render_html(input: &ReportInput) -> Rendered {
         );
     }
     n.push_str("</tbody></table></div>");
-    h.push_str(&section("Notes today 今日笔记", &n));
+    section_into(&mut h, "Notes today 今日笔记", &n);
     let _ = writeln!(
         h,
         "</main><footer>seedline · {} credited order lines · amounts in yuan · click a column to sort</footer><script>{SORT_SCRIPT}</script></body></html>",

@@ -245,3 +245,16 @@ fn a_brand_with_fifty_campaigns_stays_under_one_megabyte() {
     let page = render_html(&input);
     assert!(page.bytes.len() < 1_000_000, "{} bytes", page.bytes.len());
 }
+
+#[test]
+fn escaping_in_place_matches_escaping_to_a_string() {
+    for text in ["", "plain 文字", "a&b<c>d\"e'f", "&&", "<", "tail>", "'quoted'"] {
+        let mut out = String::from("x");
+        super::push_escaped(&mut out, text);
+        assert_eq!(out, format!("x{}", super::escape(text)));
+    }
+    assert_eq!(
+        super::escape("a&b<c>d\"e'f"),
+        "a&amp;b&lt;c&gt;d&quot;e&#39;f"
+    );
+}

@@ -149,17 +149,30 @@ impl fmt::Display for Yuan {
 
 /// Yuan for people: `¥12,345.60`.
 pub fn yuan_grouped(fen: i64) -> String {
-    let sign = if fen < 0 { "-" } else { "" };
+    let mut s = String::with_capacity(16);
+    push_yuan_grouped(&mut s, fen);
+    s
+}
+
+/// [`yuan_grouped`] onto the end of `out`: report.html prints a thousand amounts per report.
+pub fn push_yuan_grouped(out: &mut String, fen: i64) {
+    if fen < 0 {
+        out.push('-');
+    }
+    out.push('¥');
     let abs = fen.unsigned_abs();
-    let int = (abs / 100).to_string();
-    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    let mut buf = itoa::Buffer::new();
+    let int = buf.format(abs / 100);
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+            out.push(',');
         }
-        grouped.push(c);
+        out.push(c);
     }
-    format!("{sign}¥{grouped}.{:02}", abs % 100)
+    let cents = (abs % 100) as u8;
+    out.push('.');
+    out.push(char::from(b'0' + cents / 10));
+    out.push(char::from(b'0' + cents % 10));
 }
 
 /// `numerator / denominator` rounded half up to 2 decimals, printed (`None` when the denominator is 0).
@@ -279,6 +292,13 @@ mod tests {
         assert_eq!(yuan_grouped(1234560), "¥12,345.60");
         assert_eq!(yuan_grouped(99), "¥0.99");
         assert_eq!(yuan_grouped(100000000), "¥1,000,000.00");
+        assert_eq!(yuan_grouped(0), "¥0.00");
+        assert_eq!(yuan_grouped(-123456), "-¥1,234.56");
+        assert_eq!(yuan_grouped(i64::MIN), "-¥92,233,720,368,547,758.08");
+        // Pushed onto text already there, as report.html does.
+        let mut s = String::from("<td>");
+        push_yuan_grouped(&mut s, 100_001);
+        assert_eq!(s, "<td>¥1,000.01");
     }
 
     #[test]

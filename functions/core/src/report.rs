@@ -266,9 +266,13 @@ fn mkt_str(m: Option<Marketplace>) -> &'static str {
 }
 
 pub fn render_campaigns_csv(input: &ReportInput) -> Rendered {
+    campaigns_csv_of(input, &campaign_rows(input))
+}
+
+fn campaigns_csv_of(input: &ReportInput, rows: &[CampaignRow]) -> Rendered {
     let date = input.date.to_string();
     let mut out = ReportCsv::new(&CAMPAIGNS_HEADER);
-    for r in campaign_rows(input) {
+    for r in rows {
         let n = |v: u64| v.to_string();
         let y = |v: i64| Yuan(v).to_string();
         let (orders, units, gmv, refund, net) =
@@ -304,9 +308,13 @@ pub fn render_campaigns_csv(input: &ReportInput) -> Rendered {
 }
 
 pub fn render_notes_csv(input: &ReportInput) -> Rendered {
+    notes_csv_of(input, &note_rows(input))
+}
+
+fn notes_csv_of(input: &ReportInput, rows: &[NoteRow]) -> Rendered {
     let date = input.date.to_string();
     let mut out = ReportCsv::new(&NOTES_HEADER);
-    for r in note_rows(input) {
+    for r in rows {
         let (orders, units) = (r.orders.to_string(), r.units.to_string());
         let (net, halo) = (
             Yuan(r.net_gmv).to_string(),
@@ -365,11 +373,13 @@ pub fn render_orders_csv(input: &ReportInput) -> Rendered {
 
 /// The content files of a version, in the order they are written.
 pub fn render_all(input: &ReportInput) -> Vec<Rendered> {
+    // The page shows the same rows as the two CSV files: grouped once for both.
+    let (campaigns, notes) = (campaign_rows(input), note_rows(input));
     vec![
-        render_campaigns_csv(input),
-        render_notes_csv(input),
+        campaigns_csv_of(input, &campaigns),
+        notes_csv_of(input, &notes),
         render_orders_csv(input),
-        crate::html::render_html(input),
+        crate::html::render_html_of(input, &campaigns, &notes),
     ]
 }
 
