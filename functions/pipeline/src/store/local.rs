@@ -15,14 +15,14 @@ const TMP_PREFIX: &str = ".seedline-tmp-";
 /// Held while a conditional write checks and writes; never listed.
 const LOCK_FILE: &str = ".seedline-lock";
 
-/// Writes `path` atomically: `fill` writes a temporary file beside it, which is then renamed over it,
-/// so a reader sees the old file or the new one, never half of one. The temporary file is created
+/// A temporary file beside `path`, filled by `fill`: [`write_atomically`] renames it over `path`,
+/// [`LocalObjects::put_if`] renames it only when its condition holds. The temporary file is created
 /// readable like any written file (0644), and the directory only when it is missing: a report's
 /// files are six puts into one new directory.
-fn write_atomically(
+fn prepare(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
-) -> Result<(), StoreError> {
+) -> Result<tempfile::NamedTempFile, StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let create = || {
         let mut b = tempfile::Builder::new();
@@ -43,7 +43,17 @@ fn write_atomically(
     }
     .map_err(|e| io_err("create", dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| io_err("write", path, e))?;
-    tmp.persist(path)
+    Ok(tmp)
+}
+
+/// Writes `path` atomically: a temporary file beside it ([`prepare`]) is renamed over it, so a
+/// reader sees the old file or the new one, never half of one.
+fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    prepare(path, fill)?
+        .persist(path)
         .map_err(|e| io_err("rename", path, e.error))?;
     Ok(())
 }
@@ -183,9 +193,18 @@ impl ObjectStore for LocalObjects {
             Precondition::Etag(e) => Some(e.to_string()),
         };
         tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
-            // One lock file for the directory makes check-and-write atomic across processes too.
-            std::fs::create_dir_all(lock_path.parent().unwrap_or(Path::new(".")))
-                .map_err(|e| io_err("mkdir", &lock_path, e))?;
+            // The bytes go to a temporary file first, outside any lock: only the check and the
+            // rename need to be atomic, and many reports publish at once.
+            let tmp = prepare(&path, |f| std::io::Write::write_all(f, &body))?;
+            let Some(want) = want else {
+                // Create-only: a link that fails when the name is taken is atomic by itself.
+                return match tmp.persist_noclobber(&path) {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    Err(e) => Err(io_err("link", &path, e.error)),
+                };
+            };
+            // One lock file for the directory makes check-and-rename atomic across processes too.
             let lock = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
@@ -199,10 +218,11 @@ impl ObjectStore for LocalObjects {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(io_err("stat", &path, e)),
             };
-            if current != want {
+            if current.as_deref() != Some(want.as_str()) {
                 return Ok(false);
             }
-            write_atomically(&path, |f| std::io::Write::write_all(f, &body))?;
+            tmp.persist(&path)
+                .map_err(|e| io_err("rename", &path, e.error))?;
             Ok(true)
         })
         .await
@@ -416,5 +436,134 @@ impl CampaignStore for LocalCampaigns {
 
     fn describe(&self) -> String {
         self.dir.display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
+                    if n.starts_with(TMP_PREFIX) {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    /// Create-only and compare-and-swap writes: the first claim wins and keeps its bytes, a stale
+    /// ETag is refused, and no refused write leaves a temporary file behind.
+    #[tokio::test]
+    async fn conditional_writes_hold_their_condition() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjects::new(dir.path());
+        let key = "reports/b/2025-06-01/latest.json";
+        assert!(store
+            .put_if(key, b"one".to_vec(), Precondition::Absent)
+            .await
+            .unwrap());
+        assert!(!store
+            .put_if(key, b"two".to_vec(), Precondition::Absent)
+            .await
+            .unwrap());
+        let (bytes, etag) = store.get_bytes_etag(key).await.unwrap().unwrap();
+        assert_eq!(bytes, b"one");
+        assert!(store
+            .put_if(key, b"three".to_vec(), Precondition::Etag(&etag))
+            .await
+            .unwrap());
+        assert!(!store
+            .put_if(key, b"four".to_vec(), Precondition::Etag(&etag))
+            .await
+            .unwrap());
+        assert!(!store
+            .put_if(
+                "reports/b/none.json",
+                b"x".to_vec(),
+                Precondition::Etag(&etag)
+            )
+            .await
+            .unwrap());
+        assert_eq!(store.get_bytes(key).await.unwrap().unwrap(), b"three");
+        assert!(store.head("reports/b/none.json").await.unwrap().is_none());
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    /// Many writers claiming one key at once: exactly one succeeds, and its bytes are the file's.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_many_create_only_writers_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjects::new(dir.path());
+        let key = "reports/b/2025-06-01/v1/manifest.json";
+        let writers: Vec<_> = (0..32)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let won = store
+                        .put_if(
+                            key,
+                            format!("writer {i}").into_bytes(),
+                            Precondition::Absent,
+                        )
+                        .await
+                        .unwrap();
+                    (i, won)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for w in writers {
+            let (i, won) = w.await.unwrap();
+            if won {
+                winners.push(i);
+            }
+        }
+        assert_eq!(winners.len(), 1, "winners: {winners:?}");
+        assert_eq!(
+            store.get_bytes(key).await.unwrap().unwrap(),
+            format!("writer {}", winners[0]).into_bytes()
+        );
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+
+    /// Compare-and-swap writers racing from one ETag: exactly one moves the file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_many_writers_from_one_etag_exactly_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjects::new(dir.path());
+        let key = "reports/b/2025-06-01/latest.json";
+        store.put(key, b"start".to_vec()).await.unwrap();
+        let etag = store.head(key).await.unwrap().unwrap().etag;
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let (store, etag) = (store.clone(), etag.clone());
+                tokio::spawn(async move {
+                    store
+                        .put_if(
+                            key,
+                            format!("writer {i:02}").into_bytes(),
+                            Precondition::Etag(&etag),
+                        )
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for w in writers {
+            won += usize::from(w.await.unwrap());
+        }
+        assert_eq!(won, 1);
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     }
 }
