@@ -248,7 +248,15 @@ fn a_brand_with_fifty_campaigns_stays_under_one_megabyte() {
 
 #[test]
 fn escaping_in_place_matches_escaping_to_a_string() {
-    for text in ["", "plain 文字", "a&b<c>d\"e'f", "&&", "<", "tail>", "'quoted'"] {
+    for text in [
+        "",
+        "plain 文字",
+        "a&b<c>d\"e'f",
+        "&&",
+        "<",
+        "tail>",
+        "'quoted'",
+    ] {
         let mut out = String::from("x");
         super::push_escaped(&mut out, text);
         assert_eq!(out, format!("x{}", super::escape(text)));
