@@ -12,7 +12,7 @@ use super::{
 };
 
 const TMP_PREFIX: &str = ".seedline-tmp-";
-/// Held while a conditional write checks and writes; never listed.
+/// Held while a compare-and-swap write checks the ETag and renames; never listed.
 const LOCK_FILE: &str = ".seedline-lock";
 
 /// A temporary file beside `path`, filled by `fill`: [`write_atomically`] renames it over `path`,
