@@ -691,7 +691,7 @@ impl<'c> Attribution<'c> {
                     end: c.end,
                     window_days: c.window_days,
                     spend_fen: c.spend_fen,
-                    version: self.catalog.version_of(c),
+                    version: self.catalog.version_of(c).into_owned(),
                     ctd_net_fen: Marketplace::ALL
                         .iter()
                         .map(|m| (*m, self.ctd(c, *m, date)))
