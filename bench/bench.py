@@ -82,6 +82,9 @@ def seedline_run(run_dir, day):
                   r"CPU ingest ([\d.]+) s, match ([\d.]+) s, publish ([\d.]+) s", out)
     steps = dict(ingest=float(m[1]), mb=int(m[2]), match=float(m[3]), publish=float(m[4]),
                  ingest_cpu=float(m[5]), match_cpu=float(m[6]), publish_cpu=float(m[7]))
+    n = re.search(r"([\d]+) lines credited; (\d+) reports published", out)
+    if n:
+        steps.update(credited=int(n[1]), reports=int(n[2]))
     return dict(wall=wall, cpu=cpu, rss=rss, out=out.strip(), **steps)
 
 
@@ -346,6 +349,13 @@ def run(args):
     print(f"  first day: wall {d1['wall']:.2f} s (ingest {d1['ingest']:.2f}, match {d1['match']:.2f}, publish {d1['publish']:.2f}), peak RSS {d1['rss']:.0f} MB")
     print(f"  day 31:    wall {d31['wall']:.2f} s (ingest {d31['ingest']:.2f}, match {d31['match']:.2f}, publish {d31['publish']:.2f}), peak RSS {d31['rss']:.0f} MB")
     print(f"  ratio day 31 / first day: {d31['wall'] / d1['wall']:.2f}x")
+    if "reports" in d1 and "reports" in d31:
+        # What a day republishes: every report whose content changed. A restated line (a late refund)
+        # moves the campaign-to-date figures, and the chart, of every later report of its brand.
+        per = lambda d: 1000 * (d["match"] + d["publish"]) / max(d["reports"], 1)
+        print(f"  reports published: first day {d1['reports']:,}, day 31 {d31['reports']:,} "
+              f"({d31['reports'] / max(d1['reports'], 1):.1f}x); match and publish per report published: "
+              f"first day {per(d1):.2f} ms, day 31 {per(d31):.2f} ms of wall")
     json.dump(
         {"sets": [{"name": n, "seedline": {k: v for k, v in s.items() if k != "out"},
                    "duckdb": d and {k: v for k, v in d.items() if k not in ("totals", "polars")},

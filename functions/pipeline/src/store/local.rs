@@ -141,8 +141,10 @@ fn list_now(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         for entry in entries {
             let entry = entry.map_err(|e| io_err("list", &dir, e))?;
             let path = entry.path();
-            let meta = entry.metadata().map_err(|e| io_err("stat", &path, e))?;
-            if meta.is_dir() {
+            // The entry's type comes with the directory listing: only files listed are stat'ed
+            // (match lists a directory per brand and date of the lookback).
+            let kind = entry.file_type().map_err(|e| io_err("stat", &path, e))?;
+            if kind.is_dir() {
                 stack.push(path);
                 continue;
             }
@@ -160,6 +162,7 @@ fn list_now(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
                 .collect::<Vec<_>>()
                 .join("/");
             if key.starts_with(prefix) {
+                let meta = entry.metadata().map_err(|e| io_err("stat", &path, e))?;
                 out.push(ObjectMeta {
                     key,
                     etag: etag_of(&meta),
