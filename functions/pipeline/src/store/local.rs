@@ -426,12 +426,19 @@ impl LocalCampaigns {
 impl CampaignStore for LocalCampaigns {
     async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
         let (brands, campaigns) = self.read_all()?;
-        // Check the whole file (token uniqueness across every campaign), then keep what the range needs.
-        Catalog::new(brands.clone(), campaigns.clone())
+        // Check the whole file (token uniqueness across every campaign), then keep what the range
+        // needs: that catalog itself when every campaign touches the range (20,000 campaigns are
+        // not copied and indexed twice).
+        let all = Catalog::new(brands.clone(), campaigns)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let touching = campaigns
-            .into_iter()
+        if all.campaigns().iter().all(|c| c.touches(from, to)) {
+            return Ok(all);
+        }
+        let touching = all
+            .campaigns()
+            .iter()
             .filter(|c| c.touches(from, to))
+            .cloned()
             .collect();
         Catalog::new(brands, touching).map_err(|e| StoreError::Invalid(e.to_string()))
     }
