@@ -267,6 +267,25 @@ def empty_trash(work):
     if os.path.isdir(trash):
         print(f"\n(deleting earlier run directories in {trash})", flush=True)
         shutil.rmtree(trash, ignore_errors=True)
+        with open(os.path.join(work, EMPTIED), "w") as f:
+            f.write(f"{time.time()}\n")
+
+
+EMPTIED = ".trash-emptied-at"
+
+
+def warn_if_just_emptied(work):
+    """ext4 without a journal skips, for five to ten minutes, every inode freed (`recently_deleted`):
+    a run started right after the previous one deleted its directories creates files slowly."""
+    try:
+        with open(os.path.join(work, EMPTIED)) as f:
+            ago = time.time() - float(f.read().strip())
+    except (OSError, ValueError):
+        return
+    if ago < 600:
+        print(f"note: the previous run deleted its run directories {ago:.0f} s ago; on this machine's ext4 "
+              "without a journal, creating files stays slow for up to ten minutes after a big deletion, "
+              "so this run's figures may be slow (wait, then run again to compare)", flush=True)
 
 
 def main():
@@ -287,6 +306,7 @@ def main():
 def run(args):
     cores = os.cpu_count()
     print(f"machine: {cores} cores; seedline {SEEDLINE}; duckdb and polars from .venv")
+    warn_if_just_emptied(args.work)
     rows = []
     sets = []
     for n in [int(x) for x in args.sizes.split(",") if x]:
