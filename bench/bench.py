@@ -275,8 +275,9 @@ EMPTIED = ".trash-emptied-at"
 
 
 def warn_if_just_emptied(work):
-    """ext4 without a journal skips, for five to ten minutes, every inode freed (`recently_deleted`):
-    a run started right after the previous one deleted its directories creates files slowly."""
+    """ext4 without a journal skips every inode freed in the last minute, or six while its inode
+    table block is dirty (`recently_deleted`): a run started right after the previous one deleted
+    its directories creates files slowly."""
     try:
         with open(os.path.join(work, EMPTIED)) as f:
             ago = time.time() - float(f.read().strip())
@@ -284,7 +285,7 @@ def warn_if_just_emptied(work):
         return
     if ago < 600:
         print(f"note: the previous run deleted its run directories {ago:.0f} s ago; on this machine's ext4 "
-              "without a journal, creating files stays slow for up to ten minutes after a big deletion, "
+              "without a journal, creating files stays slow for minutes after a big deletion, "
               "so this run's figures may be slow (wait, then run again to compare)", flush=True)
 
 
