@@ -107,12 +107,7 @@ fn put_if_now(
         .open(lock_path)
         .map_err(|e| io_err("open", lock_path, e))?;
     lock.lock().map_err(|e| io_err("lock", lock_path, e))?;
-    let current = match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => Some(etag_of(&m)),
-        Ok(_) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err("stat", path, e)),
-    };
+    let current = file_meta(path)?.map(|m| etag_of(&m));
     if current.as_deref() != Some(want) {
         return Ok(false);
     }
@@ -219,6 +214,16 @@ fn open_with_meta(path: &Path) -> Result<Option<(std::fs::File, std::fs::Metadat
     }
 }
 
+/// The metadata of the file under `path`; `None` when there is none (or a directory is there).
+fn file_meta(path: &Path) -> Result<Option<std::fs::Metadata>, StoreError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(Some(m)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("stat", path, e)),
+    }
+}
+
 /// A local ETag: size and modification time, which change whenever the file is rewritten.
 fn etag_of(meta: &std::fs::Metadata) -> String {
     let mtime = meta
@@ -244,16 +249,11 @@ impl ObjectStore for LocalObjects {
 
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StoreError> {
         let path = self.path(key)?;
-        match std::fs::metadata(&path) {
-            Ok(m) if m.is_file() => Ok(Some(ObjectMeta {
-                key: key.to_string(),
-                etag: etag_of(&m),
-                size: m.len(),
-            })),
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("stat", &path, e)),
-        }
+        Ok(file_meta(&path)?.map(|m| ObjectMeta {
+            key: key.to_string(),
+            etag: etag_of(&m),
+            size: m.len(),
+        }))
     }
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
