@@ -429,8 +429,8 @@ impl CampaignStore for LocalCampaigns {
         // Check the whole file (token uniqueness across every campaign), then keep what the range
         // needs: that catalog itself when every campaign touches the range (20,000 campaigns are
         // not copied and indexed twice).
-        let all = Catalog::new(brands.clone(), campaigns)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let all =
+            Catalog::new(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
         if all.campaigns().iter().all(|c| c.touches(from, to)) {
             return Ok(all);
         }
@@ -440,7 +440,8 @@ impl CampaignStore for LocalCampaigns {
             .filter(|c| c.touches(from, to))
             .cloned()
             .collect();
-        Catalog::new(brands, touching).map_err(|e| StoreError::Invalid(e.to_string()))
+        Catalog::new(all.brands().cloned().collect(), touching)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
