@@ -83,7 +83,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         together.as_secs_f64() * 1e6 / n
     );
     let digest = sha2::Digest::finalize(all_bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    println!("  SHA-256 of every file rendered: {hex}");
+    println!("  SHA-256 of every file rendered: {}", hex::encode(digest));
     Ok(())
 }

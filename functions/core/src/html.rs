@@ -125,12 +125,17 @@ fn nothing(text: &str) -> String {
     format!("<p class=\"empty\">{}</p>", escape(text))
 }
 
-fn money_td(out: &mut String, field: &str, fen: i64) {
+/// Opens a figure's cell: its field name and its value as the page's sort script reads them.
+fn td_open(out: &mut String, field: &str, value: &str) {
     out.push_str("<td data-field=\"");
     out.push_str(field);
     out.push_str("\" data-v=\"");
-    out.push_str(itoa::Buffer::new().format(fen));
+    out.push_str(value);
     out.push_str("\">");
+}
+
+fn money_td(out: &mut String, field: &str, fen: i64) {
+    td_open(out, field, itoa::Buffer::new().format(fen));
     crate::money::push_yuan_grouped(out, fen);
     out.push_str("</td>");
 }
@@ -138,20 +143,14 @@ fn money_td(out: &mut String, field: &str, fen: i64) {
 fn count_td(out: &mut String, field: &str, n: u64) {
     let mut buf = itoa::Buffer::new();
     let n = buf.format(n);
-    out.push_str("<td data-field=\"");
-    out.push_str(field);
-    out.push_str("\" data-v=\"");
-    out.push_str(n);
-    out.push_str("\">");
+    td_open(out, field, n);
     out.push_str(n);
     out.push_str("</td>");
 }
 
 /// The CTD ROAS cell: the ratio, or a dash (and an empty data-v) when there is no spend.
 fn roas_td(out: &mut String, roas: Option<&str>) {
-    out.push_str("<td data-field=\"ctd_roas\" data-v=\"");
-    out.push_str(roas.unwrap_or(""));
-    out.push_str("\">");
+    td_open(out, "ctd_roas", roas.unwrap_or(""));
     out.push_str(roas.unwrap_or("–"));
     out.push_str("</td>");
 }
