@@ -3,7 +3,7 @@
 Run it with scripts/bench.sh, which builds seedline in release and installs DuckDB and Polars into .venv.
 Prints, for each data set, wall and CPU time and peak RSS of each (from /usr/bin/time -v), the
 ratios, seedline's ingest throughput, and checks that both give the same campaign totals. Then a
-day with 30 days of history behind it against a first day.
+day with 30 days of history behind it against a first day, with late refunds and without.
 """
 import argparse
 import csv
@@ -39,15 +39,17 @@ def timed(cmd, env=None):
     return p.stdout, wall, cpu, rss
 
 
-def generate(path, lines, days=1, gb18030=False):
+def generate(path, lines, days=1, gb18030=False, same_day=False):
     stamp = os.path.join(path, ".generated")
-    want = f"{lines} {days} {gb18030}"
+    want = f"{lines} {days} {gb18030}" + (" same-day" if same_day else "")
     if os.path.exists(stamp) and open(stamp).read() == want:
         return
     shutil.rmtree(path, ignore_errors=True)
     args = [SEEDLINE, "bench-data", "--data", path, "--lines", str(lines), "--days", str(days)]
     if gb18030:
         args.append("--gb18030")
+    if same_day:
+        args.append("--same-day-restatements")
     subprocess.run(args, check=True)
     open(stamp, "w").write(want)
 
@@ -169,6 +171,20 @@ def compare(name, data, work):
                   list(only_s.items())[:3], list(only_o.items())[:3])
     d["polars"] = p
     return s, d, same, len(mine)
+
+
+def versions_written_mb(run_dir, since):
+    """MB of report versions (reports/{brand}/{date}/v{N}/, and latest.json) written since `since`,
+    measured after the timed run, so that the walk does not warm anything it times."""
+    total = 0
+    for brand in os.scandir(os.path.join(run_dir, "reports")):
+        for day in os.scandir(brand.path):
+            for e in os.scandir(day.path):
+                if e.is_dir() and e.stat().st_mtime >= since:
+                    total += sum(f.stat().st_size for f in os.scandir(e.path))
+                elif e.is_file() and e.stat().st_mtime >= since:
+                    total += e.stat().st_size
+    return total / 1e6
 
 
 def per_core(s):
@@ -351,39 +367,51 @@ def run(args):
     if args.skip_history:
         print_targets(rows, d1, d31, starts)
         return
-    # A day with 30 days of history behind it, against a first day of the same size.
+    # A day with 30 days of history behind it, against a first day of the same size: once with late
+    # refunds (rows restating lines of earlier days' exports), once with every restatement in its own
+    # day's export, which tells what the history itself costs from what republishing costs.
     h = args.history_lines
-    data = os.path.join(args.work, f"data-history-{h}")
-    generate(data, h, days=31)
-    run_dir = os.path.join(args.work, "run-history")
-    fresh_run_dir(data, run_dir)
-    warm(data)
-    import datetime
-    first = datetime.date.fromisoformat(DAY)
-    day_times = []
-    for i in range(31):
-        day = (first + datetime.timedelta(days=i)).isoformat()
-        r = seedline_run(run_dir, day)
-        day_times.append(r)
-    d1, d31 = day_times[0], day_times[30]
-    print(f"\n== history: 31 daily exports of {h:,} lines")
-    print(f"  first day: wall {d1['wall']:.2f} s (ingest {d1['ingest']:.2f}, match {d1['match']:.2f}, publish {d1['publish']:.2f}), peak RSS {d1['rss']:.0f} MB")
-    print(f"  day 31:    wall {d31['wall']:.2f} s (ingest {d31['ingest']:.2f}, match {d31['match']:.2f}, publish {d31['publish']:.2f}), peak RSS {d31['rss']:.0f} MB")
-    print(f"  ratio day 31 / first day: {d31['wall'] / d1['wall']:.2f}x")
-    if "reports" in d1 and "reports" in d31:
-        # What a day republishes: every report whose content changed. A restated line (a late refund)
-        # moves the campaign-to-date figures, and the chart, of every later report of its brand.
-        per = lambda d: 1000 * (d["match"] + d["publish"]) / max(d["reports"], 1)
-        print(f"  reports published: first day {d1['reports']:,}, day 31 {d31['reports']:,} "
-              f"({d31['reports'] / max(d1['reports'], 1):.1f}x); match and publish per report published: "
-              f"first day {per(d1):.2f} ms, day 31 {per(d31):.2f} ms of wall")
+    hist = {}
+    for variant, same_day in (("late refunds", False), ("same-day restatements only", True)):
+        data = os.path.join(args.work, f"data-history-{h}" + ("-same-day" if same_day else ""))
+        generate(data, h, days=31, same_day=same_day)
+        run_dir = os.path.join(args.work, "run-history" + ("-same-day" if same_day else ""))
+        fresh_run_dir(data, run_dir)
+        warm(data)
+        import datetime
+        first = datetime.date.fromisoformat(DAY)
+        day_times = []
+        for i in range(31):
+            day = (first + datetime.timedelta(days=i)).isoformat()
+            started = time.time()
+            r = seedline_run(run_dir, day)
+            if i in (0, 30):
+                r["written_mb"] = versions_written_mb(run_dir, started)
+            day_times.append(r)
+        d1, d31 = day_times[0], day_times[30]
+        hist[variant] = (d1, d31)
+        print(f"\n== history: 31 daily exports of {h:,} lines, {variant}")
+        print(f"  first day: wall {d1['wall']:.2f} s (ingest {d1['ingest']:.2f}, match {d1['match']:.2f}, publish {d1['publish']:.2f}), peak RSS {d1['rss']:.0f} MB")
+        print(f"  day 31:    wall {d31['wall']:.2f} s (ingest {d31['ingest']:.2f}, match {d31['match']:.2f}, publish {d31['publish']:.2f}), peak RSS {d31['rss']:.0f} MB")
+        print(f"  ratio day 31 / first day: {d31['wall'] / d1['wall']:.2f}x")
+        if "reports" in d1 and "reports" in d31:
+            # What a day republishes: every report whose content changed. A restated line (a late refund)
+            # moves the campaign-to-date figures, and the chart, of every later report of its brand.
+            per = lambda d: 1000 * (d["match"] + d["publish"]) / max(d["reports"], 1)
+            print(f"  reports published: first day {d1['reports']:,}, day 31 {d31['reports']:,} "
+                  f"({d31['reports'] / max(d1['reports'], 1):.1f}x); match and publish per report published: "
+                  f"first day {per(d1):.2f} ms, day 31 {per(d31):.2f} ms of wall")
+        first_mb, last_mb = d1["written_mb"], d31["written_mb"]
+        print(f"  report bytes written: first day {first_mb:.0f} MB, day 31 {last_mb:.0f} MB "
+              f"({last_mb / max(first_mb, 1e-9):.1f}x)")
+    d1, d31 = hist["late refunds"]
     json.dump(
         {"sets": [{"name": n, "seedline": {k: v for k, v in s.items() if k != "out"},
                    "duckdb": d and {k: v for k, v in d.items() if k not in ("totals", "polars")},
                    "polars": d and {k: v for k, v in d["polars"].items() if k != "totals"}, "same": same}
                   for n, s, d, same in rows],
-         "history": {"first": {k: v for k, v in d1.items() if k != "out"},
-                     "day31": {k: v for k, v in d31.items() if k != "out"}},
+         "history": {v: {"first": {k: x for k, x in a.items() if k != "out"},
+                         "day31": {k: x for k, x in b.items() if k != "out"}} for v, (a, b) in hist.items()},
          "lambda": starts},
         open(os.path.join(args.work, "results.json"), "w"), indent=2)
     print_targets(rows, d1, d31, starts)

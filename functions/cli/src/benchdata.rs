@@ -3,7 +3,8 @@
 //!
 //! Taobao dialect; about 20% of lines carry a token, a share of them out of window, in a foreign
 //! shop or through a JD link; refunds, closures, unpaid orders, bad rows (quantity 0, amount N/A)
-//! and later rows restating earlier lines in the same file. Every line paid on its export's day.
+//! and later rows restating earlier lines, in the same file or (a late refund) an earlier day's
+//! unless `--same-day-restatements`. Every line paid on its export's day.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -34,6 +35,10 @@ pub struct Spec {
     /// Write the exports in GB18030 instead of UTF-8.
     #[arg(long)]
     pub gb18030: bool,
+    /// Restate only lines of the same day's export (no late refunds): a day's exports then touch
+    /// no earlier report date, which tells the cost of history itself from that of republishing.
+    #[arg(long)]
+    pub same_day_restatements: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -134,6 +139,9 @@ pub fn generate(dir: &Path, spec: &Spec) -> Result<()> {
         ));
         let file = std::fs::File::create(&path).with_context(|| path.display().to_string())?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
+        if spec.same_day_restatements {
+            recent.clear();
+        }
         let mut enc = encoding_rs::GB18030.new_encoder();
         let mut encoded = Vec::with_capacity(1024);
         let mut put = |w: &mut BufWriter<std::fs::File>, s: &str| -> std::io::Result<()> {

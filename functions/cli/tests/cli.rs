@@ -868,3 +868,54 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
         assert!(x.1 == y.1, "{} differs", x.0);
     }
 }
+
+/// The benchmark's history: late refunds restate lines of earlier days' exports, unless
+/// `--same-day-restatements`, where every restatement stays in its own day's export.
+#[test]
+fn bench_history_restates_earlier_days_only_with_late_refunds() {
+    let dir = tempfile::tempdir().unwrap();
+    let spread = |flag: Option<&str>| {
+        let d = dir.path().join(flag.unwrap_or("late"));
+        let data = d.to_str().unwrap();
+        let mut args = vec![
+            "bench-data",
+            "--data",
+            data,
+            "--lines",
+            "20000",
+            "--days",
+            "3",
+        ];
+        args.extend(flag);
+        ok(&args, None);
+        // line id -> the days it appears on, and how many rows restate a line of the same day.
+        let mut days: std::collections::HashMap<String, std::collections::BTreeSet<usize>> =
+            Default::default();
+        let mut same_day = 0;
+        let mut files: Vec<_> = files_under(vec![d.join("exports")]);
+        files.sort();
+        assert_eq!(files.len(), 3);
+        for (i, p) in files.iter().enumerate() {
+            let mut seen = std::collections::HashSet::new();
+            for rec in csv::Reader::from_path(p).unwrap().records() {
+                let id = rec.unwrap()[0].to_string();
+                if !seen.insert(id.clone()) {
+                    same_day += 1;
+                }
+                days.entry(id).or_default().insert(i);
+            }
+        }
+        let across = days.values().filter(|d| d.len() > 1).count();
+        (across, same_day)
+    };
+    let (across, same_day) = spread(None);
+    assert!(
+        across > 50 && same_day > 10,
+        "{across} across days, {same_day} within"
+    );
+    let (across, same_day) = spread(Some("--same-day-restatements"));
+    assert!(
+        across == 0 && same_day > 50,
+        "{across} across days, {same_day} within"
+    );
+}

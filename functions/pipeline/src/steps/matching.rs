@@ -51,6 +51,7 @@ pub async fn match_orders(
     date: NaiveDate,
     lookback_days: u32,
 ) -> Result<MatchOutcome, StepError> {
+    let started = std::time::Instant::now();
     let stale = crate::ops::stale_exports(stores).await?;
     if let Some(first) = stale.first() {
         return Err(StepError::BadInput(format!(
@@ -82,7 +83,9 @@ pub async fn match_orders(
         .copied()
         .unwrap_or(date)
         .max(date);
+    let listed = started.elapsed();
     let catalog = stores.campaigns.load_for_range(from, to).await?;
+    let loaded = started.elapsed();
 
     let mut files: Vec<(ExportKey, u64)> = stores
         .staging
@@ -114,6 +117,18 @@ pub async fn match_orders(
 
     let known = load_known(stores).await?;
     let files_read = files.len();
+    // What comes before any line is read: on a long history, listing markers and reading the
+    // digests grow with the number of reports kept, the catalog with the campaigns.
+    tracing::info!(
+        campaigns = catalog.campaigns().len(),
+        files = files_read,
+        published = published.len(),
+        known = known.len(),
+        runs_ms = listed.as_millis() as u64,
+        catalog_ms = (loaded - listed).as_millis() as u64,
+        listings_ms = (started.elapsed() - loaded).as_millis() as u64,
+        "match planned"
+    );
     let staging = stores.staging.clone();
     let handle = Handle::current();
     let plan = Plan {
