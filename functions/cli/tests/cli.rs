@@ -777,48 +777,15 @@ fn a_run_whose_calls_keep_failing_exits_non_zero_and_says_why() {
     assert!(o.stdout.is_empty(), "no report summary on failure");
 }
 
-/// Match skips building the input of a report whose digest says it comes to the input already
-/// published. A week with late refunds, then a campaign's spend edited and the last day run again:
-/// every version of every report is the same as when every input is built (the digests file
-/// removed before each run), and the skipping did happen.
-#[test]
-fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b, key) = demo_and_a_copy(dir.path(), "without-digests");
-    let digests = b.join("staging/match/input-digests.bin");
-    let run_full = |day: &str| {
-        let _ = std::fs::remove_file(&digests);
-        ok(
-            &["run", "--data", b.to_str().unwrap(), "--date", day],
-            Some(&key),
-        );
-    };
-    for d in 1..=7 {
-        run_full(&format!("2025-06-0{d}"));
-    }
-    assert!(a.join("staging/match/input-digests.bin").exists());
-    // A campaign's spend edited: its reports change (ROAS), the other brands' do not.
-    for root in [&a, &b] {
-        let path = root.join("campaigns.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let at = text.find("\"spend_fen\": ").expect("a spend") + "\"spend_fen\": ".len();
-        let end = at + text[at..].find(|c: char| !c.is_ascii_digit()).unwrap();
-        let spend: i64 = text[at..end].parse().unwrap();
-        std::fs::write(
-            &path,
-            format!("{}{}{}", &text[..at], spend + 100, &text[end..]),
-        )
-        .unwrap();
-    }
+/// A run logged at info, the log without its colours (`\x1b[…m` sequences).
+fn run_logged(root: &Path, day: &str, key: &str) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
-        .args(["run", "--data", a.to_str().unwrap(), "--date", "2025-06-07"])
-        .env("SEEDLINE_BUYER_KEY", &key)
+        .args(["run", "--data", root.to_str().unwrap(), "--date", day])
+        .env("SEEDLINE_BUYER_KEY", key)
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    run_full("2025-06-07");
-    // The log without its colours: `\x1b[…m` sequences.
     let mut log = String::new();
     let mut rest = stderr(&o);
     while let Some(at) = rest.find('\x1b') {
@@ -828,36 +795,52 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
             .map_or(String::new(), |m| rest[at + m + 1..].to_string());
     }
     log.push_str(&rest);
-    let skipped: u64 = log
-        .split("known_unchanged")
+    log
+}
+
+/// The sum of every `field=N` in a log.
+fn logged_sum(log: &str, field: &str) -> u64 {
+    log.split(&format!("{field}="))
         .skip(1)
         .map(|rest| {
-            let digits: String = rest
-                .chars()
-                .skip_while(|c| !c.is_ascii_digit())
-                .take_while(char::is_ascii_digit)
-                .collect();
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse::<u64>().unwrap()
         })
-        .sum();
-    assert!(skipped > 0, "no report input was skipped: {log}");
-    // Every content file of every version, in both.
-    let contents = |root: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut v: Vec<(String, Vec<u8>)> = files_under(vec![root.join("reports")])
-            .into_iter()
-            .filter(|p| {
-                p.file_name()
-                    .is_some_and(|n| n != "manifest.json" && n != "latest.json")
-            })
-            .map(|p| {
-                let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                (name, std::fs::read(&p).unwrap())
-            })
-            .collect();
-        v.sort();
-        v
-    };
-    let (with, without) = (contents(&a), contents(&b));
+        .sum()
+}
+
+/// Edits the first occurrence of `from` in `root`'s campaigns.jsonl with `to(from's value)`.
+fn edit_campaigns(root: &Path, from: &str, to: impl Fn(&str) -> String) {
+    let path = root.join("campaigns.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find(from).expect("the field") + from.len();
+    let end = at + text[at..].find([',', '"']).unwrap();
+    std::fs::write(
+        &path,
+        format!("{}{}{}", &text[..at], to(&text[at..end]), &text[end..]),
+    )
+    .unwrap();
+}
+
+/// Every content file of every version under `root/reports`.
+fn report_contents(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = files_under(vec![root.join("reports")])
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n != "manifest.json" && n != "latest.json")
+        })
+        .map(|p| {
+            let name = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn assert_same_reports(a: &Path, b: &Path) {
+    let (with, without) = (report_contents(a), report_contents(b));
     assert!(with.len() > 100, "{} report files", with.len());
     assert_eq!(
         with.iter().map(|f| &f.0).collect::<Vec<_>>(),
@@ -867,6 +850,64 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     for (x, y) in with.iter().zip(&without) {
         assert!(x.1 == y.1, "{} differs", x.0);
     }
+}
+
+/// Match skips building the input of a report whose digest says it comes to the input already
+/// published, and takes in what it decided of an export before ([`facts`]) while the export's
+/// latest lines and the campaigns they read are unchanged. A week with late refunds; a campaign's
+/// spend edited (decides nothing: the facts stand) and the last day run again; a campaign's items
+/// edited (direct lines become halo: the facts of the exports that read it fall) and again; an
+/// older day re-run: every version of every report is the same as when everything is decided and
+/// built each time (facts and digests removed before each run), and the skipping did happen.
+#[test]
+fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, key) = demo_and_a_copy(dir.path(), "without-digests");
+    let run_full = |day: &str| {
+        let _ = std::fs::remove_file(b.join("staging/match/input-digests.bin"));
+        let _ = std::fs::remove_dir_all(b.join("staging/facts"));
+        ok(
+            &["run", "--data", b.to_str().unwrap(), "--date", day],
+            Some(&key),
+        );
+    };
+    for d in 1..=7 {
+        run_full(&format!("2025-06-0{d}"));
+    }
+    assert!(a.join("staging/match/input-digests.bin").exists());
+    assert!(a.join("staging/facts").exists());
+    // A campaign's spend edited: its reports change (ROAS), the other brands' do not.
+    for root in [&a, &b] {
+        edit_campaigns(root, "\"spend_fen\": ", |v| {
+            (v.trim().parse::<i64>().unwrap() + 100).to_string()
+        });
+    }
+    let log = run_logged(&a, "2025-06-07", &key);
+    run_full("2025-06-07");
+    assert!(
+        logged_sum(&log, "known_unchanged") > 0,
+        "no report input was skipped: {log}"
+    );
+    let taken = logged_sum(&log, "exports_taken_from_facts");
+    assert!(taken > 0, "no export taken from its facts: {log}");
+    assert_same_reports(&a, &b);
+    // An item of the first campaign replaced: its direct lines of that item become halo.
+    for root in [&a, &b] {
+        edit_campaigns(root, "\"items\": {\"taobao\": [\"", |_| {
+            "799999999999".into()
+        });
+    }
+    let log = run_logged(&a, "2025-06-07", &key);
+    run_full("2025-06-07");
+    assert!(
+        logged_sum(&log, "exports_taken_from_facts") < taken,
+        "exports that read the edited campaign were taken from their facts: {log}"
+    );
+    assert_same_reports(&a, &b);
+    // An older day run again after newer ones.
+    run_logged(&a, "2025-06-03", &key);
+    run_full("2025-06-03");
+    assert_same_reports(&a, &b);
 }
 
 /// The benchmark's history: late refunds restate lines of earlier days' exports, unless

@@ -387,6 +387,18 @@ pub struct MatchStats {
     pub excluded: BTreeMap<String, u64>,
 }
 
+impl MatchStats {
+    pub fn add(&mut self, s: &MatchStats) {
+        self.lines += s.lines;
+        self.not_paid += s.not_paid;
+        self.no_token += s.no_token;
+        self.credited += s.credited;
+        for (reason, n) in &s.excluded {
+            *self.excluded.entry(reason.clone()).or_default() += n;
+        }
+    }
+}
+
 /// A credited line kept for a report: the brand and report date it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Kept {
@@ -484,6 +496,52 @@ pub struct Attribution<'c> {
     etags: BTreeMap<String, String>,
     by_brand: BTreeMap<&'c str, Vec<&'c Campaign>>,
     pub stats: MatchStats,
+    /// What the decisions read of the catalog ([`Facts`]): the campaigns whose records they read,
+    /// by index, and the tokens no campaign held.
+    used: Vec<bool>,
+    unknown: HashSet<String, foldhash::fast::RandomState>,
+    last_credited: Option<NaiveDate>,
+}
+
+/// What the lines decided from one staged export added to an [`Attribution`], owned, so that a later
+/// match can take it in again ([`Attribution::absorb`]) instead of deciding those lines anew, while
+/// every campaign it read still reads the same and every token no campaign held is still unknown
+/// ([`Attribution::facts_hold`]). The report dates kept are the attribution's: a caller checks that
+/// they cover what it needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub stats: MatchStats,
+    /// The campaigns read, by id, with their [`Catalog::decision_fingerprints`] then.
+    pub campaigns: Vec<(String, u64)>,
+    pub unknown_tokens: Vec<String>,
+    /// Direct net per (campaign, by its place in `campaigns`; marketplace; report date).
+    pub daily: Vec<(u32, Marketplace, NaiveDate, i64)>,
+    /// Brands with credited lines on a kept date.
+    pub with_lines: Vec<(String, NaiveDate)>,
+    pub etags: Vec<(String, String)>,
+    /// The latest report date of a credited line, kept or not.
+    pub last_credited: Option<NaiveDate>,
+}
+
+/// A catalog's campaigns by id with their decision fingerprints: built once per match, asked for
+/// every campaign of every export's [`Facts`].
+pub struct Fingerprints<'c> {
+    by_id: HashMap<&'c str, (usize, u64), foldhash::fast::RandomState>,
+    of: Vec<u64>,
+}
+
+impl<'c> Fingerprints<'c> {
+    pub fn new(catalog: &'c Catalog) -> Self {
+        let of = catalog.decision_fingerprints();
+        let by_id = catalog
+            .campaigns()
+            .iter()
+            .zip(&of)
+            .enumerate()
+            .map(|(i, (c, f))| (c.campaign_id.as_str(), (i, *f)))
+            .collect();
+        Fingerprints { by_id, of }
+    }
 }
 
 impl<'c> Attribution<'c> {
@@ -509,7 +567,112 @@ impl<'c> Attribution<'c> {
             etags: BTreeMap::new(),
             by_brand,
             stats: MatchStats::default(),
+            used: vec![false; catalog.campaigns().len()],
+            unknown: HashSet::default(),
+            last_credited: None,
         }
+    }
+
+    fn note_used(&mut self, c: &Campaign) {
+        if let Some(u) = self.catalog.index_of(c).and_then(|i| self.used.get_mut(i)) {
+            *u = true;
+        }
+    }
+
+    /// What this attribution took in, as [`Facts`] (`fingerprints` of its own catalog).
+    pub fn facts(&self, fingerprints: &Fingerprints<'_>) -> Facts {
+        let campaigns = self.catalog.campaigns();
+        let mut place: HashMap<&str, u32> = HashMap::new();
+        let mut used = Vec::new();
+        for (i, _) in self.used.iter().enumerate().filter(|(_, u)| **u) {
+            let c = &campaigns[i];
+            place.insert(c.campaign_id.as_str(), used.len() as u32);
+            used.push((c.campaign_id.clone(), fingerprints.of[i]));
+        }
+        let mut daily = Vec::new();
+        for ((id, m), days) in &self.daily {
+            // Every campaign with a direct net was noted as read when its line was credited.
+            if let Some(&p) = place.get(id) {
+                daily.extend(days.iter().map(|(d, v)| (p, *m, *d, *v)));
+            }
+        }
+        daily.sort_unstable();
+        let mut with_lines: Vec<(String, NaiveDate)> = self
+            .with_lines
+            .iter()
+            .map(|(b, d)| (b.to_string(), *d))
+            .collect();
+        with_lines.sort_unstable();
+        let mut unknown_tokens: Vec<String> = self.unknown.iter().cloned().collect();
+        unknown_tokens.sort_unstable();
+        Facts {
+            stats: self.stats.clone(),
+            campaigns: used,
+            unknown_tokens,
+            daily,
+            with_lines,
+            etags: self
+                .etags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            last_credited: self.last_credited,
+        }
+    }
+
+    /// Whether every line behind `f` would be decided the same with this attribution's catalog.
+    pub fn facts_hold(&self, f: &Facts, fingerprints: &Fingerprints<'_>) -> bool {
+        f.campaigns.iter().all(|(id, fp)| {
+            fingerprints
+                .by_id
+                .get(id.as_str())
+                .is_some_and(|x| x.1 == *fp)
+        }) && f
+            .unknown_tokens
+            .iter()
+            .all(|t| self.catalog.resolve(t).is_none())
+    }
+
+    /// Takes in `f` as if its lines had been decided here; `f` must hold ([`Attribution::facts_hold`]).
+    /// Brands with lines are taken for the report dates this attribution keeps.
+    pub fn absorb(&mut self, f: &Facts, fingerprints: &Fingerprints<'c>) {
+        let campaigns = self.catalog.campaigns();
+        let found: Vec<Option<&'c Campaign>> = f
+            .campaigns
+            .iter()
+            .map(|(id, _)| {
+                fingerprints
+                    .by_id
+                    .get(id.as_str())
+                    .map(|(i, _)| &campaigns[*i])
+            })
+            .collect();
+        for c in found.iter().flatten() {
+            self.note_used(c);
+        }
+        for &(p, m, d, v) in &f.daily {
+            if let Some(Some(c)) = found.get(p as usize) {
+                *self
+                    .daily
+                    .entry((c.campaign_id.as_str(), m))
+                    .or_default()
+                    .entry(d)
+                    .or_default() += v;
+            }
+        }
+        for (b, d) in &f.with_lines {
+            if let Some(brand) = self.catalog.brand(b) {
+                if self.dates.contains(d) {
+                    self.with_lines.insert((brand.brand_id.as_str(), *d));
+                }
+            }
+        }
+        for (k, v) in &f.etags {
+            self.etags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        self.unknown.extend(f.unknown_tokens.iter().cloned());
+        self.last_credited = self.last_credited.max(f.last_credited);
+        self.stats.add(&f.stats);
     }
 
     /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
@@ -534,6 +697,13 @@ impl<'c> Attribution<'c> {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
             Decision::Excluded(e) => {
+                if e == Exclusion::UnknownToken {
+                    if !self.unknown.contains(line.token.as_str()) {
+                        self.unknown.insert(line.token.clone());
+                    }
+                } else if let Some(l) = self.catalog.resolve(&line.token) {
+                    self.note_used(l.campaign);
+                }
                 // Counted without an allocation once the reason is known (a big day excludes
                 // hundreds of thousands of lines).
                 match self.stats.excluded.get_mut(e.as_str()) {
@@ -552,6 +722,8 @@ impl<'c> Attribution<'c> {
                 report_date,
             } => {
                 self.stats.credited += 1;
+                self.note_used(campaign);
+                self.last_credited = self.last_credited.max(Some(report_date));
                 if kind == MatchKind::Direct {
                     *self
                         .daily
@@ -599,14 +771,12 @@ impl<'c> Attribution<'c> {
     /// Takes in what another attribution over the same catalog and dates decided (a share of the
     /// lines, decided on another thread).
     pub fn merge(&mut self, other: Attribution<'c>) {
-        let s = other.stats;
-        self.stats.lines += s.lines;
-        self.stats.not_paid += s.not_paid;
-        self.stats.no_token += s.no_token;
-        self.stats.credited += s.credited;
-        for (reason, n) in s.excluded {
-            *self.stats.excluded.entry(reason).or_default() += n;
+        self.stats.add(&other.stats);
+        for (mine, theirs) in self.used.iter_mut().zip(other.used) {
+            *mine |= theirs;
         }
+        self.unknown.extend(other.unknown);
+        self.last_credited = self.last_credited.max(other.last_credited);
         for (k, lines) in other.lines {
             self.lines.entry(k).or_default().extend(lines);
         }
@@ -760,7 +930,17 @@ impl LinesDigest {
         }
     }
 
-    fn bytes(&self) -> [u8; 32] {
+    pub fn from_bytes(b: [u8; 32]) -> LinesDigest {
+        let mut lanes = [0u64; 4];
+        for (lane, chunk) in lanes.iter_mut().zip(b.chunks_exact(8)) {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(chunk);
+            *lane = u64::from_le_bytes(x);
+        }
+        LinesDigest(lanes)
+    }
+
+    pub fn bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
         for (chunk, lane) in out.chunks_exact_mut(8).zip(self.0) {
             chunk.copy_from_slice(&lane.to_le_bytes());

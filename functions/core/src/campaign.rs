@@ -442,6 +442,68 @@ impl Catalog {
         }
     }
 
+    /// A campaign by id.
+    pub fn campaign(&self, id: &str) -> Option<&Campaign> {
+        self.campaigns
+            .binary_search_by(|x| x.campaign_id.as_str().cmp(id))
+            .ok()
+            .map(|i| &self.campaigns[i])
+    }
+
+    /// What the rules read of each campaign, 64 bits per campaign in [`Catalog::campaigns`] order:
+    /// its brand and the brand's shops, its flight, window, items and links; not its name or spend,
+    /// which decide nothing. Equal fingerprints, equal decisions for every line with its tokens.
+    pub fn decision_fingerprints(&self) -> Vec<u64> {
+        let mut buf = Vec::new();
+        let put = |buf: &mut Vec<u8>, s: &str| {
+            buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            buf.extend_from_slice(s.as_bytes());
+        };
+        let lists = |buf: &mut Vec<u8>, m: &BTreeMap<Marketplace, Vec<String>>| {
+            for (mk, xs) in m {
+                buf.push(*mk as u8);
+                buf.extend_from_slice(&(xs.len() as u64).to_le_bytes());
+                for x in xs {
+                    put(buf, x);
+                }
+            }
+            buf.push(0xff);
+        };
+        self.campaigns
+            .iter()
+            .map(|c| {
+                buf.clear();
+                put(&mut buf, &c.campaign_id);
+                put(&mut buf, &c.brand_id);
+                if let Some(b) = self.brand(&c.brand_id) {
+                    lists(&mut buf, &b.shops);
+                }
+                buf.extend_from_slice(&c.start.to_epoch_days().to_le_bytes());
+                buf.extend_from_slice(&c.end.to_epoch_days().to_le_bytes());
+                buf.extend_from_slice(&c.window_days.to_le_bytes());
+                lists(&mut buf, &c.items);
+                for n in &c.notes {
+                    put(&mut buf, &n.note_id);
+                    for l in &n.links {
+                        put(&mut buf, &l.token);
+                        buf.push(l.kind as u8);
+                        buf.push(l.marketplace as u8);
+                    }
+                    buf.push(0xfe);
+                }
+                let d = Sha256::digest(&buf);
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&d[..8]);
+                u64::from_le_bytes(b)
+            })
+            .collect()
+    }
+
+    /// Where `c` is in [`Catalog::campaigns`] when it is one of them (the same value, not an equal one).
+    pub fn index_of(&self, c: &Campaign) -> Option<usize> {
+        self.position(c)
+    }
+
     /// Where `c` is in `campaigns` when it is one of them (the same value, not an equal one).
     fn position(&self, c: &Campaign) -> Option<usize> {
         let size = std::mem::size_of::<Campaign>();

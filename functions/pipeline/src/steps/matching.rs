@@ -1,11 +1,11 @@
 //! match-orders: the latest state of every staged line, attributed, as report inputs per brand and date.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::codec::{put_date, take_date};
-use seedline_core::attribution::{Attribution, ExportRef, MatchStats};
+use seedline_core::attribution::{Attribution, ExportRef, Fingerprints, LinesDigest, MatchStats};
 use seedline_core::campaign::Catalog;
 use seedline_core::line::{
     decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
@@ -14,6 +14,7 @@ use seedline_core::wire::{put_record, put_str, take, take_record, take_str};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
+use super::facts::{self, FileFacts};
 use super::spill::{self, Spill};
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
@@ -102,7 +103,7 @@ pub async fn match_orders(
     while d <= to {
         let prefix = layout::published_prefix(d);
         for o in stores.staging.list(&prefix).await? {
-            if let Some((brand, sha)) = o.key[prefix.len()..].split_once('/') {
+            if let Some((brand, sha)) = layout::parse_published(&o.key[prefix.len()..]) {
                 published
                     .entry(BrandDate {
                         brand_id: brand.to_string(),
@@ -487,34 +488,36 @@ impl Plan {
         Ok((changed, stats, learnt))
     }
 
-    /// Pass two, the deciding half: the rows that are a latest state are read on this thread and
-    /// handed in batches to a worker per core, each deciding with an attribution and a spill of its
-    /// own; the attributions are merged after.
-    fn decide_all<'c>(
+    /// Pass two, the deciding half, for the staged exports `only`: the rows that are a latest state
+    /// are read on this thread and handed in batches to a worker per spill, each deciding with an
+    /// attribution of its own and writing to its spill; the attributions are merged after.
+    #[allow(clippy::too_many_arguments)]
+    fn decide_files<'c>(
         handle: &Handle,
         staging: &Arc<dyn ObjectStore>,
         dates: &[NaiveDate],
         latest: &Latest,
         catalog: &'c Catalog,
-    ) -> Result<(Attribution<'c>, Vec<Spill>), StepError> {
+        only: &[usize],
+        spills: &mut [Spill],
+    ) -> Result<Attribution<'c>, StepError> {
         /// Length-prefixed line records of one file.
         struct Batch {
             file: usize,
             records: Vec<u8>,
         }
         const BATCH_BYTES: usize = 256 << 10;
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(spills.len() * 2);
         // Shared by the workers and dropped with the last of them, so that the reader is never left
         // waiting on workers that stopped.
         let rx = Arc::new(std::sync::Mutex::new(rx));
         std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
+            let handles: Vec<_> = spills
+                .iter_mut()
+                .map(|spill| {
                     let rx = Arc::clone(&rx);
-                    scope.spawn(move || -> Result<(Attribution<'c>, Spill), StepError> {
+                    scope.spawn(move || -> Result<Attribution<'c>, StepError> {
                         let mut a = Attribution::new(catalog, dates.iter().copied());
-                        let mut spill = Spill::new()?;
                         let mut line = seedline_core::line::OrderLine::blank(
                             seedline_core::line::Marketplace::Taobao,
                         );
@@ -538,13 +541,14 @@ impl Plan {
                             }
                         }
                         spill.finish()?;
-                        Ok((a, spill))
+                        Ok(a)
                     })
                 })
                 .collect();
             drop(rx);
             let read = (|| -> Result<(), StepError> {
-                for (f, (s, bits)) in latest.staged.iter().zip(&latest.wanted).enumerate() {
+                for &f in only {
+                    let (s, bits) = (&latest.staged[f], &latest.wanted[f]);
                     if bits.iter().all(|w| *w == 0) {
                         continue;
                     }
@@ -598,17 +602,13 @@ impl Plan {
             })();
             drop(tx);
             let mut merged: Option<Attribution<'c>> = None;
-            let mut spills = Vec::new();
             let mut failed = None;
             for h in handles {
                 match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                    Ok((a, spill)) => {
-                        spills.push(spill);
-                        match &mut merged {
-                            Some(m) => m.merge(a),
-                            None => merged = Some(a),
-                        }
-                    }
+                    Ok(a) => match &mut merged {
+                        Some(m) => m.merge(a),
+                        None => merged = Some(a),
+                    },
                     Err(e) => failed = failed.or(Some(e)),
                 }
             }
@@ -616,9 +616,110 @@ impl Plan {
                 return Err(e);
             }
             read?;
-            let a = merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied()));
-            Ok((a, spills))
+            Ok(merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied())))
         })
+    }
+
+    /// Pass two's deciding, export by export: an export whose [`FileFacts`] stand (same latest
+    /// rows, same campaigns read, its kept dates covered) is taken in from them; the others are
+    /// decided, and their facts written for the next run. Returns the attribution, the spills (the
+    /// decided exports' credited lines), the digests of every export's credited lines by brand and
+    /// date, and the exports taken from their facts with the brands and dates they have lines on.
+    #[allow(clippy::type_complexity)]
+    fn decide_or_reuse<'c>(
+        handle: &Handle,
+        staging: &Arc<dyn ObjectStore>,
+        dates: &[NaiveDate],
+        latest: &Latest,
+        catalog: &'c Catalog,
+    ) -> Result<
+        (
+            Attribution<'c>,
+            Vec<Spill>,
+            spill::Digests,
+            Vec<(usize, Vec<(String, NaiveDate)>)>,
+        ),
+        StepError,
+    > {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut spills = (0..workers)
+            .map(|_| Spill::new())
+            .collect::<Result<Vec<_>, _>>()?;
+        let fingerprints = Fingerprints::new(catalog);
+        let first = dates.first().copied().unwrap_or(NaiveDate::MIN);
+        let kept = (
+            first.pred_opt().unwrap_or(first),
+            dates.last().copied().unwrap_or(first),
+        );
+        let mut a = Attribution::new(catalog, dates.iter().copied());
+        let mut lines = spill::Digests::default();
+        // Facts that stand are taken in as they are read: only the brands and dates each export
+        // has lines on are kept (to tell which must be decided again for the inputs built).
+        let mut reused = Vec::new();
+        let mut fresh = Vec::new();
+        for (f, (s, bits)) in latest.staged.iter().zip(&latest.wanted).enumerate() {
+            if bits.iter().all(|w| *w == 0) {
+                continue;
+            }
+            let wanted = facts::wanted_digest(bits);
+            let stored = handle
+                .block_on(staging.get_bytes(&s.export.facts_key()))?
+                .and_then(|b| FileFacts::decode(&b));
+            match stored {
+                Some(ff)
+                    if ff.stand_for(&s.source.etag, s.token_rows, &wanted, kept)
+                        && a.facts_hold(&ff.facts, &fingerprints) =>
+                {
+                    a.absorb(&ff.facts, &fingerprints);
+                    let mut has_lines = Vec::new();
+                    for (b, d, x) in ff.digests {
+                        if kept.0 <= d && d <= kept.1 {
+                            lines
+                                .entry(b.clone())
+                                .or_default()
+                                .entry(d)
+                                .or_default()
+                                .merge(&x);
+                            has_lines.push((b, d));
+                        }
+                    }
+                    reused.push((f, has_lines));
+                }
+                _ => fresh.push((f, wanted)),
+            }
+        }
+        for (f, wanted) in fresh {
+            let one =
+                Self::decide_files(handle, staging, dates, latest, catalog, &[f], &mut spills)?;
+            let mut digests: BTreeMap<(String, NaiveDate), LinesDigest> = BTreeMap::new();
+            for s in spills.iter_mut() {
+                for (brand, days) in s.take_digests() {
+                    for (d, x) in days {
+                        digests.entry((brand.clone(), d)).or_default().merge(&x);
+                    }
+                }
+            }
+            let s = &latest.staged[f];
+            let ff = FileFacts {
+                etag: s.source.etag.clone(),
+                token_rows: s.token_rows,
+                wanted,
+                kept,
+                facts: one.facts(&fingerprints),
+                digests: digests.into_iter().map(|((b, d), x)| (b, d, x)).collect(),
+            };
+            handle.block_on(staging.put(&s.export.facts_key(), ff.encode()))?;
+            for (b, d, x) in &ff.digests {
+                lines
+                    .entry(b.clone())
+                    .or_default()
+                    .entry(*d)
+                    .or_default()
+                    .merge(x);
+            }
+            a.merge(one);
+        }
+        Ok((a, spills, lines, reused))
     }
 
     /// Pass two: decodes the rows that are a latest state, attributes them, spills the credited
@@ -637,7 +738,8 @@ impl Plan {
         learnt: &mut Known,
     ) -> Result<MatchStats, StepError> {
         let started = std::time::Instant::now();
-        let (a, spills) = Self::decide_all(handle, staging, dates, latest, catalog)?;
+        let (a, mut spills, lines, reused) =
+            Self::decide_or_reuse(handle, staging, dates, latest, catalog)?;
         let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
@@ -665,8 +767,31 @@ impl Plan {
             );
         }
         let wanted = targets.len();
-        let mut build = self.unless_known(&a, &spills, targets, learnt);
+        let mut build = self.unless_known(&a, &lines, targets, learnt);
         let skipped = wanted - build.len();
+        // The inputs built need the credited lines of their date and the day before: those of
+        // exports taken in from their facts are decided again (into the spills; what they count is
+        // in already).
+        let needed: HashSet<(&str, NaiveDate)> = build
+            .iter()
+            .flat_map(|(t, _)| {
+                [Some(t.date), t.date.pred_opt()]
+                    .into_iter()
+                    .flatten()
+                    .map(|d| (t.brand_id.as_str(), d))
+            })
+            .collect();
+        let again: Vec<usize> = reused
+            .iter()
+            .filter(|(_, has)| has.iter().any(|(b, d)| needed.contains(&(b.as_str(), *d))))
+            .map(|(f, _)| *f)
+            .collect();
+        if !again.is_empty() {
+            Self::decide_files(handle, staging, dates, latest, catalog, &again, &mut spills)?;
+            for s in spills.iter_mut() {
+                s.take_digests();
+            }
+        }
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
         build.sort_by_key(|t| std::cmp::Reverse(t.0.date));
@@ -686,6 +811,8 @@ impl Plan {
             from = %dates[0],
             to = %dates[dates.len() - 1],
             decide_ms = decided.as_millis() as u64,
+            exports_taken_from_facts = reused.len(),
+            decided_again_for_lines = again.len(),
             inputs_ms = (started.elapsed() - decided).as_millis() as u64,
             credited = a.stats.credited,
             built = build.len(),
@@ -708,19 +835,10 @@ impl Plan {
     fn unless_known(
         &self,
         a: &Attribution<'_>,
-        spills: &[Spill],
+        lines: &spill::Digests,
         targets: Vec<BrandDate>,
         learnt: &mut Known,
     ) -> Vec<(BrandDate, [u8; 32])> {
-        let mut lines = spill::Digests::default();
-        for s in spills {
-            for (brand, days) in s.digests() {
-                let mine = lines.entry(brand.clone()).or_default();
-                for (d, x) in days {
-                    mine.entry(*d).or_default().merge(x);
-                }
-            }
-        }
         let mut by_brand: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
         for t in &targets {
             by_brand.entry(&t.brand_id).or_default().push(t.date);

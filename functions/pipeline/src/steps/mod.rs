@@ -2,6 +2,7 @@
 
 use crate::store::StoreError;
 
+mod facts;
 pub mod ingest;
 pub mod matching;
 pub mod publish;

@@ -47,8 +47,8 @@ async fn read_latest(stores: &Stores, key: &str) -> Result<Option<(Latest, Strin
     Ok(Some((latest, etag)))
 }
 
-/// Makes `files` the content latest.json points to; returns that version and whether this call
-/// moved latest.json. Safe to run twice at once, or again after a crash at any point:
+/// Makes `files` the content latest.json points to; returns that version, whether this call
+/// moved latest.json, and whether there was a latest.json before. Safe to run twice at once, or again after a crash at any point:
 /// - a version is claimed by creating its manifest.json create-only. A claim already there with the
 ///   same content files is adopted (a crashed run's, or a concurrent twin's), otherwise the next
 ///   number is tried; so a version's files never change once written;
@@ -58,13 +58,13 @@ async fn publish_version(
     stores: &Stores,
     input: &ReportInput,
     files: &[seedline_core::report::Rendered],
-) -> Result<(u64, bool), StepError> {
+) -> Result<(u64, bool, bool), StepError> {
     let latest_key = layout::latest_key(&input.brand_id, input.date);
     // Every round of this loop follows a change by another writer; a few are plenty.
     for _ in 0..8 {
         let current = read_latest(stores, &latest_key).await?;
         let mut version = match &current {
-            Some((l, _)) if l.same_content(files) => return Ok((l.version, false)),
+            Some((l, _)) if l.same_content(files) => return Ok((l.version, false, true)),
             Some((l, _)) => l.version + 1,
             None => 1,
         };
@@ -118,7 +118,7 @@ async fn publish_version(
             .put_if(&latest_key, pointer_bytes, cond)
             .await?
         {
-            return Ok((version, true));
+            return Ok((version, true, current.is_some()));
         }
         // latest.json moved under us: read it again and decide afresh.
         tracing::info!(brand_id = %input.brand_id, report_date = %input.date, version, "latest.json changed during publish; reading it again");
@@ -167,7 +167,7 @@ pub async fn publish_report(
     }
     let input_sha = sha256_hex(&bytes);
     let files = render_all(&input);
-    let (version, written) = publish_version(stores, &input, &files).await?;
+    let (version, written, had_latest) = publish_version(stores, &input, &files).await?;
     let prefix = layout::version_prefix(brand, date, version);
     if written {
         tracing::info!(brand_id = brand, report_date = %date, version, "report published");
@@ -175,11 +175,24 @@ pub async fn publish_report(
         tracing::info!(brand_id = brand, report_date = %date, version, "content unchanged; no new version");
     }
     // Remember what input is published, so match can tell a changed report without reading it back.
-    let marker_prefix = format!("{}{brand}/", layout::published_prefix(date));
+    // One listing finds this report's earlier markers of both layouts (and those of brands whose id
+    // starts with this one's, which are left alone). A marker is written only after latest.json, so
+    // a report that had none (a first publish, every report of a first day) has no earlier marker.
+    let date_prefix = layout::published_prefix(date);
     let marker = layout::published_key(date, brand, &input_sha);
     stores.staging.put(&marker, Vec::new()).await?;
-    for old in stores.staging.list(&marker_prefix).await? {
-        if old.key != marker {
+    let earlier = if had_latest {
+        stores
+            .staging
+            .list(&format!("{date_prefix}{brand}"))
+            .await?
+    } else {
+        Vec::new()
+    };
+    for old in earlier {
+        let mine =
+            layout::parse_published(&old.key[date_prefix.len()..]).is_some_and(|(b, _)| b == brand);
+        if mine && old.key != marker {
             stores.staging.delete(&old.key).await?;
         }
     }

@@ -90,9 +90,9 @@ impl Spill {
         Ok(())
     }
 
-    /// What [`Spill::write`] folded, by brand and date.
-    pub fn digests(&self) -> &Digests {
-        &self.digests
+    /// What [`Spill::write`] folded since the last call, by brand and date; the lines stay spilled.
+    pub fn take_digests(&mut self) -> Digests {
+        std::mem::take(&mut self.digests)
     }
 
     /// One bucket's lines of the brands and dates `wanted`, grouped by brand and date (the others
@@ -210,8 +210,12 @@ mod tests {
         for k in lines.iter().rev() {
             again.write(&k.as_credit(), "etag").unwrap();
         }
-        assert_eq!(again.digests(), spill.digests());
-        assert_eq!(spill.digests()["b1"].len(), 2);
-        assert_ne!(spill.digests()["b1"][&d1], spill.digests()["b2"][&d1]);
+        let digests = spill.take_digests();
+        assert_eq!(again.take_digests(), digests);
+        assert_eq!(digests["b1"].len(), 2);
+        assert_ne!(digests["b1"][&d1], digests["b2"][&d1]);
+        // Taken once: what is folded next starts from nothing, and the lines stay spilled.
+        assert!(spill.take_digests().is_empty());
+        assert_eq!(spill.load(b1, |_, _| true).unwrap().len(), 2);
     }
 }

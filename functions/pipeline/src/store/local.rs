@@ -118,52 +118,49 @@ fn put_if_now(
 
 /// [`LocalObjects::list`]: the files under `root` whose key starts with `prefix`, sorted by key.
 fn list_now(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
-    // Walk only below the deepest directory the prefix names.
-    let dir_part = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
-    let start = if dir_part.is_empty() {
-        root.to_path_buf()
-    } else {
-        root.join(dir_part)
-    };
+    // Walk only below the deepest directory the prefix names, and only into directories that can
+    // hold a key with the prefix (`a/b/` for prefix `a/bc` holds none; `a/bc/`, `a/bcd/` may).
+    let dir_part = prefix.rfind('/').map(|i| &prefix[..=i]).unwrap_or("");
     let mut out = Vec::new();
-    let mut stack = vec![start];
-    while let Some(dir) = stack.pop() {
+    // Each directory with its key prefix (`a/b/`; empty for the root).
+    let mut stack = vec![(root.join(dir_part), dir_part.to_string())];
+    while let Some((dir, dir_key)) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(io_err("list", &dir, e)),
         };
+        // What a name in this directory must start with for its key to start with the prefix.
+        let rest = prefix.get(dir_key.len()..).unwrap_or("");
         for entry in entries {
             let entry = entry.map_err(|e| io_err("list", &dir, e))?;
-            let path = entry.path();
-            // The entry's type comes with the directory listing: only files listed are stat'ed
-            // (match lists a directory per brand and date of the lookback).
-            let kind = entry.file_type().map_err(|e| io_err("stat", &path, e))?;
-            if kind.is_dir() {
-                stack.push(path);
-                continue;
-            }
             let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with(TMP_PREFIX) || name == LOCK_FILE {
-                continue;
-            }
-            let Ok(rel) = path.strip_prefix(root) else {
+            let Some(name) = name.to_str() else {
                 continue;
             };
-            let key = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            if key.starts_with(prefix) {
-                let meta = entry.metadata().map_err(|e| io_err("stat", &path, e))?;
-                out.push(ObjectMeta {
-                    key,
-                    etag: etag_of(&meta),
-                    size: meta.len(),
-                });
+            // The entry's type comes with the directory listing: only files listed are stat'ed
+            // (match lists a directory per date of the lookback, publish a brand's markers in one).
+            let kind = entry
+                .file_type()
+                .map_err(|e| io_err("stat", &entry.path(), e))?;
+            if kind.is_dir() {
+                let sub = format!("{dir_key}{name}/");
+                if sub.starts_with(prefix) || prefix.starts_with(&sub) {
+                    stack.push((entry.path(), sub));
+                }
+                continue;
             }
+            if name.starts_with(TMP_PREFIX) || name == LOCK_FILE || !name.starts_with(rest) {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_err("stat", &entry.path(), e))?;
+            out.push(ObjectMeta {
+                key: format!("{dir_key}{name}"),
+                etag: etag_of(&meta),
+                size: meta.len(),
+            });
         }
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -500,6 +497,53 @@ mod tests {
             }
         }
         names
+    }
+
+    /// A listing of any prefix, one that ends inside a name included, is the full listing's keys
+    /// that start with it, sorted, with each file's size.
+    #[tokio::test]
+    async fn a_listing_is_every_key_with_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalObjects::new(dir.path());
+        let keys = [
+            "staging/published/2025-06-01/b-01@aa",
+            "staging/published/2025-06-01/b-01@bb",
+            "staging/published/2025-06-01/b-010@cc",
+            "staging/published/2025-06-01/b-01/dd",
+            "staging/published/2025-06-01/b-010/ee",
+            "staging/published/2025-06-02/b-01@ff",
+            "staging/keys/taobao/2025-06-01/a.keys.bin",
+            "top",
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            store.put(k, vec![0; i]).await.unwrap();
+        }
+        let all = store.list("").await.unwrap();
+        assert_eq!(all.len(), keys.len());
+        for prefix in [
+            "",
+            "s",
+            "staging/",
+            "staging/published/",
+            "staging/published/2025-06-0",
+            "staging/published/2025-06-01/",
+            "staging/published/2025-06-01/b-01",
+            "staging/published/2025-06-01/b-01@",
+            "staging/published/2025-06-01/b-01/",
+            "staging/published/2025-06-01/b-01@aa",
+            "staging/published/2025-06-03/",
+            "to",
+            "nothing",
+        ] {
+            let want: Vec<_> = all
+                .iter()
+                .filter(|o| o.key.starts_with(prefix))
+                .cloned()
+                .collect();
+            assert_eq!(store.list(prefix).await.unwrap(), want, "prefix {prefix:?}");
+        }
+        let sizes: Vec<_> = all.iter().map(|o| (o.key.as_str(), o.size)).collect();
+        assert!(sizes.contains(&("staging/published/2025-06-01/b-01/dd", 3)));
     }
 
     /// Create-only and compare-and-swap writes: the first claim wins and keeps its bytes, a stale
