@@ -490,7 +490,8 @@ impl Plan {
 
     /// Pass two, the deciding half, for the staged exports `only`: the rows that are a latest state
     /// are read on this thread and handed in batches to a worker per spill, each deciding with an
-    /// attribution of its own and writing to its spill; the attributions are merged after.
+    /// attribution per export and writing to its spill. Returns, per export of `only` (in order),
+    /// what it decided and the digests of its credited lines, the workers' shares merged.
     #[allow(clippy::too_many_arguments)]
     fn decide_files<'c>(
         handle: &Handle,
@@ -500,8 +501,8 @@ impl Plan {
         catalog: &'c Catalog,
         only: &[usize],
         spills: &mut [Spill],
-    ) -> Result<Attribution<'c>, StepError> {
-        /// Length-prefixed line records of one file.
+    ) -> Result<Vec<(Attribution<'c>, spill::Digests)>, StepError> {
+        /// Length-prefixed line records of one file (by its place in `only`).
         struct Batch {
             file: usize,
             records: Vec<u8>,
@@ -516,8 +517,9 @@ impl Plan {
                 .iter_mut()
                 .map(|spill| {
                     let rx = Arc::clone(&rx);
-                    scope.spawn(move || -> Result<Attribution<'c>, StepError> {
-                        let mut a = Attribution::new(catalog, dates.iter().copied());
+                    scope.spawn(move || -> Result<Vec<_>, StepError> {
+                        let mut mine: Vec<Option<(Attribution<'c>, spill::Digests)>> =
+                            (0..only.len()).map(|_| None).collect();
                         let mut line = seedline_core::line::OrderLine::blank(
                             seedline_core::line::Marketplace::Taobao,
                         );
@@ -527,27 +529,33 @@ impl Plan {
                                 Err(_) => break,
                             };
                             let Ok(batch) = next else { break };
-                            let s = &latest.staged[batch.file];
+                            let s = &latest.staged[only[batch.file]];
+                            let (a, digests) = mine[batch.file].get_or_insert_with(|| {
+                                (
+                                    Attribution::new(catalog, dates.iter().copied()),
+                                    spill::Digests::default(),
+                                )
+                            });
                             let mut rest = &batch.records[..];
                             while let Some(body) = take_record(&mut rest) {
                                 decode_staged_into(body, &mut line).map_err(|e| {
                                     StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
                                 })?;
                                 if let Some(k) = a.decide(&line, &s.source) {
-                                    spill.write(&k, &s.source.etag).map_err(|e| {
+                                    spill.write(&k, &s.source.etag, digests).map_err(|e| {
                                         StepError::io("writing spill files", true, e)
                                     })?;
                                 }
                             }
                         }
                         spill.finish()?;
-                        Ok(a)
+                        Ok(mine)
                     })
                 })
                 .collect();
             drop(rx);
             let read = (|| -> Result<(), StepError> {
-                for &f in only {
+                for (pos, &f) in only.iter().enumerate() {
                     let (s, bits) = (&latest.staged[f], &latest.wanted[f]);
                     if bits.iter().all(|w| *w == 0) {
                         continue;
@@ -571,7 +579,7 @@ impl Plan {
                                     Vec::with_capacity(BATCH_BYTES + 4096),
                                 );
                                 tx.send(Batch {
-                                    file: f,
+                                    file: pos,
                                     records: full,
                                 })
                                 .map_err(|_| {
@@ -587,7 +595,7 @@ impl Plan {
                     .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
                     if !records.is_empty() {
                         // A send fails only when every worker stopped; their error is the one told.
-                        let _ = tx.send(Batch { file: f, records });
+                        let _ = tx.send(Batch { file: pos, records });
                     }
                     if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
                         return Err(StoreError::Invalid(format!(
@@ -601,14 +609,23 @@ impl Plan {
                 Ok(())
             })();
             drop(tx);
-            let mut merged: Option<Attribution<'c>> = None;
+            let mut merged: Vec<Option<(Attribution<'c>, spill::Digests)>> =
+                (0..only.len()).map(|_| None).collect();
             let mut failed = None;
             for h in handles {
                 match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                    Ok(a) => match &mut merged {
-                        Some(m) => m.merge(a),
-                        None => merged = Some(a),
-                    },
+                    Ok(theirs) => {
+                        for (m, t) in merged.iter_mut().zip(theirs) {
+                            match (m.as_mut(), t) {
+                                (Some((a, d)), Some((ta, td))) => {
+                                    a.merge(ta);
+                                    merge_digests(d, td);
+                                }
+                                (None, t) => *m = t,
+                                (Some(_), None) => {}
+                            }
+                        }
+                    }
                     Err(e) => failed = failed.or(Some(e)),
                 }
             }
@@ -616,7 +633,17 @@ impl Plan {
                 return Err(e);
             }
             read?;
-            Ok(merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied())))
+            Ok(merged
+                .into_iter()
+                .map(|m| {
+                    m.unwrap_or_else(|| {
+                        (
+                            Attribution::new(catalog, dates.iter().copied()),
+                            spill::Digests::default(),
+                        )
+                    })
+                })
+                .collect())
         })
     }
 
@@ -688,36 +715,40 @@ impl Plan {
                 _ => fresh.push((f, wanted)),
             }
         }
-        for (f, wanted) in fresh {
-            let one =
-                Self::decide_files(handle, staging, dates, latest, catalog, &[f], &mut spills)?;
-            let mut digests: BTreeMap<(String, NaiveDate), LinesDigest> = BTreeMap::new();
-            for s in spills.iter_mut() {
-                for (brand, days) in s.take_digests() {
-                    for (d, x) in days {
-                        digests.entry((brand.clone(), d)).or_default().merge(&x);
-                    }
+        // A few exports a call: each keeps an attribution of its own per worker until its facts
+        // are written, so memory stays bounded however many exports are decided, and reading one
+        // export overlaps deciding the one before.
+        const EXPORTS_A_CALL: usize = 4;
+        for chunk in fresh.chunks(EXPORTS_A_CALL) {
+            let only: Vec<usize> = chunk.iter().map(|(f, _)| *f).collect();
+            let decided =
+                Self::decide_files(handle, staging, dates, latest, catalog, &only, &mut spills)?;
+            for ((f, wanted), (one, of_file)) in chunk.iter().zip(decided) {
+                let mut digests: Vec<(String, NaiveDate, LinesDigest)> = of_file
+                    .into_iter()
+                    .flat_map(|(b, days)| days.into_iter().map(move |(d, x)| (b.clone(), d, x)))
+                    .collect();
+                digests.sort_unstable_by(|x, y| (&x.0, x.1).cmp(&(&y.0, y.1)));
+                let s = &latest.staged[*f];
+                let ff = FileFacts {
+                    etag: s.source.etag.clone(),
+                    token_rows: s.token_rows,
+                    wanted: *wanted,
+                    kept,
+                    facts: one.facts(&fingerprints),
+                    digests,
+                };
+                handle.block_on(staging.put(&s.export.facts_key(), ff.encode()))?;
+                for (b, d, x) in &ff.digests {
+                    lines
+                        .entry(b.clone())
+                        .or_default()
+                        .entry(*d)
+                        .or_default()
+                        .merge(x);
                 }
+                a.merge(one);
             }
-            let s = &latest.staged[f];
-            let ff = FileFacts {
-                etag: s.source.etag.clone(),
-                token_rows: s.token_rows,
-                wanted,
-                kept,
-                facts: one.facts(&fingerprints),
-                digests: digests.into_iter().map(|((b, d), x)| (b, d, x)).collect(),
-            };
-            handle.block_on(staging.put(&s.export.facts_key(), ff.encode()))?;
-            for (b, d, x) in &ff.digests {
-                lines
-                    .entry(b.clone())
-                    .or_default()
-                    .entry(*d)
-                    .or_default()
-                    .merge(x);
-            }
-            a.merge(one);
         }
         Ok((a, spills, lines, reused))
     }
@@ -788,9 +819,6 @@ impl Plan {
             .collect();
         if !again.is_empty() {
             Self::decide_files(handle, staging, dates, latest, catalog, &again, &mut spills)?;
-            for s in spills.iter_mut() {
-                s.take_digests();
-            }
         }
         // Latest date first: a report takes its date's lines and reads the day before's, which
         // its own report takes next.
@@ -963,6 +991,15 @@ fn on_every_core<T: Send>(
     })
 }
 
+fn merge_digests(into: &mut spill::Digests, from: spill::Digests) {
+    for (brand, days) in from {
+        let mine = into.entry(brand).or_default();
+        for (d, x) in days {
+            mine.entry(d).or_default().merge(&x);
+        }
+    }
+}
+
 fn vanished(key: &str) -> StepError {
     StoreError::Invalid(format!("staged file {key} vanished while matching")).into()
 }
@@ -1040,6 +1077,75 @@ mod tests {
             let many = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
             assert_eq!(many.wanted, one.wanted, "{rows_per_pass} rows a pass");
             assert_eq!(many.no_token, one.no_token);
+        }
+    }
+    /// Deciding several exports in one call hands each its own share: the same facts and digests,
+    /// export by export, as deciding each alone.
+    #[test]
+    fn exports_decided_together_keep_their_own_facts() {
+        use seedline_core::campaign::{parse_record, Record};
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(dir.path()));
+        let brand = r#"{"brand_id": "b", "name": "B", "shops": {"taobao": ["s"]}}"#;
+        let campaign = r#"{"campaign_id": "c", "brand_id": "b", "name": "C", "start": "2025-05-01",
+            "end": "2025-07-01", "window_days": 7, "spend_fen": 100, "items": {"taobao": ["i"]},
+            "notes": [{"note_id": "n", "links": [{"token": "tk", "kind": "ad_link", "marketplace": "taobao"}]}]}"#;
+        let (Ok(Record::Brand(b)), Ok(Record::Campaign(c))) =
+            (parse_record("b", brand), parse_record("c", campaign))
+        else {
+            panic!("fixtures")
+        };
+        let catalog = Catalog::new(vec![b], vec![c]).unwrap();
+        let mut files = Vec::new();
+        for d in 0..3u32 {
+            let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", d + 1)).unwrap();
+            let src = StagedSource {
+                export_key: ek.key(),
+                etag: format!("e{d}"),
+            };
+            let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
+            // Many rows a file, more than there are files, each file its own amounts.
+            for id in 0..(200 + 50 * d) {
+                let mut l = line(d * 1000 + id, true);
+                l.paid_fen = i64::from(100 + d * 7 + id);
+                if id % 5 == 0 {
+                    l.item_id = "other".into();
+                }
+                w.write(&l).unwrap();
+            }
+            let (lines, keys) = w.finish().unwrap();
+            let size = keys.len() as u64;
+            rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
+            rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
+            files.push((ek, size));
+        }
+        let handle = rt.handle().clone();
+        let latest = latest_states(&handle, &store, &files, u64::MAX).unwrap();
+        let dates: Vec<NaiveDate> = (1..=3)
+            .map(|d| NaiveDate::from_ymd_opt(2025, 6, d).unwrap())
+            .collect();
+        let fp = Fingerprints::new(&catalog);
+        let mut spills = vec![Spill::new().unwrap(), Spill::new().unwrap()];
+        let together = Plan::decide_files(
+            &handle,
+            &store,
+            &dates,
+            &latest,
+            &catalog,
+            &[0, 1, 2],
+            &mut spills,
+        )
+        .unwrap();
+        assert_eq!(together.len(), 3);
+        for (f, (a, digests)) in together.iter().enumerate() {
+            let mut one = vec![Spill::new().unwrap(), Spill::new().unwrap()];
+            let alone =
+                Plan::decide_files(&handle, &store, &dates, &latest, &catalog, &[f], &mut one)
+                    .unwrap();
+            assert_eq!(a.facts(&fp), alone[0].0.facts(&fp), "export {f}");
+            assert_eq!(digests, &alone[0].1, "export {f}");
+            assert_eq!(a.stats.credited, u64::from(200 + 50 * f as u32));
         }
     }
 }

@@ -29,7 +29,6 @@ pub struct Spill {
     /// Created on a bucket's first line: a small day touches few.
     files: Vec<Option<BufWriter<std::fs::File>>>,
     buf: Vec<u8>,
-    digests: Digests,
 }
 
 impl Spill {
@@ -48,7 +47,6 @@ impl Spill {
             paths,
             files,
             buf: Vec::with_capacity(1024),
-            digests: Digests::default(),
         })
     }
 
@@ -61,13 +59,19 @@ impl Spill {
         (h % Self::BUCKETS as u64) as usize
     }
 
-    /// Spills a credited line read from the export with `etag`, and folds it into its report's digest.
-    pub fn write(&mut self, k: &Credit<'_>, etag: &str) -> std::io::Result<()> {
+    /// Spills a credited line read from the export with `etag`, and folds it into its report's
+    /// digest in `digests` (the caller's: match keeps one per export).
+    pub fn write(
+        &mut self,
+        k: &Credit<'_>,
+        etag: &str,
+        digests: &mut Digests,
+    ) -> std::io::Result<()> {
         self.buf.clear();
         put_record_with(&mut self.buf, |b| encode(k, b))?;
-        let by_date = match self.digests.get_mut(k.brand_id) {
+        let by_date = match digests.get_mut(k.brand_id) {
             Some(d) => d,
-            None => self.digests.entry(k.brand_id.to_string()).or_default(),
+            None => digests.entry(k.brand_id.to_string()).or_default(),
         };
         by_date.entry(k.date).or_default().add(&self.buf, etag);
         let b = Self::bucket(k.brand_id);
@@ -88,11 +92,6 @@ impl Spill {
                 .map_err(|e| StepError::io("writing spill files", true, e))?;
         }
         Ok(())
-    }
-
-    /// What [`Spill::write`] folded since the last call, by brand and date; the lines stay spilled.
-    pub fn take_digests(&mut self) -> Digests {
-        std::mem::take(&mut self.digests)
     }
 
     /// One bucket's lines of the brands and dates `wanted`, grouped by brand and date (the others
@@ -179,6 +178,7 @@ mod tests {
             },
         };
         let mut spill = Spill::new().unwrap();
+        let mut digests = Digests::default();
         let lines = [
             line("b1", 1, "面霜 \"50ml\""),
             line("b1", 2, ""),
@@ -186,7 +186,7 @@ mod tests {
             line("b1", 1, "second"),
         ];
         for k in &lines {
-            spill.write(&k.as_credit(), "etag").unwrap();
+            spill.write(&k.as_credit(), "etag", &mut digests).unwrap();
         }
         spill.finish().unwrap();
         let mut back = KeptLines::new();
@@ -207,15 +207,14 @@ mod tests {
         assert_eq!(only[&("b1".to_string(), d1.succ_opt().unwrap())].len(), 1);
         // Digests by brand and date, whatever the order the lines came in.
         let mut again = Spill::new().unwrap();
+        let mut again_digests = Digests::default();
         for k in lines.iter().rev() {
-            again.write(&k.as_credit(), "etag").unwrap();
+            again
+                .write(&k.as_credit(), "etag", &mut again_digests)
+                .unwrap();
         }
-        let digests = spill.take_digests();
-        assert_eq!(again.take_digests(), digests);
+        assert_eq!(again_digests, digests);
         assert_eq!(digests["b1"].len(), 2);
         assert_ne!(digests["b1"][&d1], digests["b2"][&d1]);
-        // Taken once: what is folded next starts from nothing, and the lines stay spilled.
-        assert!(spill.take_digests().is_empty());
-        assert_eq!(spill.load(b1, |_, _| true).unwrap().len(), 2);
     }
 }
