@@ -1034,6 +1034,29 @@ mod tests {
         }
     }
 
+    /// Stages `lines` as the export of 2025-06-0{day + 1} (ETag `e{day}`): its key and key-file size.
+    fn stage(
+        rt: &tokio::runtime::Runtime,
+        store: &Arc<dyn ObjectStore>,
+        day: usize,
+        lines: impl IntoIterator<Item = OrderLine>,
+    ) -> (ExportKey, u64) {
+        let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", day + 1)).unwrap();
+        let src = StagedSource {
+            export_key: ek.key(),
+            etag: format!("e{day}"),
+        };
+        let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
+        for l in lines {
+            w.write(&l).unwrap();
+        }
+        let (lines, keys) = w.finish().unwrap();
+        let size = keys.len() as u64;
+        rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
+        rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
+        (ek, size)
+    }
+
     /// However many passes pass one takes, it marks the same rows: the last appearance of each line
     /// with a token, and nothing for a line whose last appearance has none.
     #[test]
@@ -1046,23 +1069,11 @@ mod tests {
             &[(2, false), (3, true), (5, true), (6, false)],
             &[(4, true), (7, true), (5, false), (8, true)],
         ];
-        let mut files = Vec::new();
-        for (d, rows) in days.iter().enumerate() {
-            let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", d + 1)).unwrap();
-            let src = StagedSource {
-                export_key: ek.key(),
-                etag: format!("e{d}"),
-            };
-            let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
-            for (id, token) in rows.iter() {
-                w.write(&line(*id, *token)).unwrap();
-            }
-            let (lines, keys) = w.finish().unwrap();
-            let size = keys.len() as u64;
-            rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
-            rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
-            files.push((ek, size));
-        }
+        let files: Vec<_> = days
+            .iter()
+            .enumerate()
+            .map(|(d, rows)| stage(&rt, &store, d, rows.iter().map(|(id, t)| line(*id, *t))))
+            .collect();
         let handle = rt.handle().clone();
         let one = latest_states(&handle, &store, &files, u64::MAX).unwrap();
         // Day 1: rows with a token are L1, L2, L4, L1 (0..4); the second L1 is latest, L2 is not
@@ -1097,29 +1108,20 @@ mod tests {
             panic!("fixtures")
         };
         let catalog = Catalog::new(vec![b], vec![c]).unwrap();
-        let mut files = Vec::new();
-        for d in 0..3u32 {
-            let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", d + 1)).unwrap();
-            let src = StagedSource {
-                export_key: ek.key(),
-                etag: format!("e{d}"),
-            };
-            let mut w = StagedWriter::new(Vec::new(), Vec::new(), &src).unwrap();
-            // Many rows a file, more than there are files, each file its own amounts.
-            for id in 0..(200 + 50 * d) {
-                let mut l = line(d * 1000 + id, true);
-                l.paid_fen = i64::from(100 + d * 7 + id);
-                if id % 5 == 0 {
-                    l.item_id = "other".into();
-                }
-                w.write(&l).unwrap();
-            }
-            let (lines, keys) = w.finish().unwrap();
-            let size = keys.len() as u64;
-            rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
-            rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
-            files.push((ek, size));
-        }
+        // Many rows a file, more than there are files, each file its own amounts.
+        let files: Vec<_> = (0..3u32)
+            .map(|d| {
+                let lines = (0..(200 + 50 * d)).map(move |id| {
+                    let mut l = line(d * 1000 + id, true);
+                    l.paid_fen = i64::from(100 + d * 7 + id);
+                    if id % 5 == 0 {
+                        l.item_id = "other".into();
+                    }
+                    l
+                });
+                stage(&rt, &store, d as usize, lines)
+            })
+            .collect();
         let handle = rt.handle().clone();
         let latest = latest_states(&handle, &store, &files, u64::MAX).unwrap();
         let dates: Vec<NaiveDate> = (1..=3)
