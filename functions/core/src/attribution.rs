@@ -51,7 +51,8 @@ pub enum Decision<'c> {
     NotPaid,
     /// Paid but came through no link.
     NoToken,
-    Excluded(Exclusion),
+    /// With the campaign whose link the token is, for every reason but an unknown token.
+    Excluded(Exclusion, Option<&'c Campaign>),
     Credited {
         campaign: &'c Campaign,
         note: &'c Note,
@@ -91,11 +92,11 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
     }
     let linked = match catalog.resolve_on(&line.token, line.marketplace) {
         Ok(l) => l,
-        Err(None) => return Decision::Excluded(Exclusion::UnknownToken),
-        Err(Some(_)) => return Decision::Excluded(Exclusion::MarketplaceMismatch),
+        Err(None) => return Decision::Excluded(Exclusion::UnknownToken, None),
+        Err(Some((_, c))) => return Decision::Excluded(Exclusion::MarketplaceMismatch, Some(c)),
     };
     if !linked.owns_shop(&line.shop_id) {
-        return Decision::Excluded(Exclusion::ForeignShop);
+        return Decision::Excluded(Exclusion::ForeignShop, Some(linked.campaign));
     }
     let Linked {
         campaign,
@@ -105,7 +106,7 @@ pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
         ..
     } = linked;
     if !in_window(campaign, paid_at, line.clicked_at) {
-        return Decision::Excluded(Exclusion::OutOfWindow);
+        return Decision::Excluded(Exclusion::OutOfWindow, Some(campaign));
     }
     let kind = if linked.promotes(&line.item_id) {
         MatchKind::Direct
@@ -574,7 +575,7 @@ impl<'c> Attribution<'c> {
     }
 
     fn note_used(&mut self, c: &Campaign) {
-        if let Some(u) = self.catalog.index_of(c).and_then(|i| self.used.get_mut(i)) {
+        if let Some(u) = self.catalog.position(c).and_then(|i| self.used.get_mut(i)) {
             *u = true;
         }
     }
@@ -696,13 +697,14 @@ impl<'c> Attribution<'c> {
         match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
-            Decision::Excluded(e) => {
-                if e == Exclusion::UnknownToken {
-                    if !self.unknown.contains(line.token.as_str()) {
-                        self.unknown.insert(line.token.clone());
+            Decision::Excluded(e, campaign) => {
+                match campaign {
+                    Some(c) => self.note_used(c),
+                    None => {
+                        if !self.unknown.contains(line.token.as_str()) {
+                            self.unknown.insert(line.token.clone());
+                        }
                     }
-                } else if let Some(l) = self.catalog.resolve(&line.token) {
-                    self.note_used(l.campaign);
                 }
                 // Counted without an allocation once the reason is known (a big day excludes
                 // hundreds of thousands of lines).

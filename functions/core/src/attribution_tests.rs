@@ -53,7 +53,7 @@ fn reason(cat: &Catalog, l: &OrderLine) -> &'static str {
     match decide(cat, l) {
         Decision::NotPaid => "not_paid",
         Decision::NoToken => "no_token",
-        Decision::Excluded(e) => e.as_str(),
+        Decision::Excluded(e, _) => e.as_str(),
         Decision::Credited { kind, .. } => kind.as_str(),
     }
 }

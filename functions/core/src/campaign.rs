@@ -442,14 +442,6 @@ impl Catalog {
         }
     }
 
-    /// A campaign by id.
-    pub fn campaign(&self, id: &str) -> Option<&Campaign> {
-        self.campaigns
-            .binary_search_by(|x| x.campaign_id.as_str().cmp(id))
-            .ok()
-            .map(|i| &self.campaigns[i])
-    }
-
     /// What the rules read of each campaign, 64 bits per campaign in [`Catalog::campaigns`] order:
     /// its brand and the brand's shops, its flight, window, items and links; not its name or spend,
     /// which decide nothing. Equal fingerprints, equal decisions for every line with its tokens.
@@ -500,12 +492,7 @@ impl Catalog {
     }
 
     /// Where `c` is in [`Catalog::campaigns`] when it is one of them (the same value, not an equal one).
-    pub fn index_of(&self, c: &Campaign) -> Option<usize> {
-        self.position(c)
-    }
-
-    /// Where `c` is in `campaigns` when it is one of them (the same value, not an equal one).
-    fn position(&self, c: &Campaign) -> Option<usize> {
+    pub fn position(&self, c: &Campaign) -> Option<usize> {
         let size = std::mem::size_of::<Campaign>();
         let offset =
             (c as *const Campaign as usize).checked_sub(self.campaigns.as_ptr() as usize)?;
@@ -519,16 +506,16 @@ impl Catalog {
     }
 
     /// [`Catalog::resolve`] when the link's marketplace is `m`: `Err(None)` for an unknown token,
-    /// `Err(Some(other))` for a link on another marketplace (found without visiting the link: rule 2
-    /// excludes a fifth of the lines with a token in a big day).
+    /// `Err(Some((other, campaign)))` for a link on another marketplace (found without visiting the
+    /// link: rule 2 excludes a fifth of the lines with a token in a big day).
     pub fn resolve_on(
         &self,
         token: &str,
         m: Marketplace,
-    ) -> Result<Linked<'_>, Option<Marketplace>> {
+    ) -> Result<Linked<'_>, Option<(Marketplace, &Campaign)>> {
         let r = self.tokens.get(token).ok_or(None)?;
         if r.marketplace != m {
-            return Err(Some(r.marketplace));
+            return Err(Some((r.marketplace, &self.campaigns[r.campaign as usize])));
         }
         Ok(self.linked(r))
     }
@@ -593,14 +580,18 @@ mod tests {
         assert_eq!(r.brand.brand_id, "b-shuihua");
         assert!(cat.resolve("xhs_nope").is_none());
         // Rule 2's question answered by the token alone.
-        let on = |t, m| cat.resolve_on(t, m).map(|l| l.link.token.as_str());
+        let on = |t, m| {
+            cat.resolve_on(t, m)
+                .map(|l| l.link.token.as_str())
+                .map_err(|e| e.map(|(m, c)| (m, c.campaign_id.as_str())))
+        };
         assert_eq!(
             on("xhs_p0o9i8u7y6t5", Marketplace::Jd),
             Ok("xhs_p0o9i8u7y6t5")
         );
         assert_eq!(
             on("xhs_p0o9i8u7y6t5", Marketplace::Taobao),
-            Err(Some(Marketplace::Jd))
+            Err(Some((Marketplace::Jd, "c-2025-618-face")))
         );
         assert_eq!(on("xhs_nope", Marketplace::Jd), Err(None));
         // The packed shops and items answer as the brand and the campaign do.
