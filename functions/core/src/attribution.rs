@@ -794,6 +794,12 @@ impl<'c> Attribution<'c> {
         }
     }
 
+    /// The first and last report date this attribution keeps lines for (its dates and the day
+    /// before each), when it keeps any.
+    pub fn kept_range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        Some((*self.dates.first()?, *self.dates.last()?))
+    }
+
     /// Brands with credited lines on `date`.
     pub fn brands_with_lines(&self, date: NaiveDate) -> impl Iterator<Item = &str> {
         self.with_lines

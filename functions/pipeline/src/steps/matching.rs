@@ -673,12 +673,9 @@ impl Plan {
             .map(|_| Spill::new())
             .collect::<Result<Vec<_>, _>>()?;
         let fingerprints = Fingerprints::new(catalog);
-        let first = dates.first().copied().unwrap_or(NaiveDate::MIN);
-        let kept = (
-            first.pred_opt().unwrap_or(first),
-            dates.last().copied().unwrap_or(first),
-        );
         let mut a = Attribution::new(catalog, dates.iter().copied());
+        // No dates, nothing kept: an empty range no facts cover.
+        let kept = a.kept_range().unwrap_or((NaiveDate::MAX, NaiveDate::MIN));
         let mut lines = spill::Digests::default();
         // Facts that stand are taken in as they are read: only the brands and dates each export
         // has lines on are kept (to tell which must be decided again for the inputs built).
@@ -701,12 +698,7 @@ impl Plan {
                     let mut has_lines = Vec::new();
                     for (b, d, x) in ff.digests {
                         if kept.0 <= d && d <= kept.1 {
-                            lines
-                                .entry(b.clone())
-                                .or_default()
-                                .entry(d)
-                                .or_default()
-                                .merge(&x);
+                            fold_digest(&mut lines, &b, d, &x);
                             has_lines.push((b, d));
                         }
                     }
@@ -740,12 +732,7 @@ impl Plan {
                 };
                 handle.block_on(staging.put(&s.export.facts_key(), ff.encode()))?;
                 for (b, d, x) in &ff.digests {
-                    lines
-                        .entry(b.clone())
-                        .or_default()
-                        .entry(*d)
-                        .or_default()
-                        .merge(x);
+                    fold_digest(&mut lines, b, *d, x);
                 }
                 a.merge(one);
             }
@@ -991,11 +978,19 @@ fn on_every_core<T: Send>(
     })
 }
 
+/// Adds one brand and date's digest of credited lines into `into`.
+fn fold_digest(into: &mut spill::Digests, brand: &str, d: NaiveDate, x: &LinesDigest) {
+    let days = match into.get_mut(brand) {
+        Some(days) => days,
+        None => into.entry(brand.to_string()).or_default(),
+    };
+    days.entry(d).or_default().merge(x);
+}
+
 fn merge_digests(into: &mut spill::Digests, from: spill::Digests) {
     for (brand, days) in from {
-        let mine = into.entry(brand).or_default();
         for (d, x) in days {
-            mine.entry(d).or_default().merge(&x);
+            fold_digest(into, &brand, d, &x);
         }
     }
 }
