@@ -7,6 +7,7 @@ day with 30 days of history behind it against a first day, with late refunds and
 """
 import argparse
 import csv
+import datetime
 import glob
 import json
 import os
@@ -378,7 +379,6 @@ def run(args):
         run_dir = os.path.join(args.work, "run-history" + ("-same-day" if same_day else ""))
         fresh_run_dir(data, run_dir)
         warm(data)
-        import datetime
         first = datetime.date.fromisoformat(DAY)
         day_times = []
         for i in range(31):
