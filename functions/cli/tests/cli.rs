@@ -858,7 +858,8 @@ fn assert_same_reports(a: &Path, b: &Path) {
 /// spend edited (decides nothing: the facts stand) and the last day run again; a campaign's items
 /// edited (direct lines become halo: the facts of the exports that read it fall) and again; an
 /// older day re-run: every version of every report is the same as when everything is decided and
-/// built each time (facts and digests removed before each run), and the skipping did happen.
+/// built each time (facts, digests and latest states removed before each run), and the skipping
+/// did happen.
 #[test]
 fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     let dir = tempfile::tempdir().unwrap();
@@ -866,6 +867,7 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     let run_full = |day: &str| {
         let _ = std::fs::remove_file(b.join("staging/match/input-digests.bin"));
         let _ = std::fs::remove_dir_all(b.join("staging/facts"));
+        let _ = std::fs::remove_dir_all(b.join("staging/states"));
         ok(
             &["run", "--data", b.to_str().unwrap(), "--date", day],
             Some(&key),
@@ -876,6 +878,7 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     }
     assert!(a.join("staging/match/input-digests.bin").exists());
     assert!(a.join("staging/facts").exists());
+    assert!(a.join("staging/states").exists());
     // A campaign's spend edited: its reports change (ROAS), the other brands' do not.
     for root in [&a, &b] {
         edit_campaigns(root, "\"spend_fen\": ", |v| {
@@ -890,6 +893,13 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     );
     let taken = logged_sum(&log, "exports_taken_from_facts");
     assert!(taken > 0, "no export taken from its facts: {log}");
+    // No export came since the last run: pass one reads no key file, all are carried.
+    assert!(log.contains("key_files_read="), "{log}");
+    assert_eq!(
+        logged_sum(&log, "key_files_read"),
+        0,
+        "key files read again with none new: {log}"
+    );
     assert_same_reports(&a, &b);
     // An item of the first campaign replaced: its direct lines of that item become halo.
     for root in [&a, &b] {

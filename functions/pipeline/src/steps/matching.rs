@@ -16,6 +16,7 @@ use tokio::runtime::Handle;
 
 use super::facts::{self, FileFacts};
 use super::spill::{self, Spill};
+use super::states;
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
@@ -88,15 +89,21 @@ pub async fn match_orders(
     let catalog = stores.campaigns.load_for_range(from, to).await?;
     let loaded = started.elapsed();
 
-    let mut files: Vec<(ExportKey, u64)> = stores
+    let mut files: Vec<KeyFile> = stores
         .staging
         .list(layout::KEYS_PREFIX)
         .await?
-        .iter()
-        .filter_map(|o| Some((ExportKey::from_keys_key(&o.key)?, o.size)))
+        .into_iter()
+        .filter_map(|o| {
+            Some(KeyFile {
+                export: ExportKey::from_keys_key(&o.key)?,
+                size: o.size,
+                etag: o.etag,
+            })
+        })
         .collect();
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
-    files.sort_by_key(|(k, _)| (k.date, k.key()));
+    files.sort_by_key(|f| (f.export.date, f.export.key()));
 
     let mut published: HashMap<BrandDate, Vec<String>> = HashMap::new();
     let mut d = from;
@@ -188,6 +195,13 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
+/// A staged export's key file, as listed.
+pub(crate) struct KeyFile {
+    pub export: ExportKey,
+    pub size: u64,
+    pub etag: String,
+}
+
 /// A line key held in the latest-state map: 8-byte aligned, so an entry with its position is 24 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key(u64, u64);
@@ -238,6 +252,8 @@ struct Latest {
     staged: Vec<Staged>,
     wanted: Vec<Vec<u64>>,
     no_token: u64,
+    /// Key files read, over all passes (the others were carried from an earlier run).
+    key_files_read: usize,
 }
 
 /// Pass one: reads the key files in latest-state order and marks, in each line file, the rows that
@@ -247,15 +263,17 @@ struct Latest {
 fn latest_states(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
-    files: &[(ExportKey, u64)],
+    files: &[KeyFile],
     rows_per_pass: u64,
 ) -> Result<Latest, StepError> {
     let started = std::time::Instant::now();
-    let records: u64 = files
-        .iter()
-        .map(|(_, size)| size / KEY_RECORD_LEN as u64)
-        .sum();
-    let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
+    let records: u64 = files.iter().map(|f| f.size / KEY_RECORD_LEN as u64).sum();
+    // A power of two: the shares kept between runs ([`states`]) stay cut the same way while the
+    // history grows, until it doubles.
+    let passes = records
+        .div_ceil(rows_per_pass.max(1))
+        .max(1)
+        .next_power_of_two();
     // Passes are independent: a worker per core takes them one at a time.
     let results = on_every_core(
         usize::try_from(passes).unwrap_or(usize::MAX),
@@ -284,10 +302,20 @@ fn latest_states(
         staged: Vec::new(),
         wanted: Vec::new(),
         no_token: 0,
+        key_files_read: 0,
     });
+    // Shares kept for another number of passes are cut otherwise: no run reads them again.
+    let kept_here = states::key(passes, 0);
+    let kept_here = kept_here.trim_end_matches("0.bin");
+    for o in handle.block_on(staging.list(states::PREFIX))? {
+        if !o.key.starts_with(kept_here) {
+            handle.block_on(staging.delete(&o.key))?;
+        }
+    }
     tracing::info!(
         files = files.len(),
         passes,
+        key_files_read = latest.key_files_read,
         keys_ms = started.elapsed().as_millis() as u64,
         "latest states found"
     );
@@ -306,6 +334,7 @@ impl Latest {
                 .into());
             }
         }
+        self.key_files_read += other.key_files_read;
         for (mine, theirs) in self.wanted.iter_mut().zip(other.wanted) {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 *m |= t;
@@ -315,22 +344,22 @@ impl Latest {
     }
 }
 
-/// One pass of [`latest_states`]: the lines whose key falls in share `pass` of `passes`.
+/// One pass of [`latest_states`]: the lines whose key falls in share `pass` of `passes`. The share
+/// kept by an earlier run ([`states`]) is taken in when the key files begin with the ones it read,
+/// and only the key files after them are read; the share is kept again when any was.
 fn one_pass(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
-    files: &[(ExportKey, u64)],
+    files: &[KeyFile],
     pass: u64,
     passes: u64,
     state: &mut State,
 ) -> Result<Latest, StepError> {
-    let mut latest = Latest {
-        staged: Vec::with_capacity(files.len()),
-        wanted: Vec::with_capacity(files.len()),
-        no_token: 0,
-    };
-    for (f, (ek, _)) in files.iter().enumerate() {
-        let key = ek.keys_key();
+    let snapshot = states::key(passes, pass);
+    let mut reads = carried_states(handle, staging, &snapshot, files, pass, passes, state)?;
+    let carried = reads.len();
+    for (f, kf) in files.iter().enumerate().skip(carried) {
+        let key = kf.export.keys_key();
         let obj = handle
             .block_on(staging.get(&key))?
             .ok_or_else(|| vanished(&key))?;
@@ -353,16 +382,50 @@ fn one_pass(
             }
         })
         .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-        latest.staged.push(Staged {
-            export: ek.clone(),
-            source: ExportRef {
-                key: source.export_key,
-                etag: source.etag,
-            },
+        reads.push(states::FileRead {
+            export_key: source.export_key,
+            etag: source.etag,
             token_rows: row,
+            no_token,
         });
-        latest.wanted.push(vec![0u64; (row as usize).div_ceil(64)]);
-        latest.no_token += no_token;
+    }
+    if carried < files.len() {
+        let digest = states::files_digest(files.iter().map(|f| (f.export.keys_key(), &f.etag)));
+        let tmp = tempfile::NamedTempFile::new()
+            .map_err(|e| StepError::io("writing latest states", true, e))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 18, tmp.as_file());
+        states::write(
+            &mut out,
+            passes,
+            pass,
+            &digest,
+            &reads,
+            state.len(),
+            state.iter().map(|(k, (f, r))| (k.0, k.1, *f, *r)),
+        )
+        .map_err(|e| StepError::io("writing latest states", true, e))?;
+        drop(out);
+        handle.block_on(staging.put_file(&snapshot, tmp.path()))?;
+    }
+    let mut latest = Latest {
+        staged: Vec::with_capacity(files.len()),
+        wanted: Vec::with_capacity(files.len()),
+        no_token: 0,
+        key_files_read: files.len() - carried,
+    };
+    for (kf, r) in files.iter().zip(reads) {
+        latest
+            .wanted
+            .push(vec![0u64; (r.token_rows as usize).div_ceil(64)]);
+        latest.no_token += r.no_token;
+        latest.staged.push(Staged {
+            export: kf.export.clone(),
+            source: ExportRef {
+                key: r.export_key,
+                etag: r.etag,
+            },
+            token_rows: r.token_rows,
+        });
     }
     for (file, row) in state.values() {
         let (file, row) = (*file as usize, *row as usize);
@@ -373,10 +436,49 @@ fn one_pass(
     tracing::debug!(
         pass,
         lines = state.len(),
+        key_files_carried = carried,
+        key_files_read = files.len() - carried,
         "latest states of a share of the keys"
     );
     state.clear();
     Ok(latest)
+}
+
+/// Fills `state` from the share kept at `snapshot` when it stands for the first key files of
+/// `files`, and returns what was read of each of those; otherwise leaves `state` empty.
+fn carried_states(
+    handle: &Handle,
+    staging: &Arc<dyn ObjectStore>,
+    snapshot: &str,
+    files: &[KeyFile],
+    pass: u64,
+    passes: u64,
+    state: &mut State,
+) -> Result<Vec<states::FileRead>, StepError> {
+    let Some(obj) = handle.block_on(staging.get(snapshot))? else {
+        return Ok(Vec::new());
+    };
+    let mut reader = crate::store::blocking_reader(obj.body, handle.clone());
+    let stands = |n: usize, digest: &[u8; 32]| {
+        n <= files.len()
+            && states::files_digest(files[..n].iter().map(|f| (f.export.keys_key(), &f.etag)))
+                == *digest
+    };
+    let read = states::read(&mut reader, passes, pass, stands, |(k0, k1, f, r)| {
+        state.insert(Key(k0, k1), (f, r));
+    })
+    .map_err(|e| StepError::io("reading latest states", true, e))?;
+    match read {
+        Some(reads) => Ok(reads),
+        None => {
+            tracing::info!(
+                snapshot,
+                "latest states kept do not stand for these key files; reading them all"
+            );
+            state.clear();
+            Ok(Vec::new())
+        }
+    }
 }
 
 struct Plan {
@@ -448,7 +550,7 @@ impl Plan {
         &self,
         handle: &Handle,
         staging: Arc<dyn ObjectStore>,
-        files: &[(ExportKey, u64)],
+        files: &[KeyFile],
         catalog: &Catalog,
     ) -> Result<(Vec<BrandDate>, MatchStats, Known), StepError> {
         let mut targets: Vec<NaiveDate> = Vec::new();
@@ -463,9 +565,9 @@ impl Plan {
         let mut stats = MatchStats::default();
         for i in 0..=files.len() {
             let cut = match files.get(i) {
-                Some((ek, _)) => targets[next..]
+                Some(f) => targets[next..]
                     .iter()
-                    .take_while(|x| **x + self.lookback < ek.date)
+                    .take_while(|x| **x + self.lookback < f.export.date)
                     .count(),
                 None => targets.len() - next,
             };
@@ -1029,13 +1131,13 @@ mod tests {
         }
     }
 
-    /// Stages `lines` as the export of 2025-06-0{day + 1} (ETag `e{day}`): its key and key-file size.
+    /// Stages `lines` as the export of 2025-06-0{day + 1} (ETag `e{day}`): its key file as listed.
     fn stage(
         rt: &tokio::runtime::Runtime,
         store: &Arc<dyn ObjectStore>,
         day: usize,
         lines: impl IntoIterator<Item = OrderLine>,
-    ) -> (ExportKey, u64) {
+    ) -> KeyFile {
         let ek = ExportKey::parse(&format!("exports/taobao/2025-06-0{}/a.csv", day + 1)).unwrap();
         let src = StagedSource {
             export_key: ek.key(),
@@ -1046,10 +1148,14 @@ mod tests {
             w.write(&l).unwrap();
         }
         let (lines, keys) = w.finish().unwrap();
-        let size = keys.len() as u64;
         rt.block_on(store.put(&ek.lines_key(), lines)).unwrap();
         rt.block_on(store.put(&ek.keys_key(), keys)).unwrap();
-        (ek, size)
+        let listed = rt.block_on(store.list(&ek.keys_key())).unwrap();
+        KeyFile {
+            export: ek,
+            size: listed[0].size,
+            etag: listed[0].etag.clone(),
+        }
     }
 
     /// However many passes pass one takes, it marks the same rows: the last appearance of each line
@@ -1085,6 +1191,87 @@ mod tests {
             assert_eq!(many.no_token, one.no_token);
         }
     }
+    /// Latest states carried from an earlier run are those read afresh: after more exports come
+    /// (only their key files are read), and after an export is staged again (its own key file and
+    /// those after it are read again, for a snapshot no longer stands).
+    #[test]
+    fn latest_states_carried_from_an_earlier_run_are_those_read_afresh() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalObjects::new(dir.path()));
+        let handle = rt.handle().clone();
+        let days: Vec<Vec<(u32, bool)>> = vec![
+            (0..40).map(|i| (i, i % 3 != 0)).collect(),
+            (30..70).map(|i| (i, i % 4 != 0)).collect(),
+            // Restates lines of both days before, with and without a token.
+            (0..20).map(|i| (i * 3, i % 2 == 0)).collect(),
+            (60..90).map(|i| (i, true)).collect(),
+        ];
+        let mut files: Vec<KeyFile> = days
+            .iter()
+            .enumerate()
+            .map(|(d, rows)| stage(&rt, &store, d, rows.iter().map(|(id, t)| line(*id, *t))))
+            .collect();
+        let afresh = |files: &[KeyFile], rows_per_pass| {
+            let _ = std::fs::remove_dir_all(dir.path().join("staging/states"));
+            latest_states(&handle, &store, files, rows_per_pass).unwrap()
+        };
+        // Passes of all four files as of the first two (80 and 130 rows, and a first line per key
+        // file): one, two (70 a pass) and eight (20 a pass: 5 and 8 rounded up).
+        let passes_for = |files: &[KeyFile], rows_per_pass: u64| {
+            files
+                .iter()
+                .map(|f| f.size / KEY_RECORD_LEN as u64)
+                .sum::<u64>()
+                .div_ceil(rows_per_pass)
+                .next_power_of_two()
+        };
+        for rows_per_pass in [u64::MAX, 70, 20] {
+            assert_eq!(
+                passes_for(&files[..2], rows_per_pass),
+                passes_for(&files, rows_per_pass)
+            );
+            let fresh = afresh(&files, rows_per_pass);
+            afresh(&files[..2], rows_per_pass);
+            let carried = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
+            let shares = passes_for(&files, rows_per_pass) as usize;
+            assert_eq!(
+                carried.key_files_read,
+                2 * shares,
+                "{rows_per_pass} rows a pass"
+            );
+            assert_eq!(carried.wanted, fresh.wanted, "{rows_per_pass} rows a pass");
+            assert_eq!(carried.no_token, fresh.no_token);
+            let staged = |l: &Latest| {
+                l.staged
+                    .iter()
+                    .map(|s| (s.export.key(), s.source.clone(), s.token_rows))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(staged(&carried), staged(&fresh));
+            // Nothing new: nothing read.
+            let again = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
+            assert_eq!(again.key_files_read, 0);
+            assert_eq!(again.wanted, fresh.wanted);
+        }
+        // Day 2 staged again with other rows: its snapshot no longer stands.
+        latest_states(&handle, &store, &files, u64::MAX).unwrap();
+        files[1] = stage(&rt, &store, 1, (30..70).map(|i| line(i, i % 5 != 0)));
+        let carried = latest_states(&handle, &store, &files, u64::MAX).unwrap();
+        assert_eq!(carried.key_files_read, files.len());
+        let fresh = afresh(&files, u64::MAX);
+        assert_eq!(carried.wanted, fresh.wanted);
+        assert_eq!(carried.no_token, fresh.no_token);
+        // A snapshot cut for another number of passes is removed, not left to pile up.
+        latest_states(&handle, &store, &files, 17).unwrap();
+        let left = rt.block_on(store.list(states::PREFIX)).unwrap();
+        let passes = passes_for(&files, 17);
+        assert_eq!(left.len() as u64, passes);
+        assert!(left
+            .iter()
+            .all(|o| o.key.starts_with(&format!("{}{passes}/", states::PREFIX))));
+    }
+
     /// Deciding several exports in one call hands each its own share: the same facts and digests,
     /// export by export, as deciding each alone.
     #[test]

@@ -8,6 +8,7 @@ pub mod matching;
 pub mod publish;
 pub mod run;
 mod spill;
+mod states;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
