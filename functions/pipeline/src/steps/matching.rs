@@ -274,12 +274,14 @@ fn latest_states(
         .div_ceil(rows_per_pass.max(1))
         .max(1)
         .next_power_of_two();
+    // What a kept share stands for, for each number of key files it may have read.
+    let digests = states::prefix_digests(files.iter().map(|f| (f.export.keys_key(), &f.etag)));
     // Passes are independent: a worker per core takes them one at a time.
     let results = on_every_core(
         usize::try_from(passes).unwrap_or(usize::MAX),
         || (None::<Latest>, State::default()),
         |(mine, state), pass| {
-            let l = one_pass(handle, staging, files, pass as u64, passes, state)?;
+            let l = one_pass(handle, staging, files, &digests, pass as u64, passes, state)?;
             match mine {
                 Some(m) => m.absorb(l),
                 None => {
@@ -305,10 +307,9 @@ fn latest_states(
         key_files_read: 0,
     });
     // Shares kept for another number of passes are cut otherwise: no run reads them again.
-    let kept_here = states::key(passes, 0);
-    let kept_here = kept_here.trim_end_matches("0.bin");
+    let kept_here = states::dir(passes);
     for o in handle.block_on(staging.list(states::PREFIX))? {
-        if !o.key.starts_with(kept_here) {
+        if !o.key.starts_with(&kept_here) {
             handle.block_on(staging.delete(&o.key))?;
         }
     }
@@ -345,18 +346,20 @@ impl Latest {
 }
 
 /// One pass of [`latest_states`]: the lines whose key falls in share `pass` of `passes`. The share
-/// kept by an earlier run ([`states`]) is taken in when the key files begin with the ones it read,
-/// and only the key files after them are read; the share is kept again when any was.
+/// kept by an earlier run ([`states`]) is taken in when the key files begin with the ones it read
+/// (`digests[n]`: [`states::prefix_digests`] of `files`), and only the key files after them are
+/// read; the share is kept again when any was.
 fn one_pass(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
     files: &[KeyFile],
+    digests: &[[u8; 32]],
     pass: u64,
     passes: u64,
     state: &mut State,
 ) -> Result<Latest, StepError> {
     let snapshot = states::key(passes, pass);
-    let mut reads = carried_states(handle, staging, &snapshot, files, pass, passes, state)?;
+    let mut reads = carried_states(handle, staging, &snapshot, digests, pass, passes, state)?;
     let carried = reads.len();
     for (f, kf) in files.iter().enumerate().skip(carried) {
         let key = kf.export.keys_key();
@@ -390,7 +393,6 @@ fn one_pass(
         });
     }
     if carried < files.len() {
-        let digest = states::files_digest(files.iter().map(|f| (f.export.keys_key(), &f.etag)));
         let tmp = tempfile::NamedTempFile::new()
             .map_err(|e| StepError::io("writing latest states", true, e))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 18, tmp.as_file());
@@ -398,7 +400,7 @@ fn one_pass(
             &mut out,
             passes,
             pass,
-            &digest,
+            &digests[files.len()],
             &reads,
             state.len(),
             state.iter().map(|(k, (f, r))| (k.0, k.1, *f, *r)),
@@ -444,13 +446,13 @@ fn one_pass(
     Ok(latest)
 }
 
-/// Fills `state` from the share kept at `snapshot` when it stands for the first key files of
-/// `files`, and returns what was read of each of those; otherwise leaves `state` empty.
+/// Fills `state` from the share kept at `snapshot` when it stands for the first key files (their
+/// `digests`), and returns what was read of each of those; otherwise leaves `state` empty.
 fn carried_states(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
     snapshot: &str,
-    files: &[KeyFile],
+    digests: &[[u8; 32]],
     pass: u64,
     passes: u64,
     state: &mut State,
@@ -459,11 +461,7 @@ fn carried_states(
         return Ok(Vec::new());
     };
     let mut reader = crate::store::blocking_reader(obj.body, handle.clone());
-    let stands = |n: usize, digest: &[u8; 32]| {
-        n <= files.len()
-            && states::files_digest(files[..n].iter().map(|f| (f.export.keys_key(), &f.etag)))
-                == *digest
-    };
+    let stands = |n: usize, digest: &[u8; 32]| digests.get(n) == Some(digest);
     let read = states::read(&mut reader, passes, pass, stands, |(k0, k1, f, r)| {
         state.insert(Key(k0, k1), (f, r));
     })
@@ -1267,9 +1265,7 @@ mod tests {
         let left = rt.block_on(store.list(states::PREFIX)).unwrap();
         let passes = passes_for(&files, 17);
         assert_eq!(left.len() as u64, passes);
-        assert!(left
-            .iter()
-            .all(|o| o.key.starts_with(&format!("{}{passes}/", states::PREFIX))));
+        assert!(left.iter().all(|o| o.key.starts_with(&states::dir(passes))));
     }
 
     /// Deciding several exports in one call hands each its own share: the same facts and digests,

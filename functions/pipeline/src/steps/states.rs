@@ -13,10 +13,15 @@ const MAGIC: &str = concat!("seedline latest states 1 ", env!("CARGO_PKG_VERSION
 
 pub const PREFIX: &str = "staging/states/";
 
-/// Where share `pass` of `passes` is kept: one directory per number of passes, so a run that
+/// Where the shares of `passes` are kept: one directory per number of passes, so a run that
 /// splits the keys otherwise never reads a share cut differently.
+pub fn dir(passes: u64) -> String {
+    format!("{PREFIX}{passes}/")
+}
+
+/// Where share `pass` of `passes` is kept.
 pub fn key(passes: u64, pass: u64) -> String {
-    format!("{PREFIX}{passes}/{pass}.bin")
+    format!("{}{pass}.bin", dir(passes))
 }
 
 /// What pass one read of a key file, beside the map: kept so that it need not be read again.
@@ -33,19 +38,22 @@ pub struct FileRead {
 /// One latest state: a line's key (two halves) and its file and row.
 pub type Entry = (u64, u64, u32, u32);
 
-/// The digest of key files by key and ETag, in order: what a snapshot stands for.
-pub fn files_digest<K: AsRef<str>, E: AsRef<str>>(
+/// The digest of key files by key and ETag, in order, of every first `n` of them (`n` from 0 to
+/// all): what a snapshot stands for, for each number of files it may have read.
+pub fn prefix_digests<K: AsRef<str>, E: AsRef<str>>(
     files: impl IntoIterator<Item = (K, E)>,
-) -> [u8; 32] {
+) -> Vec<[u8; 32]> {
     let mut h = sha2::Sha256::new();
+    let mut digests = vec![h.clone().finalize().into()];
     for (key, etag) in files {
         let (key, etag) = (key.as_ref(), etag.as_ref());
         h.update((key.len() as u64).to_le_bytes());
         h.update(key.as_bytes());
         h.update((etag.len() as u64).to_le_bytes());
         h.update(etag.as_bytes());
+        digests.push(h.clone().finalize().into());
     }
-    h.finalize().into()
+    digests
 }
 
 /// Writes a snapshot of share `pass` of `passes` after the key files digested as `digest`.
@@ -194,6 +202,11 @@ fn str_of(input: &mut impl BufRead) -> std::io::Result<Option<String>> {
 mod tests {
     use super::*;
 
+    /// The digest of all of `files`.
+    fn digest_of<const N: usize>(files: [(&str, &str); N]) -> [u8; 32] {
+        *prefix_digests(files).last().unwrap()
+    }
+
     fn sample() -> (Vec<FileRead>, Vec<Entry>) {
         let files = vec![
             FileRead {
@@ -230,7 +243,7 @@ mod tests {
     #[test]
     fn a_snapshot_reads_back_as_written() {
         let (files, entries) = sample();
-        let digest = files_digest([("k1", "t1"), ("k2", "t2")]);
+        let digest = digest_of([("k1", "t1"), ("k2", "t2")]);
         let bytes = encoded(&files, &entries, &digest);
         let mut got = Vec::new();
         let back = read(
@@ -248,7 +261,7 @@ mod tests {
     #[test]
     fn a_snapshot_for_other_files_or_another_share_or_torn_is_not_used() {
         let (files, entries) = sample();
-        let digest = files_digest([("k1", "t1"), ("k2", "t2")]);
+        let digest = digest_of([("k1", "t1"), ("k2", "t2")]);
         let bytes = encoded(&files, &entries, &digest);
         let read_as = |bytes: &[u8], passes, pass, want: [u8; 32]| {
             read(&mut &bytes[..], passes, pass, |_, d| *d == want, |_| {})
@@ -261,7 +274,7 @@ mod tests {
             &bytes,
             4,
             1,
-            files_digest([("k1", "t1"), ("k2", "t3")])
+            digest_of([("k1", "t1"), ("k2", "t3")])
         ));
         assert!(!read_as(&bytes, 4, 2, digest));
         assert!(!read_as(&bytes, 8, 1, digest));
@@ -278,10 +291,16 @@ mod tests {
 
     #[test]
     fn the_digest_is_of_keys_and_etags_in_order() {
-        let a = files_digest([("k1", "t1"), ("k2", "t2")]);
-        assert_ne!(a, files_digest([("k2", "t2"), ("k1", "t1")]));
-        assert_ne!(a, files_digest([("k1", "t1k2"), ("", "t2")]));
-        assert_ne!(a, files_digest([("k1", "t1")]));
-        assert_eq!(a, files_digest([("k1", "t1"), ("k2", "t2")]));
+        let a = digest_of([("k1", "t1"), ("k2", "t2")]);
+        assert_ne!(a, digest_of([("k2", "t2"), ("k1", "t1")]));
+        assert_ne!(a, digest_of([("k1", "t1k2"), ("", "t2")]));
+        assert_ne!(a, digest_of([("k1", "t1")]));
+        assert_eq!(a, digest_of([("k1", "t1"), ("k2", "t2")]));
+        // Each first n of the files: the digest of those n alone.
+        let all = prefix_digests([("k1", "t1"), ("k2", "t2"), ("k3", "t3")]);
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0], digest_of::<0>([]));
+        assert_eq!(all[1], digest_of([("k1", "t1")]));
+        assert_eq!(all[2], a);
     }
 }
