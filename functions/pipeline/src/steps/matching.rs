@@ -268,12 +268,12 @@ fn latest_states(
 ) -> Result<Latest, StepError> {
     let started = std::time::Instant::now();
     let records: u64 = files.iter().map(|f| f.size / KEY_RECORD_LEN as u64).sum();
-    // A power of two: the shares kept between runs ([`states`]) stay cut the same way while the
-    // history grows, until it doubles.
-    let passes = records
-        .div_ceil(rows_per_pass.max(1))
-        .max(1)
-        .next_power_of_two();
+    // The shares kept between runs ([`states`]) stay cut the same way while the history grows.
+    let kept = handle.block_on(staging.list(states::PREFIX))?;
+    let passes = states::passes(
+        records.div_ceil(rows_per_pass.max(1)),
+        kept.iter().filter_map(|o| states::passes_of(&o.key)).max(),
+    );
     // What a kept share stands for, for each number of key files it may have read.
     let digests = states::prefix_digests(files.iter().map(|f| (f.export.keys_key(), &f.etag)));
     // Passes are independent: a worker per core takes them one at a time.
@@ -308,7 +308,7 @@ fn latest_states(
     });
     // Shares kept for another number of passes are cut otherwise: no run reads them again.
     let kept_here = states::dir(passes);
-    for o in handle.block_on(staging.list(states::PREFIX))? {
+    for o in kept {
         if !o.key.starts_with(&kept_here) {
             handle.block_on(staging.delete(&o.key))?;
         }
@@ -1214,28 +1214,28 @@ mod tests {
             let _ = std::fs::remove_dir_all(dir.path().join("staging/states"));
             latest_states(&handle, &store, files, rows_per_pass).unwrap()
         };
-        // Passes of all four files as of the first two (80 and 130 rows, and a first line per key
-        // file): one, two (70 a pass) and eight (20 a pass: 5 and 8 rounded up).
-        let passes_for = |files: &[KeyFile], rows_per_pass: u64| {
-            files
-                .iter()
-                .map(|f| f.size / KEY_RECORD_LEN as u64)
-                .sum::<u64>()
-                .div_ceil(rows_per_pass)
-                .next_power_of_two()
-        };
-        for rows_per_pass in [u64::MAX, 70, 20] {
-            assert_eq!(
-                passes_for(&files[..2], rows_per_pass),
-                passes_for(&files, rows_per_pass)
+        let shares_kept = |passes: u64| {
+            let left = rt.block_on(store.list(states::PREFIX)).unwrap();
+            assert!(
+                left.iter().all(|o| o.key.starts_with(&states::dir(passes))),
+                "shares cut otherwise left: {:?}",
+                left.iter().map(|o| &o.key).collect::<Vec<_>>()
             );
+            left.len() as u64
+        };
+        // Rows a pass, and the passes the first two days' cut lasts into all four days with: the
+        // first day alone is cut in as many as it needs (1, 1 and 3), the first two outgrow that
+        // and are cut in a power of two (1, 2 and 8), which still serves all four.
+        for (rows_per_pass, passes) in [(u64::MAX, 1), (75, 2), (20, 8)] {
             let fresh = afresh(&files, rows_per_pass);
-            afresh(&files[..2], rows_per_pass);
+            afresh(&files[..1], rows_per_pass);
+            latest_states(&handle, &store, &files[..2], rows_per_pass).unwrap();
+            assert_eq!(shares_kept(passes), passes, "{rows_per_pass} rows a pass");
             let carried = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
-            let shares = passes_for(&files, rows_per_pass) as usize;
+            assert_eq!(shares_kept(passes), passes, "{rows_per_pass} rows a pass");
             assert_eq!(
                 carried.key_files_read,
-                2 * shares,
+                2 * passes as usize,
                 "{rows_per_pass} rows a pass"
             );
             assert_eq!(carried.wanted, fresh.wanted, "{rows_per_pass} rows a pass");
@@ -1260,12 +1260,10 @@ mod tests {
         let fresh = afresh(&files, u64::MAX);
         assert_eq!(carried.wanted, fresh.wanted);
         assert_eq!(carried.no_token, fresh.no_token);
-        // A snapshot cut for another number of passes is removed, not left to pile up.
+        // Outgrown (one pass kept, nine needed): cut anew in sixteen, and the one share removed
+        // rather than left to pile up.
         latest_states(&handle, &store, &files, 17).unwrap();
-        let left = rt.block_on(store.list(states::PREFIX)).unwrap();
-        let passes = passes_for(&files, 17);
-        assert_eq!(left.len() as u64, passes);
-        assert!(left.iter().all(|o| o.key.starts_with(&states::dir(passes))));
+        assert_eq!(shares_kept(16), 16);
     }
 
     /// Deciding several exports in one call hands each its own share: the same facts and digests,

@@ -24,6 +24,25 @@ pub fn key(passes: u64, pass: u64) -> String {
     format!("{}{pass}.bin", dir(passes))
 }
 
+/// The number of kept shares under `key`, when it is a share's key.
+pub fn passes_of(key: &str) -> Option<u64> {
+    key.strip_prefix(PREFIX)?.split('/').next()?.parse().ok()
+}
+
+/// How many passes to cut the keys into when memory needs at least `needed` and the shares kept
+/// are cut in `kept`. The kept cut, while it is enough and not more than twice as many as needed:
+/// the history then grows without cutting anew. Otherwise as few as needed, rounded up to a power
+/// of two when there was a cut before (a history that outgrew it), so that it lasts until the
+/// history doubles; a first run with none takes exactly what it needs.
+pub fn passes(needed: u64, kept: Option<u64>) -> u64 {
+    let needed = needed.max(1);
+    match kept {
+        Some(k) if needed <= k && k <= needed.saturating_mul(2) => k,
+        Some(_) => needed.next_power_of_two(),
+        None => needed,
+    }
+}
+
 /// What pass one read of a key file, beside the map: kept so that it need not be read again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileRead {
@@ -238,6 +257,21 @@ mod tests {
         )
         .unwrap();
         out
+    }
+
+    #[test]
+    fn a_kept_cut_lasts_while_it_is_enough_and_not_twice_too_many() {
+        assert_eq!(passes(5, None), 5);
+        assert_eq!(passes(0, None), 1);
+        assert_eq!(passes(6, Some(5)), 8);
+        assert_eq!(passes(8, Some(8)), 8);
+        assert_eq!(passes(5, Some(8)), 8);
+        assert_eq!(passes(4, Some(8)), 8);
+        assert_eq!(passes(3, Some(8)), 4);
+        assert_eq!(passes(9, Some(8)), 16);
+        assert_eq!(passes(1, Some(1)), 1);
+        assert_eq!(passes_of(&key(8, 3)), Some(8));
+        assert_eq!(passes_of("staging/facts/x"), None);
     }
 
     #[test]
