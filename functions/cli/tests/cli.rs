@@ -876,6 +876,15 @@ fn reports_skipped_by_their_digests_are_the_reports_a_full_build_makes() {
     for d in 1..=7 {
         run_full(&format!("2025-06-0{d}"));
     }
+    // The last day of the week built its reports with the totals of the day before's unchanged
+    // inputs, not their lines decided again.
+    let log = run_logged(&a, "2025-06-08", &key);
+    run_full("2025-06-08");
+    assert!(
+        logged_sum(&log, "day_before_known") > 0,
+        "no report took the day before's totals from its known input: {log}"
+    );
+    assert_same_reports(&a, &b);
     assert!(a.join("staging/match/input-digests.bin").exists());
     assert!(a.join("staging/facts").exists());
     assert!(a.join("staging/states").exists());

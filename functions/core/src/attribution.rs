@@ -822,7 +822,7 @@ impl<'c> Attribution<'c> {
                 .get(&(brand_id.to_string(), d))
                 .map(Vec::as_slice)
         };
-        let previous = date.pred_opt().and_then(get);
+        let previous = date.pred_opt().and_then(get).map(DayTotals::of);
         self.report_input_from(
             brand_id,
             date,
@@ -831,14 +831,16 @@ impl<'c> Attribution<'c> {
         )
     }
 
-    /// The input of `brand`'s report for `date`, from its credited lines of that date and of the day
-    /// before (as [`Attribution::decide`] handed them back, in any order).
+    /// The input of `brand`'s report for `date`, from its credited lines of that date (as
+    /// [`Attribution::decide`] handed them back, in any order) and the totals of the day before's
+    /// ([`DayTotals::of`] them; `None` when it has none). Totals, not lines: a caller that has the day
+    /// before's report input from an earlier run need not decide its lines again.
     pub fn report_input_from(
         &self,
         brand_id: &str,
         date: NaiveDate,
         mut lines: Vec<AttributedLine>,
-        previous: Option<&[AttributedLine]>,
+        previous_day: Option<DayTotals>,
     ) -> ReportInput {
         lines.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
@@ -893,7 +895,6 @@ impl<'c> Attribution<'c> {
                 etag: self.etags.get(key).cloned().unwrap_or_default(),
             })
             .collect();
-        let previous_day = previous.map(DayTotals::of);
         ReportInput {
             brand_id: brand_id.to_string(),
             brand_name: self

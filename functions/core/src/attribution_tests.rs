@@ -435,7 +435,10 @@ fn digests_and_inputs(cat: &Catalog, lines: &[(OrderLine, &str)]) -> Vec<([u8; 3
         .iter()
         .zip(sums)
         .map(|(d, sum)| {
-            let previous = d.pred_opt().and_then(|p| kept.get(&p)).map(Vec::as_slice);
+            let previous = d
+                .pred_opt()
+                .and_then(|p| kept.get(&p))
+                .map(|l| DayTotals::of(l));
             let input =
                 a.report_input_from("b1", *d, kept.get(d).cloned().unwrap_or_default(), previous);
             (sum, codec::encode_input(&input).unwrap())

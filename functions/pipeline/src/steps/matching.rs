@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::codec::{put_date, take_date};
-use seedline_core::attribution::{Attribution, ExportRef, Fingerprints, LinesDigest, MatchStats};
+use seedline_core::attribution::{
+    Attribution, DayTotals, ExportRef, Fingerprints, LinesDigest, MatchStats,
+};
 use seedline_core::campaign::Catalog;
 use seedline_core::line::{
     decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
@@ -490,28 +492,50 @@ struct Plan {
 }
 
 /// Of each report input match built: the digest of everything it was built from
-/// ([`Attribution::input_digests`]) and the SHA-256 of its encoding. Each entry is a fact whenever
-/// it was recorded (that digest comes to that input), so a stale file, or one a twin run overwrote,
-/// costs builds, never a wrong report: a report is skipped only when its digest is known and the
-/// input it comes to is the one published.
-type Known = HashMap<BrandDate, ([u8; 32], String)>;
+/// ([`Attribution::input_digests`]), the SHA-256 of its encoding and the totals of its own lines
+/// (what the next day's report shows as the day before). Each entry is a fact whenever it was
+/// recorded (that digest comes to that input), so a stale file, or one a twin run overwrote, costs
+/// builds, never a wrong report: a report is skipped only when its digest is known and the input it
+/// comes to is the one published.
+type Known = HashMap<BrandDate, KnownInput>;
 
-const KNOWN_MAGIC: &[u8] = b"seedline input digests 1\n";
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KnownInput {
+    digest: [u8; 32],
+    sha: String,
+    /// [`DayTotals::of`] the input's lines; `None` when it has none.
+    totals: Option<DayTotals>,
+}
+
+const KNOWN_MAGIC: &[u8] = b"seedline input digests 2\n";
 
 fn encode_known(known: &Known) -> Vec<u8> {
     let mut out = KNOWN_MAGIC.to_vec();
     let mut entries: Vec<_> = known.iter().collect();
     entries.sort_by(|a, b| a.0.cmp(b.0));
-    for (bd, (digest, sha)) in entries {
+    for (bd, k) in entries {
         put_str(&mut out, &bd.brand_id);
         put_date(&mut out, bd.date);
-        out.extend_from_slice(digest);
-        put_str(&mut out, sha);
+        out.extend_from_slice(&k.digest);
+        put_str(&mut out, &k.sha);
+        match &k.totals {
+            None => out.push(0),
+            Some(t) => {
+                out.push(1);
+                for n in [t.orders, t.buyers] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+                for n in [t.net_gmv_fen, t.refund_fen, t.halo_net_gmv_fen] {
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+        }
     }
     out
 }
 
 fn decode_known(bytes: &[u8]) -> Option<Known> {
+    use seedline_core::wire::take_array;
     let mut rest = bytes.strip_prefix(KNOWN_MAGIC)?;
     let mut known = Known::new();
     while !rest.is_empty() {
@@ -519,7 +543,25 @@ fn decode_known(bytes: &[u8]) -> Option<Known> {
         let date = take_date(&mut rest)?;
         let digest: [u8; 32] = take(&mut rest, 32)?.try_into().ok()?;
         let sha = take_str(&mut rest)?;
-        known.insert(BrandDate { brand_id, date }, (digest, sha));
+        let totals = match take_array::<1>(&mut rest)? {
+            [0] => None,
+            [1] => Some(DayTotals {
+                orders: u64::from_le_bytes(take_array(&mut rest)?),
+                buyers: u64::from_le_bytes(take_array(&mut rest)?),
+                net_gmv_fen: i64::from_le_bytes(take_array(&mut rest)?),
+                refund_fen: i64::from_le_bytes(take_array(&mut rest)?),
+                halo_net_gmv_fen: i64::from_le_bytes(take_array(&mut rest)?),
+            }),
+            _ => return None,
+        };
+        known.insert(
+            BrandDate { brand_id, date },
+            KnownInput {
+                digest,
+                sha,
+                totals,
+            },
+        );
     }
     Some(known)
 }
@@ -885,20 +927,33 @@ impl Plan {
             );
         }
         let wanted = targets.len();
-        let mut build = self.unless_known(&a, &lines, targets, learnt);
+        let (mut build, unchanged) = self.unless_known(&a, &lines, targets, learnt);
         let skipped = wanted - build.len();
-        // The inputs built need the credited lines of their date and the day before: those of
-        // exports taken in from their facts are decided again (into the spills; what they count is
-        // in already).
+        // The inputs built need the credited lines of their date and the totals of the day
+        // before's. Lines of exports taken in from their facts are decided again (into the spills;
+        // what they count is in already); the day before's totals come from its input when that is
+        // unchanged, so a day with history does not decide yesterday's export again for them.
         let needed: HashSet<(&str, NaiveDate)> = build
             .iter()
             .flat_map(|(t, _)| {
-                [Some(t.date), t.date.pred_opt()]
+                let before = t
+                    .date
+                    .pred_opt()
+                    .filter(|p| !unchanged.contains_key(&(t.brand_id.clone(), *p)));
+                [Some(t.date), before]
                     .into_iter()
                     .flatten()
                     .map(|d| (t.brand_id.as_str(), d))
             })
             .collect();
+        let day_before_known = build
+            .iter()
+            .filter(|(t, _)| {
+                t.date
+                    .pred_opt()
+                    .is_some_and(|p| unchanged.contains_key(&(t.brand_id.clone(), p)))
+            })
+            .count();
         let again: Vec<usize> = reused
             .iter()
             .filter(|(_, has)| has.iter().any(|(b, d)| needed.contains(&(b.as_str(), *d))))
@@ -911,12 +966,18 @@ impl Plan {
         // its own report takes next.
         build.sort_by_key(|t| std::cmp::Reverse(t.0.date));
         // Buckets are independent: shared out over the cores (each report is serialised, hashed and written).
-        let (a, spills, build) = (&a, &spills, &build);
+        let (a, spills, build, unchanged) = (&a, &spills, &build, &unchanged);
         for (mine, facts) in on_every_core(
             Spill::BUCKETS,
             || (Vec::new(), Vec::new()),
             |(mine, facts), bucket| {
-                self.inputs_of_bucket(handle, staging, a, spills, bucket, build, mine, facts)
+                let ctx = Building {
+                    a,
+                    spills,
+                    targets: build,
+                    unchanged,
+                };
+                self.inputs_of_bucket(handle, staging, &ctx, bucket, mine, facts)
             },
         )? {
             changed.extend(mine);
@@ -928,6 +989,7 @@ impl Plan {
             decide_ms = decided.as_millis() as u64,
             exports_taken_from_facts = reused.len(),
             decided_again_for_lines = again.len(),
+            day_before_known,
             inputs_ms = (started.elapsed() - decided).as_millis() as u64,
             credited = a.stats.credited,
             built = build.len(),
@@ -946,14 +1008,15 @@ impl Plan {
     }
 
     /// The targets whose input must be built, each with its digest; a target whose digest is known
-    /// to come to the input published for it is recorded in `learnt` and left out.
+    /// to come to the input published for it is recorded in `learnt` and left out, and returned
+    /// with the totals of its lines (for the next day's report built).
     fn unless_known(
         &self,
         a: &Attribution<'_>,
         lines: &spill::Digests,
         targets: Vec<BrandDate>,
         learnt: &mut Known,
-    ) -> Vec<(BrandDate, [u8; 32])> {
+    ) -> (Vec<(BrandDate, [u8; 32])>, Unchanged) {
         let mut by_brand: BTreeMap<&str, Vec<NaiveDate>> = BTreeMap::new();
         for t in &targets {
             by_brand.entry(&t.brand_id).or_default().push(t.date);
@@ -970,32 +1033,37 @@ impl Plan {
             digests.extend(dates.iter().zip(sums).map(|(d, x)| ((*brand, *d), x)));
         }
         let mut build = Vec::new();
+        let mut unchanged = Unchanged::new();
         for t in &targets {
             let digest = digests[&(t.brand_id.as_str(), t.date)];
             match self.known.get(t) {
-                Some((d, sha)) if *d == digest && self.is_published(t, sha) => {
-                    learnt.insert(t.clone(), (digest, sha.clone()));
+                Some(k) if k.digest == digest && self.is_published(t, &k.sha) => {
+                    unchanged.insert((t.brand_id.clone(), t.date), k.totals.clone());
+                    learnt.insert(t.clone(), k.clone());
                 }
                 _ => build.push((t.clone(), digest)),
             }
         }
-        build
+        (build, unchanged)
     }
 
     /// Stages the report input of each target of one spill bucket whose content changed, and
     /// records in `facts` what each input built came to.
-    #[allow(clippy::too_many_arguments)]
     fn inputs_of_bucket(
         &self,
         handle: &Handle,
         staging: &Arc<dyn ObjectStore>,
-        a: &Attribution<'_>,
-        spills: &[Spill],
+        ctx: &Building<'_, '_>,
         bucket: usize,
-        targets: &[(BrandDate, [u8; 32])],
         changed: &mut Vec<BrandDate>,
-        facts: &mut Vec<(BrandDate, ([u8; 32], String))>,
+        facts: &mut Vec<(BrandDate, KnownInput)>,
     ) -> Result<(), StepError> {
+        let Building {
+            a,
+            spills,
+            targets,
+            unchanged,
+        } = ctx;
         let mine: Vec<&(BrandDate, [u8; 32])> = targets
             .iter()
             .filter(|t| Spill::bucket(&t.0.brand_id) == bucket)
@@ -1003,15 +1071,22 @@ impl Plan {
         if mine.is_empty() {
             return Ok(());
         }
-        // The lines of each target's date and of the day before (its day-on-day change).
+        // The totals of the day before an unchanged input's (its day-on-day change), by date.
+        let before_of = |t: &BrandDate| {
+            let p = t.date.pred_opt()?;
+            unchanged.get(&(t.brand_id.clone(), p)).map(|x| (p, x))
+        };
+        // The lines of each target's date and of the day before, unless that one is unchanged.
         let mut wanted: HashMap<&str, BTreeSet<NaiveDate>> = HashMap::new();
         for (t, _) in &mine {
             let days = wanted.entry(&t.brand_id).or_default();
             days.insert(t.date);
-            days.extend(t.date.pred_opt());
+            if before_of(t).is_none() {
+                days.extend(t.date.pred_opt());
+            }
         }
         let mut kept = spill::KeptLines::new();
-        for s in spills {
+        for s in spills.iter() {
             let lines = s.load(bucket, |brand, d| {
                 wanted.get(brand).is_some_and(|days| days.contains(&d))
             })?;
@@ -1022,12 +1097,16 @@ impl Plan {
         for (target, digest) in mine {
             let key = (target.brand_id.clone(), target.date);
             let lines = kept.remove(&key).unwrap_or_default();
-            let previous = target
-                .date
-                .pred_opt()
-                .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
-                .map(Vec::as_slice);
+            let previous = match before_of(target) {
+                Some((_, totals)) => totals.clone(),
+                None => target
+                    .date
+                    .pred_opt()
+                    .and_then(|p| kept.get(&(target.brand_id.clone(), p)))
+                    .map(|l| DayTotals::of(l)),
+            };
             let input = a.report_input_from(&target.brand_id, target.date, lines, previous);
+            let totals = (!input.lines.is_empty()).then(|| DayTotals::of(&input.lines));
             let bytes = seedline_core::attribution::codec::encode_input(&input)
                 .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
             let sha = sha256_hex(&bytes);
@@ -1038,10 +1117,28 @@ impl Plan {
                 ))?;
                 changed.push(target.clone());
             }
-            facts.push((target.clone(), (*digest, sha)));
+            facts.push((
+                target.clone(),
+                KnownInput {
+                    digest: *digest,
+                    sha,
+                    totals,
+                },
+            ));
         }
         Ok(())
     }
+}
+
+/// The unchanged report inputs of one evaluation, by brand and date, with the totals of their lines.
+type Unchanged = HashMap<(String, NaiveDate), Option<DayTotals>>;
+
+/// What building the report inputs of one evaluation reads, shared by the workers.
+struct Building<'a, 'c> {
+    a: &'a Attribution<'c>,
+    spills: &'a [Spill],
+    targets: &'a [(BrandDate, [u8; 32])],
+    unchanged: &'a Unchanged,
 }
 
 /// Runs `work` for every task in `0..tasks` on a worker per core, each taking the next task when
@@ -1325,5 +1422,49 @@ mod tests {
             assert_eq!(digests, &alone[0].1, "export {f}");
             assert_eq!(a.stats.credited, u64::from(200 + 50 * f as u32));
         }
+    }
+
+    /// The input digests file keeps each entry whole, totals or none, and a file of an older
+    /// layout, or one cut short, does not read (every input is then built, as on a first run).
+    #[test]
+    fn known_inputs_round_trip_and_torn_ones_do_not_read() {
+        let bd = |b: &str, d: &str| BrandDate {
+            brand_id: b.into(),
+            date: seedline_core::time::parse_date(d).unwrap(),
+        };
+        let mut known = Known::new();
+        known.insert(
+            bd("b1", "2025-06-01"),
+            KnownInput {
+                digest: [7; 32],
+                sha: "ab".repeat(32),
+                totals: Some(DayTotals {
+                    orders: 3,
+                    net_gmv_fen: -5,
+                    refund_fen: 9,
+                    buyers: 2,
+                    halo_net_gmv_fen: 11,
+                }),
+            },
+        );
+        known.insert(
+            bd("b2", "2025-06-02"),
+            KnownInput {
+                digest: [1; 32],
+                sha: "cd".repeat(32),
+                totals: None,
+            },
+        );
+        let bytes = encode_known(&known);
+        assert_eq!(decode_known(&bytes), Some(known));
+        for cut in [1, 10, bytes.len() / 2, bytes.len() - 1] {
+            assert_eq!(decode_known(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let older = [
+            b"seedline input digests 1\n".as_slice(),
+            &bytes[KNOWN_MAGIC.len()..],
+        ]
+        .concat();
+        assert_eq!(decode_known(&older), None);
     }
 }
