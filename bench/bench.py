@@ -201,6 +201,27 @@ def versions_written_mb(run_dir, since):
     return total / 1e6
 
 
+def republished(run_dir, day):
+    """What changed in the reports a run of `day` republished, from its match record and each
+    report's last two manifests: {files that changed: reports}. A report whose own lines changed
+    (a restated line paid on its date) has a new orders.csv; one whose campaign-to-date figures
+    moved, a new campaigns.csv; one whose page alone moved (its campaigns-to-date table, chart or
+    day-before figures), a new report.html only."""
+    record = json.load(open(os.path.join(run_dir, "staging", "match", f"{day}.json")))
+    kinds = {}
+    for bd in record["changed"]:
+        d = os.path.join(run_dir, "reports", bd["brand_id"], bd["date"])
+        v = json.load(open(os.path.join(d, "latest.json")))["version"]
+        if v < 2:
+            kind = "a first version"
+        else:
+            files = lambda n: {f["name"]: f["sha256"] for f in json.load(open(os.path.join(d, f"v{n}", "manifest.json")))["files"]}
+            before, now = files(v - 1), files(v)
+            kind = ", ".join(sorted(n for n in now if before.get(n) != now[n])) or "nothing"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
 def median_run(runs):
     """The run with the median wall time (of an odd number of runs)."""
     return sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
@@ -445,6 +466,9 @@ def run(args):
             print(f"  reports published: first day {d1['reports']:,}, day 31 {d31['reports']:,} "
                   f"({d31['reports'] / max(d1['reports'], 1):.1f}x); match and publish per report published: "
                   f"first day {per(d1):.2f} ms, day 31 {per(d31):.2f} ms of wall")
+        kinds = republished(run_dir, last)
+        print("  what day 31 republished: " + "; ".join(
+            f"{n:,} {k}" for k, n in sorted(kinds.items(), key=lambda x: -x[1])))
         first_mb, last_mb = d1["written_mb"], d31["written_mb"]
         print(f"  report bytes written: first day {first_mb:.0f} MB, day 31 {last_mb:.0f} MB "
               f"({last_mb / max(first_mb, 1e-9):.1f}x)")
