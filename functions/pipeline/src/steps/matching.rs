@@ -1071,10 +1071,10 @@ impl Plan {
         if mine.is_empty() {
             return Ok(());
         }
-        // The totals of the day before an unchanged input's (its day-on-day change), by date.
+        // The totals of the day before's input, when that one is unchanged (its day-on-day change).
         let before_of = |t: &BrandDate| {
             let p = t.date.pred_opt()?;
-            unchanged.get(&(t.brand_id.clone(), p)).map(|x| (p, x))
+            unchanged.get(&(t.brand_id.clone(), p))
         };
         // The lines of each target's date and of the day before, unless that one is unchanged.
         let mut wanted: HashMap<&str, BTreeSet<NaiveDate>> = HashMap::new();
@@ -1098,7 +1098,7 @@ impl Plan {
             let key = (target.brand_id.clone(), target.date);
             let lines = kept.remove(&key).unwrap_or_default();
             let previous = match before_of(target) {
-                Some((_, totals)) => totals.clone(),
+                Some(totals) => totals.clone(),
                 None => target
                     .date
                     .pred_opt()
