@@ -12,7 +12,7 @@ use seedline_core::campaign::Catalog;
 use seedline_core::line::{
     decode_staged_into, read_keys, read_staged_rows, StagedReadError, KEY_RECORD_LEN,
 };
-use seedline_core::wire::{put_record, put_str, take, take_record, take_str};
+use seedline_core::wire::{put_record, put_str, take, take_array, take_record, take_str};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
@@ -535,7 +535,6 @@ fn encode_known(known: &Known) -> Vec<u8> {
 }
 
 fn decode_known(bytes: &[u8]) -> Option<Known> {
-    use seedline_core::wire::take_array;
     let mut rest = bytes.strip_prefix(KNOWN_MAGIC)?;
     let mut known = Known::new();
     while !rest.is_empty() {
@@ -939,7 +938,7 @@ impl Plan {
                 let before = t
                     .date
                     .pred_opt()
-                    .filter(|p| !unchanged.contains_key(&(t.brand_id.clone(), *p)));
+                    .filter(|_| day_before(&unchanged, t).is_none());
                 [Some(t.date), before]
                     .into_iter()
                     .flatten()
@@ -948,11 +947,7 @@ impl Plan {
             .collect();
         let day_before_known = build
             .iter()
-            .filter(|(t, _)| {
-                t.date
-                    .pred_opt()
-                    .is_some_and(|p| unchanged.contains_key(&(t.brand_id.clone(), p)))
-            })
+            .filter(|(t, _)| day_before(&unchanged, t).is_some())
             .count();
         let again: Vec<usize> = reused
             .iter()
@@ -1071,11 +1066,7 @@ impl Plan {
         if mine.is_empty() {
             return Ok(());
         }
-        // The totals of the day before's input, when that one is unchanged (its day-on-day change).
-        let before_of = |t: &BrandDate| {
-            let p = t.date.pred_opt()?;
-            unchanged.get(&(t.brand_id.clone(), p))
-        };
+        let before_of = |t: &BrandDate| day_before(unchanged, t);
         // The lines of each target's date and of the day before, unless that one is unchanged.
         let mut wanted: HashMap<&str, BTreeSet<NaiveDate>> = HashMap::new();
         for (t, _) in &mine {
@@ -1132,6 +1123,12 @@ impl Plan {
 
 /// The unchanged report inputs of one evaluation, by brand and date, with the totals of their lines.
 type Unchanged = HashMap<(String, NaiveDate), Option<DayTotals>>;
+
+/// The totals of the day before `t`'s input, when that input is unchanged (the day-on-day change of
+/// `t`'s report, without its lines); `None` when it is not among `unchanged`.
+fn day_before<'u>(unchanged: &'u Unchanged, t: &BrandDate) -> Option<&'u Option<DayTotals>> {
+    unchanged.get(&(t.brand_id.clone(), t.date.pred_opt()?))
+}
 
 /// What building the report inputs of one evaluation reads, shared by the workers.
 struct Building<'a, 'c> {
