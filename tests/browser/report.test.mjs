@@ -81,3 +81,68 @@ test('the campaigns table sorts without a network', async () => {
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+/** Every statement whose latest version restates an earlier one. */
+function restated() {
+  return fs.readdirSync(reports).flatMap((brand) =>
+    fs.readdirSync(path.join(reports, brand)).filter((d) => d !== 'to-date').flatMap((date) => {
+      const { prefix, version } = JSON.parse(fs.readFileSync(path.join(reports, brand, date, 'latest.json'), 'utf8'));
+      return version >= 2 ? [{ brand, date, version, dir: path.join(path.dirname(reports), prefix) }] : [];
+    }));
+}
+
+test('a restated statement says what moved, by how much and because of which export', async () => {
+  const all = restated();
+  assert.ok(all.length >= 1, 'the demo restates at least one statement');
+  const { brand, date, version, dir } = all[0];
+  const changes = fs.readFileSync(path.join(dir, 'changes.csv'), 'utf8').trim().split('\r\n').slice(1);
+  const { page, problems, context } = await open(path.join(dir, 'report.html'));
+  const summary = await page.innerText('#restated-summary');
+  assert.match(summary, new RegExp(`restates version ${version - 1}`));
+  const rows = page.locator('#restated tbody tr');
+  assert.equal(await rows.count(), changes.length, 'one panel row per changes.csv row');
+  // Each changed order line names the export that changed it, as changes.csv does.
+  for (const line of changes.filter((l) => l.startsWith('orders,changed,'))) {
+    const source = line.split(',').at(-1);
+    assert.ok(source.startsWith('exports/'), line);
+    assert.ok((await page.innerText('#restated')).includes(source), `${source} on the page`);
+  }
+  assert.match(await page.innerText('#restated'), /[+-]¥[0-9,]+\.[0-9]{2}/, 'by how much, in yuan');
+  for (const id of ['#campaigns', '#funnel', '#notes']) {
+    assert.ok(await page.locator(id).isVisible(), `${id} is shown`);
+  }
+  const html = await page.content();
+  assert.ok(!html.includes('ctd_'), 'a statement shows no figure of another date');
+  assert.ok((await page.innerText('header')).includes(date));
+  await page.screenshot({ path: path.join(shots, `${brand}-${date}-v${version}.png`), fullPage: true });
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+for (const brand of fs.readdirSync(reports)) {
+  const latest = path.join(reports, brand, 'to-date', 'latest.json');
+  if (!fs.existsSync(latest)) continue;
+  test(`${brand} to-date: totals, the campaigns' funnel, charts by day and per campaign`, async () => {
+    const { prefix } = JSON.parse(fs.readFileSync(latest, 'utf8'));
+    const dir = path.join(path.dirname(reports), prefix);
+    const csvRows = (name) => fs.readFileSync(path.join(dir, name), 'utf8').trim().split('\r\n').slice(1);
+    const { page, problems, context } = await open(path.join(dir, 'report.html'));
+    const headline = await page.innerText('#headline');
+    for (const k of ['Net GMV', 'Spend', 'ROAS']) assert.ok(headline.includes(k), `${k} in the headline`);
+    // The funnel table holds one row per funnel.csv row, with its net GMV.
+    const funnel = csvRows('funnel.csv');
+    assert.equal(await page.locator('#funnel tbody tr[data-campaign]').count(), funnel.length);
+    const net = funnel.reduce((s, l) => s + Math.round(Number(l.split(',')[12]) * 100), 0);
+    assert.equal(Number(await page.locator('#headline [data-field="net_gmv"]').getAttribute('data-v')), net);
+    // Net GMV and spend by day, drawn and tabled; a funnel chart per campaign.
+    if (csvRows('daily.csv').length > 0) {
+      assert.ok(await page.locator('#by-day').count() === 1, 'the series by day');
+      assert.ok(await page.locator('svg[aria-label="Net GMV by day"]').count() === 1);
+      assert.ok(await page.locator('svg[aria-label="RED spend by day"]').count() === 1);
+    }
+    assert.equal(await page.locator('#campaign-funnels svg').count(), funnel.length);
+    await page.screenshot({ path: path.join(shots, `${brand}-to-date.png`), fullPage: true });
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+}

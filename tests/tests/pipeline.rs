@@ -7,22 +7,22 @@ use common::{day, World};
 use seedline_pipeline::steps::ingest::{ingest_object, FileOutcome};
 use seedline_pipeline::steps::run::run_day;
 
-const CAMPAIGNS_HEADER: &str = "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv,ctd_net_gmv,spend,ctd_roas\r\n";
+const CAMPAIGNS_HEADER: &str = "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv\r\n";
 
 /// Day 20 by hand: Taobao O1 has a direct line (2 × 面霜, 199.00) and a halo line (50.50); O2 is unpaid,
 /// O3 is in another brand's shop, O4 was clicked before the flight, O6 has quantity 0 (rejected).
 /// JD order J1 pays 180.00 over 京东价 100.00 × 1 and 50.00 × 2: 90.00 each, one direct, one halo.
-/// ROAS: (199.00 + 90.00) / 1000.00 = 0.289 → 0.29.
-const DAY20_V1: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,90.00,1,1,90.00,90.00,1000.00,0.29\r\n\
-                        2025-05-20,b-fix,c-fix,面霜 种草,taobao,1,2,199.00,0.00,199.00,1,1,50.50,199.00,1000.00,0.29\r\n";
+const DAY20_V1: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,90.00,1,1,90.00\r\n\
+                        2025-05-20,b-fix,c-fix,面霜 种草,taobao,1,2,199.00,0.00,199.00,1,1,50.50\r\n";
 
-/// After day 22's export refunds 50.00 of line 1001: net 149.00, ROAS (149.00 + 90.00) / 1000.00 → 0.24.
-const DAY20_V2: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,90.00,1,1,90.00,90.00,1000.00,0.24\r\n\
-                        2025-05-20,b-fix,c-fix,面霜 种草,taobao,1,2,199.00,50.00,149.00,1,1,50.50,149.00,1000.00,0.24\r\n";
+/// After day 22's export refunds 50.00 of line 1001: net 149.00. Nothing of another date.
+const DAY20_V2: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,90.00,1,1,90.00\r\n\
+                        2025-05-20,b-fix,c-fix,面霜 种草,taobao,1,2,199.00,50.00,149.00,1,1,50.50\r\n";
 
-/// Day 22: O7 pays 20.00; to date Taobao 149.00 + 20.00 = 169.00, ROAS (169.00 + 90.00) / 1000.00 → 0.26.
-const DAY22_V1: &str =
-    "2025-05-22,b-fix,c-fix,面霜 种草,taobao,1,1,20.00,0.00,20.00,1,0,0.00,169.00,1000.00,0.26\r\n";
+/// Day 22: O7 pays 20.00.
+const DAY22_V1: &str = "2025-05-22,b-fix,c-fix,面霜 种草,taobao,1,1,20.00,0.00,20.00,1,0,0.00\r\n";
+
+const REFUND_EXPORT: &str = "exports/taobao/2025-05-22/ExportOrderDetailList20250522-1.csv.gz";
 
 #[tokio::test]
 async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
@@ -148,6 +148,53 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
         v1,
         "v1 is never rewritten"
     );
+    // v2 says what moved and which export moved it: the refund's export for the order line, no
+    // RED report for the note's funnel row, nothing for the campaign row that sums them.
+    let (_, changes) = w.latest_file("b-fix", "2025-05-20", "changes.csv").await;
+    assert_eq!(
+        changes,
+        format!(
+            "\u{feff}file,change,key,field,before,after,source\r\n\
+             campaigns,changed,c-fix/taobao,net_gmv,199.00,149.00,\r\n\
+             campaigns,changed,c-fix/taobao,refund,0.00,50.00,\r\n\
+             funnel,changed,c-fix/n-1,net_gmv,289.00,239.00,\r\n\
+             orders,changed,taobao/1001,net,199.00,149.00,{REFUND_EXPORT}\r\n\
+             orders,changed,taobao/1001,refund,0.00,50.00,{REFUND_EXPORT}\r\n"
+        )
+    );
+    // Exactly one statement restated: day 22 is new, nothing else moved. The to-date report
+    // follows, from 2025-05-15 (the campaign's start) to as_of 2025-05-22.
+    let versions: Vec<String> = w
+        .report_listing()
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.ends_with("/manifest.json"))
+        .collect();
+    assert_eq!(
+        versions,
+        [
+            "reports/b-fix/2025-05-20/v1/manifest.json",
+            "reports/b-fix/2025-05-20/v2/manifest.json",
+            "reports/b-fix/2025-05-22/v1/manifest.json",
+            "reports/b-fix/to-date/v1/manifest.json",
+            "reports/b-fix/to-date/v2/manifest.json",
+        ]
+    );
+    let (_, to_date) = w.latest_file("b-fix", "to-date", "campaigns.csv").await;
+    assert_eq!(
+        to_date,
+        "\u{feff}as_of,brand_id,campaign_id,campaign_name,marketplace,start,end,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv\r\n\
+         2025-05-22,b-fix,c-fix,面霜 种草,jd,2025-05-15,2025-05-25,1,1,90.00,0.00,90.00,1,1,90.00\r\n\
+         2025-05-22,b-fix,c-fix,面霜 种草,taobao,2025-05-15,2025-05-25,2,3,219.00,50.00,169.00,2,1,50.50\r\n"
+    );
+    // ROAS on fixed spend alone (no RED report yet): (90.00 + 169.00) / 1000.00 = 0.259 → 0.26.
+    let (_, funnel) = w.latest_file("b-fix", "to-date", "funnel.csv").await;
+    assert_eq!(
+        funnel,
+        "\u{feff}as_of,brand_id,campaign_id,campaign_name,impressions,clicks,engagements,link_clicks,media_spend,fixed_spend,spend,orders,net_gmv,halo_net_gmv,ctr,cvr,cpc,roas\r\n\
+         2025-05-22,b-fix,c-fix,面霜 种草,0,0,0,0,0.00,1000.00,1000.00,3,259.00,140.50,,,,0.26\r\n"
+    );
     let manifest: serde_json::Value = serde_json::from_slice(
         &w.report("reports/b-fix/2025-05-20/v2/manifest.json")
             .await
@@ -209,11 +256,17 @@ async fn days_run_out_of_order_end_in_the_same_reports() {
             .unwrap();
     }
     for d in ["2025-05-20", "2025-05-21", "2025-05-22"] {
-        for f in ["campaigns.csv", "notes.csv", "orders.csv", "report.html"] {
+        // The statement's content; its page differs only by the restated panel of its history.
+        for f in ["campaigns.csv", "notes.csv", "orders.csv", "funnel.csv"] {
             let a = in_order.latest_file("b-fix", d, f).await.1;
             let b = shuffled.latest_file("b-fix", d, f).await.1;
             assert_eq!(a, b, "{d} {f}");
         }
+    }
+    for f in ["campaigns.csv", "funnel.csv", "daily.csv", "report.html"] {
+        let a = in_order.latest_file("b-fix", "to-date", f).await.1;
+        let b = shuffled.latest_file("b-fix", "to-date", f).await.1;
+        assert_eq!(a, b, "to-date {f}");
     }
     assert_eq!(
         in_order

@@ -12,7 +12,7 @@ use common::{clients_via, day, endpoint, load_fixture_campaigns, World};
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::ingest::ingest_object;
 use seedline_pipeline::steps::matching::match_orders;
-use seedline_pipeline::steps::publish::publish_report;
+use seedline_pipeline::steps::publish::{publish_report, publish_to_date};
 use seedline_pipeline::steps::run::{day_exports, run_day};
 
 const DAYS: [&str; 2] = ["2025-05-20", "2025-05-22"];
@@ -211,6 +211,21 @@ async fn the_same_event_twice_and_twin_invocations_leave_one_result() {
             );
             let again = publish_report(s, &bd.brand_id, bd.date).await.unwrap();
             assert_eq!((again.version, again.written), (p.version, false));
+        }
+        // Then each brand's to-date report, twins again.
+        let mut brands = a.to_date_changed.clone();
+        brands.extend(b.to_date_changed.iter().cloned());
+        brands.sort();
+        brands.dedup();
+        assert!(!brands.is_empty());
+        for brand in &brands {
+            let (p, q) = tokio::join!(publish_to_date(s, brand), publish_to_date(s, brand));
+            let (p, q) = (p.unwrap(), q.unwrap());
+            assert_eq!(p.version, q.version, "twins settle on one version");
+            assert!(
+                !(p.written && q.written),
+                "only one of two twins moves latest.json"
+            );
         }
         // Whatever a reader could follow then is never changed by what comes later.
         for (k, v) in pointed_versions(&w).await {

@@ -88,24 +88,39 @@ enum Command {
         #[arg(long, value_parser = parse_date)]
         date: NaiveDate,
     },
-    /// Why an order line was or was not credited: its latest state, where it came from, the rules.
+    /// Why an order line was or was not credited (--marketplace and --line), or a report's
+    /// versions and what each changed and why (--brand with --date or --to-date).
     Explain {
         #[command(flatten)]
         target: Target,
-        #[arg(long)]
-        marketplace: seedline_core::line::Marketplace,
+        #[arg(long, requires = "line", conflicts_with = "brand")]
+        marketplace: Option<seedline_core::line::Marketplace>,
         /// The line id (Taobao 子订单编号, or ORDER/ITEM).
-        #[arg(long)]
-        line: String,
+        #[arg(long, requires = "marketplace", conflicts_with = "brand")]
+        line: Option<String>,
+        /// The brand whose report to explain.
+        #[arg(long, required_unless_present = "line")]
+        brand: Option<String>,
+        /// The statement of this report date (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date, requires = "brand", conflicts_with = "to_date")]
+        date: Option<NaiveDate>,
+        /// The brand's to-date report.
+        #[arg(long, requires = "brand")]
+        to_date: bool,
     },
-    /// Time-limited download links for a brand's latest report files (local: their paths).
+    /// Time-limited download links for a brand's latest statement of a date (--date), or its
+    /// to-date report (--to-date); local: their paths.
     Presign {
         #[command(flatten)]
         target: Target,
         #[arg(long)]
         brand: String,
-        #[arg(long, value_parser = parse_date)]
-        date: NaiveDate,
+        /// The statement of this report date (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date, required_unless_present = "to_date", conflicts_with = "to_date")]
+        date: Option<NaiveDate>,
+        /// The to-date report instead of a statement.
+        #[arg(long)]
+        to_date: bool,
         /// How long the links stay valid, in seconds (S3 allows up to 7 days).
         #[arg(long, default_value_t = 3600)]
         expires_in: u64,
@@ -258,6 +273,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             target,
             brand,
             date,
+            to_date: _,
             expires_in,
         } => operate::presign(&target, &brand, date, expires_in).await,
         Command::Backfill {
@@ -281,7 +297,21 @@ async fn dispatch(cli: Cli) -> Result<()> {
             target,
             marketplace,
             line,
-        } => operate::explain(&target.stores().await?, marketplace, &line).await,
+            brand,
+            date,
+            to_date,
+        } => {
+            let stores = target.stores().await?;
+            match (marketplace, line, brand) {
+                (Some(m), Some(line), _) => operate::explain(&stores, m, &line).await,
+                (_, _, Some(brand)) if date.is_some() || to_date => {
+                    operate::explain_report(&stores, &brand, date).await
+                }
+                _ => anyhow::bail!(
+                    "explain: give --marketplace and --line, or --brand with --date or --to-date"
+                ),
+            }
+        }
         Command::Campaigns {
             command: CampaignsCommand::List { target },
         } => operate::list_campaigns(&target.stores().await?).await,

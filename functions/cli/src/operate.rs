@@ -1,4 +1,4 @@
-//! Operator commands: backfill, status, rejects, explain, campaigns list/show.
+//! Operator commands: backfill, status, rejects, explain (a line or a report), presign, campaigns list/show.
 
 use std::time::Duration;
 
@@ -143,7 +143,11 @@ pub async fn status(stores: &Stores, date: NaiveDate, json: bool) -> Result<()> 
             for (reason, n) in &m.stats.excluded {
                 println!("  excluded {reason}: {n}");
             }
-            println!("  reports changed by this run: {}", m.changed.len());
+            println!(
+                "  statements changed by this run: {}, to-date reports: {}",
+                m.changed.len(),
+                m.to_date_changed.len()
+            );
         }
         None => println!("attributed: this day has not run"),
     }
@@ -152,6 +156,13 @@ pub async fn status(stores: &Stores, date: NaiveDate, json: bool) -> Result<()> 
         println!("  none");
     }
     for r in &s.reports {
+        println!("  {}  v{}  {}", r.brand_id, r.version, r.prefix);
+    }
+    println!("to-date reports now:");
+    if s.to_date.is_empty() {
+        println!("  none");
+    }
+    for r in &s.to_date {
         println!("  {}  v{}  {}", r.brand_id, r.version, r.prefix);
     }
     Ok(())
@@ -232,6 +243,42 @@ pub async fn explain(stores: &Stores, m: Marketplace, line_id: &str) -> Result<(
     Ok(())
 }
 
+/// A report's versions, oldest first, and what each changed and why (its changes.csv).
+pub async fn explain_report(stores: &Stores, brand: &str, date: Option<NaiveDate>) -> Result<()> {
+    let what = match date {
+        Some(d) => format!("statement of {d}"),
+        None => "to-date report".into(),
+    };
+    let versions = ops::report_history(stores, brand, date).await?;
+    if versions.is_empty() {
+        anyhow::bail!("brand {brand} has no {what} yet");
+    }
+    println!("brand {brand}, {what}: {} version(s)", versions.len());
+    for v in &versions {
+        println!("v{}  {}  {}", v.version, v.generated_at, v.prefix);
+        if let Some(as_of) = &v.as_of {
+            println!("  as of {as_of}: every campaign in scope from its start to that date");
+        } else if v.version == 1 {
+            println!("  first version");
+        }
+        for c in &v.changes {
+            let [file, change, key, field, before, after, source] = c.as_slice() else {
+                continue;
+            };
+            let because = if source.is_empty() {
+                String::new()
+            } else {
+                format!("  because of {source}")
+            };
+            match change.as_str() {
+                "changed" => println!("  {file} {key}: {field} {before} -> {after}{because}"),
+                other => println!("  {file} {key}: {other}{because}"),
+            }
+        }
+    }
+    Ok(())
+}
+
 pub async fn list_campaigns(stores: &Stores) -> Result<()> {
     let (_, campaigns) = stores.campaigns.load_all().await?;
     println!(
@@ -262,21 +309,25 @@ pub async fn show_campaign(stores: &Stores, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Prints a download link for latest.json and every file of the version it points to.
+/// Prints a download link for latest.json and every file of the version it points to: of the
+/// statement of `date`, or of the to-date report when `date` is `None`.
 pub async fn presign(
     target: &crate::Target,
     brand: &str,
-    date: NaiveDate,
+    date: Option<NaiveDate>,
     expires_in: u64,
 ) -> Result<()> {
     use seedline_pipeline::layout;
     let stores = target.stores().await?;
-    let latest_key = layout::latest_key(brand, date);
+    let (latest_key, what) = match date {
+        Some(d) => (layout::latest_key(brand, d), format!("statement of {d}")),
+        None => (layout::to_date_latest_key(brand), "to-date report".into()),
+    };
     let bytes = stores
         .reports
         .get_bytes(&latest_key)
         .await?
-        .with_context(|| format!("no report for brand {brand} on {date} ({latest_key})"))?;
+        .with_context(|| format!("brand {brand} has no {what} yet ({latest_key})"))?;
     let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
     let mut keys = vec![latest_key];
     keys.extend(

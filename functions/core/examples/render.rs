@@ -1,4 +1,4 @@
-//! Renders staged report inputs as publish does, and prints the CPU each file kind took per report:
+//! Renders staged report inputs as publish does, and prints the CPU the CSVs (shared evenly) and the page took per statement:
 //! publish's own work, apart from the store. Usage:
 //!
 //!     cargo run --release -p seedline-core --example render -- DATA_DIR [MAX_REPORTS]
@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use seedline_core::attribution::codec::decode_input;
-use seedline_core::html::render_html;
-use seedline_core::report::{render_campaigns_csv, render_notes_csv, render_orders_csv};
+use seedline_core::html::render_statement;
+use seedline_core::statement::{render_csvs, Rows};
 
 fn inputs(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for e in std::fs::read_dir(dir)? {
@@ -37,35 +37,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|f| Ok(decode_input(&std::fs::read(f)?)?))
         .collect::<Result<_, Box<dyn std::error::Error>>>()?;
-    let mut took = [Duration::ZERO; 4];
-    let mut bytes = [0u64; 4];
+    let mut took = [Duration::ZERO; 5];
+    let mut bytes = [0u64; 5];
     // One digest over every file rendered, so that a change meant to make rendering faster can be
     // shown to change no byte of any report.
     let mut all_bytes = sha2::Sha256::default();
-    let mut together = Duration::ZERO;
     for input in &decoded {
         let t = Instant::now();
-        std::hint::black_box(seedline_core::report::render_all(input));
-        together += t.elapsed();
-        let kinds: [&dyn Fn() -> seedline_core::report::Rendered; 4] = [
-            &|| render_campaigns_csv(input),
-            &|| render_notes_csv(input),
-            &|| render_orders_csv(input),
-            &|| render_html(input),
-        ];
-        for (i, render) in kinds.iter().enumerate() {
-            let t = Instant::now();
-            let r = render();
-            took[i] += t.elapsed();
+        let rows = Rows::of(input);
+        let csvs = render_csvs(input, &rows);
+        let csv_time = t.elapsed();
+        let t = Instant::now();
+        let page = render_statement(input, &rows, &[], None);
+        took[4] += t.elapsed();
+        for (i, r) in csvs.iter().chain(std::iter::once(&page)).enumerate() {
+            if i < 4 {
+                took[i] += csv_time / 4;
+            }
             bytes[i] += r.bytes.len() as u64;
             sha2::Digest::update(&mut all_bytes, &r.bytes);
         }
     }
     let n = decoded.len().max(1) as f64;
     println!("{} report inputs", decoded.len());
-    for (i, name) in ["campaigns.csv", "notes.csv", "orders.csv", "report.html"]
-        .iter()
-        .enumerate()
+    for (i, name) in [
+        "campaigns.csv",
+        "notes.csv",
+        "orders.csv",
+        "funnel.csv",
+        "report.html",
+    ]
+    .iter()
+    .enumerate()
     {
         println!(
             "  {name:<14} {:>8.1} µs per report, {:>7.1} KB per report",
@@ -77,10 +80,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "  all            {:>8.1} µs per report",
         all.as_secs_f64() * 1e6 / n
-    );
-    println!(
-        "  render_all     {:>8.1} µs per report (all four as publish renders them)",
-        together.as_secs_f64() * 1e6 / n
     );
     let digest = sha2::Digest::finalize(all_bytes);
     println!("  SHA-256 of every file rendered: {}", hex::encode(digest));

@@ -1,11 +1,12 @@
 //! The matcher of attribution.md: which lines are credited to which campaign, and the daily inputs of reports.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::{Brand, Campaign, Catalog, Link, LinkKind, Linked, Note};
+use crate::funnel::NoteRed;
 use crate::line::{Marketplace, OrderLine};
 
 /// Why a paid line with a token was not credited (the first rule that failed).
@@ -297,7 +298,7 @@ impl AttributedLine {
     }
 }
 
-/// A campaign as a report needs it: its figures to date and what it cost.
+/// A campaign as a report needs it: its record's figures and version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CampaignInfo {
     pub campaign_id: String,
@@ -307,12 +308,7 @@ pub struct CampaignInfo {
     pub window_days: u32,
     pub spend_fen: i64,
     pub version: String,
-    /// Campaign-to-date direct net GMV per marketplace, up to and including the report date.
-    pub ctd_net_fen: BTreeMap<Marketplace, i64>,
 }
-
-/// Days the page's campaign-to-date chart draws, up to and including the report date.
-pub const CHART_DAYS: i64 = 90;
 
 /// An export a report's lines came from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -321,7 +317,8 @@ pub struct ExportRef {
     pub etag: String,
 }
 
-/// Everything one brand's report for one date is rendered from; staged by match, read by publish.
+/// Everything one brand's statement of one date is rendered from (its own date's lines and RED
+/// figures, nothing of another date); staged by match, read by publish.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportInput {
     pub brand_id: String,
@@ -332,13 +329,9 @@ pub struct ReportInput {
     /// Credited lines of the date, sorted as orders.csv is.
     pub lines: Vec<AttributedLine>,
     pub exports: Vec<ExportRef>,
-    /// The previous date's direct net GMV, orders, refund, buyers and halo net GMV, for day-on-day change.
-    pub previous_day: Option<DayTotals>,
-    /// Direct net GMV of `campaigns` (every marketplace) per report date, over the [`CHART_DAYS`]
-    /// up to the date, from the first campaign's start: what the page's chart draws. One map for
-    /// the report, not one per campaign: it is staged and read back for every changed report.
-    #[serde(with = "crate::time::date_map")]
-    pub daily_net_fen: BTreeMap<NaiveDate, i64>,
+    /// The latest RED figures of the brand's notes on the date, sorted by (campaign_id, note_id).
+    #[serde(default)]
+    pub red: Vec<NoteRed>,
 }
 
 /// Headline totals of a day.
@@ -490,71 +483,17 @@ pub struct Attribution<'c> {
     catalog: &'c Catalog,
     dates: BTreeSet<NaiveDate>,
     lines: BTreeMap<(String, NaiveDate), Vec<AttributedLine>>,
-    /// Both touched for every credited line: foldhash over SipHash.
+    /// Touched for every credited line: foldhash over SipHash.
     with_lines: HashSet<(&'c str, NaiveDate), foldhash::fast::RandomState>,
-    /// Direct net per (campaign, marketplace, report date), over every date: campaign-to-date sums.
-    daily: HashMap<(&'c str, Marketplace), BTreeMap<NaiveDate, i64>, foldhash::fast::RandomState>,
     etags: BTreeMap<String, String>,
     by_brand: BTreeMap<&'c str, Vec<&'c Campaign>>,
     pub stats: MatchStats,
-    /// What the decisions read of the catalog ([`Facts`]): the campaigns whose records they read,
-    /// by index, and the tokens no campaign held.
-    used: Vec<bool>,
-    unknown: HashSet<String, foldhash::fast::RandomState>,
-    last_credited: Option<NaiveDate>,
-}
-
-/// What the lines decided from one staged export added to an [`Attribution`], owned, so that a later
-/// match can take it in again ([`Attribution::absorb`]) instead of deciding those lines anew, while
-/// every campaign it read still reads the same and every token no campaign held is still unknown
-/// ([`Attribution::facts_hold`]). The report dates kept are the attribution's: a caller checks that
-/// they cover what it needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facts {
-    pub stats: MatchStats,
-    /// The campaigns read, by id, with their [`Catalog::decision_fingerprints`] then.
-    pub campaigns: Vec<(String, u64)>,
-    pub unknown_tokens: Vec<String>,
-    /// Direct net per (campaign, by its place in `campaigns`; marketplace; report date).
-    pub daily: Vec<(u32, Marketplace, NaiveDate, i64)>,
-    /// Brands with credited lines on a kept date.
-    pub with_lines: Vec<(String, NaiveDate)>,
-    pub etags: Vec<(String, String)>,
-    /// The latest report date of a credited line, kept or not.
-    pub last_credited: Option<NaiveDate>,
-}
-
-/// A catalog's campaigns by id with their decision fingerprints: built once per match, asked for
-/// every campaign of every export's [`Facts`].
-pub struct Fingerprints<'c> {
-    by_id: HashMap<&'c str, (usize, u64), foldhash::fast::RandomState>,
-    of: Vec<u64>,
-}
-
-impl<'c> Fingerprints<'c> {
-    pub fn new(catalog: &'c Catalog) -> Self {
-        let of = catalog.decision_fingerprints();
-        let by_id = catalog
-            .campaigns()
-            .iter()
-            .zip(&of)
-            .enumerate()
-            .map(|(i, (c, f))| (c.campaign_id.as_str(), (i, *f)))
-            .collect();
-        Fingerprints { by_id, of }
-    }
 }
 
 impl<'c> Attribution<'c> {
-    /// `dates` are the report dates to keep lines for; the day before each is kept too, for day-on-day change.
+    /// `dates` are the report dates to keep lines for.
     pub fn new(catalog: &'c Catalog, dates: impl IntoIterator<Item = NaiveDate>) -> Self {
-        let mut kept = BTreeSet::new();
-        for d in dates {
-            kept.insert(d);
-            if let Some(p) = d.pred_opt() {
-                kept.insert(p);
-            }
-        }
+        let kept: BTreeSet<NaiveDate> = dates.into_iter().collect();
         let mut by_brand: BTreeMap<&str, Vec<&Campaign>> = BTreeMap::new();
         for c in catalog.campaigns() {
             by_brand.entry(c.brand_id.as_str()).or_default().push(c);
@@ -564,116 +503,10 @@ impl<'c> Attribution<'c> {
             dates: kept,
             lines: BTreeMap::new(),
             with_lines: HashSet::default(),
-            daily: HashMap::default(),
             etags: BTreeMap::new(),
             by_brand,
             stats: MatchStats::default(),
-            used: vec![false; catalog.campaigns().len()],
-            unknown: HashSet::default(),
-            last_credited: None,
         }
-    }
-
-    fn note_used(&mut self, c: &Campaign) {
-        if let Some(u) = self.catalog.position(c).and_then(|i| self.used.get_mut(i)) {
-            *u = true;
-        }
-    }
-
-    /// What this attribution took in, as [`Facts`] (`fingerprints` of its own catalog).
-    pub fn facts(&self, fingerprints: &Fingerprints<'_>) -> Facts {
-        let campaigns = self.catalog.campaigns();
-        let mut place: HashMap<&str, u32> = HashMap::new();
-        let mut used = Vec::new();
-        for (i, _) in self.used.iter().enumerate().filter(|(_, u)| **u) {
-            let c = &campaigns[i];
-            place.insert(c.campaign_id.as_str(), used.len() as u32);
-            used.push((c.campaign_id.clone(), fingerprints.of[i]));
-        }
-        let mut daily = Vec::new();
-        for ((id, m), days) in &self.daily {
-            // Every campaign with a direct net was noted as read when its line was credited.
-            if let Some(&p) = place.get(id) {
-                daily.extend(days.iter().map(|(d, v)| (p, *m, *d, *v)));
-            }
-        }
-        daily.sort_unstable();
-        let mut with_lines: Vec<(String, NaiveDate)> = self
-            .with_lines
-            .iter()
-            .map(|(b, d)| (b.to_string(), *d))
-            .collect();
-        with_lines.sort_unstable();
-        let mut unknown_tokens: Vec<String> = self.unknown.iter().cloned().collect();
-        unknown_tokens.sort_unstable();
-        Facts {
-            stats: self.stats.clone(),
-            campaigns: used,
-            unknown_tokens,
-            daily,
-            with_lines,
-            etags: self
-                .etags
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            last_credited: self.last_credited,
-        }
-    }
-
-    /// Whether every line behind `f` would be decided the same with this attribution's catalog.
-    pub fn facts_hold(&self, f: &Facts, fingerprints: &Fingerprints<'_>) -> bool {
-        f.campaigns.iter().all(|(id, fp)| {
-            fingerprints
-                .by_id
-                .get(id.as_str())
-                .is_some_and(|x| x.1 == *fp)
-        }) && f
-            .unknown_tokens
-            .iter()
-            .all(|t| self.catalog.resolve(t).is_none())
-    }
-
-    /// Takes in `f` as if its lines had been decided here; `f` must hold ([`Attribution::facts_hold`]).
-    /// Brands with lines are taken for the report dates this attribution keeps.
-    pub fn absorb(&mut self, f: &Facts, fingerprints: &Fingerprints<'c>) {
-        let campaigns = self.catalog.campaigns();
-        let found: Vec<Option<&'c Campaign>> = f
-            .campaigns
-            .iter()
-            .map(|(id, _)| {
-                fingerprints
-                    .by_id
-                    .get(id.as_str())
-                    .map(|(i, _)| &campaigns[*i])
-            })
-            .collect();
-        for c in found.iter().flatten() {
-            self.note_used(c);
-        }
-        for &(p, m, d, v) in &f.daily {
-            if let Some(Some(c)) = found.get(p as usize) {
-                *self
-                    .daily
-                    .entry((c.campaign_id.as_str(), m))
-                    .or_default()
-                    .entry(d)
-                    .or_default() += v;
-            }
-        }
-        for (b, d) in &f.with_lines {
-            if let Some(brand) = self.catalog.brand(b) {
-                if self.dates.contains(d) {
-                    self.with_lines.insert((brand.brand_id.as_str(), *d));
-                }
-            }
-        }
-        for (k, v) in &f.etags {
-            self.etags.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-        self.unknown.extend(f.unknown_tokens.iter().cloned());
-        self.last_credited = self.last_credited.max(f.last_credited);
-        self.stats.add(&f.stats);
     }
 
     /// Decides one line (its latest state) read from `source`, keeping the credited line in memory.
@@ -697,15 +530,7 @@ impl<'c> Attribution<'c> {
         match decide(self.catalog, line) {
             Decision::NotPaid => self.stats.not_paid += 1,
             Decision::NoToken => self.stats.no_token += 1,
-            Decision::Excluded(e, campaign) => {
-                match campaign {
-                    Some(c) => self.note_used(c),
-                    None => {
-                        if !self.unknown.contains(line.token.as_str()) {
-                            self.unknown.insert(line.token.clone());
-                        }
-                    }
-                }
+            Decision::Excluded(e, _) => {
                 // Counted without an allocation once the reason is known (a big day excludes
                 // hundreds of thousands of lines).
                 match self.stats.excluded.get_mut(e.as_str()) {
@@ -724,16 +549,6 @@ impl<'c> Attribution<'c> {
                 report_date,
             } => {
                 self.stats.credited += 1;
-                self.note_used(campaign);
-                self.last_credited = self.last_credited.max(Some(report_date));
-                if kind == MatchKind::Direct {
-                    *self
-                        .daily
-                        .entry((campaign.campaign_id.as_str(), line.marketplace))
-                        .or_default()
-                        .entry(report_date)
-                        .or_default() += line.net_fen();
-                }
                 if !self.dates.contains(&report_date) {
                     return None;
                 }
@@ -774,28 +589,16 @@ impl<'c> Attribution<'c> {
     /// lines, decided on another thread).
     pub fn merge(&mut self, other: Attribution<'c>) {
         self.stats.add(&other.stats);
-        for (mine, theirs) in self.used.iter_mut().zip(other.used) {
-            *mine |= theirs;
-        }
-        self.unknown.extend(other.unknown);
-        self.last_credited = self.last_credited.max(other.last_credited);
         for (k, lines) in other.lines {
             self.lines.entry(k).or_default().extend(lines);
         }
         self.with_lines.extend(other.with_lines);
-        for (k, days) in other.daily {
-            let mine = self.daily.entry(k).or_default();
-            for (d, v) in days {
-                *mine.entry(d).or_default() += v;
-            }
-        }
         for (k, v) in other.etags {
             self.etags.entry(k).or_insert(v);
         }
     }
 
-    /// The first and last report date this attribution keeps lines for (its dates and the day
-    /// before each), when it keeps any.
+    /// The first and last report date this attribution keeps lines for, when it keeps any.
     pub fn kept_range(&self) -> Option<(NaiveDate, NaiveDate)> {
         Some((*self.dates.first()?, *self.dates.last()?))
     }
@@ -808,85 +611,41 @@ impl<'c> Attribution<'c> {
             .map(|(b, _)| *b)
     }
 
-    fn ctd(&self, campaign: &Campaign, m: Marketplace, date: NaiveDate) -> i64 {
-        self.daily
-            .get(&(campaign.campaign_id.as_str(), m))
-            .map(|days| days.range(campaign.start..=date).map(|(_, v)| *v).sum())
-            .unwrap_or(0)
-    }
-
     /// The input of `brand`'s report for `date`, from the lines kept by [`Attribution::add`].
     pub fn report_input(&self, brand_id: &str, date: NaiveDate) -> ReportInput {
-        let get = |d: NaiveDate| {
-            self.lines
-                .get(&(brand_id.to_string(), d))
-                .map(Vec::as_slice)
-        };
-        let previous = date.pred_opt().and_then(get).map(DayTotals::of);
-        self.report_input_from(
-            brand_id,
-            date,
-            get(date).unwrap_or_default().to_vec(),
-            previous,
-        )
+        let lines = self
+            .lines
+            .get(&(brand_id.to_string(), date))
+            .cloned()
+            .unwrap_or_default();
+        self.report_input_from(brand_id, date, lines)
     }
 
-    /// The input of `brand`'s report for `date`, from its credited lines of that date (as
-    /// [`Attribution::decide`] handed them back, in any order) and the totals of the day before's
-    /// ([`DayTotals::of`] them; `None` when it has none). Totals, not lines: a caller that has the day
-    /// before's report input from an earlier run need not decide its lines again.
+    /// Credited lines kept in memory by [`Attribution::add`], by brand and report date.
+    pub fn kept_lines(&self) -> &BTreeMap<(String, NaiveDate), Vec<AttributedLine>> {
+        &self.lines
+    }
+
+    /// The input of `brand`'s statement for `date`, from its credited lines of that date (as
+    /// [`Attribution::decide`] handed them back, in any order). The campaigns are those of the
+    /// brand live on the date or credited on it.
     pub fn report_input_from(
         &self,
         brand_id: &str,
         date: NaiveDate,
         mut lines: Vec<AttributedLine>,
-        previous_day: Option<DayTotals>,
     ) -> ReportInput {
         lines.sort_unstable_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         lines.dedup_by(|a, b| a.marketplace == b.marketplace && a.line_id == b.line_id);
         let credited: BTreeSet<&str> = lines.iter().map(|l| l.campaign_id.as_str()).collect();
-        let chart_from = date - Duration::days(CHART_DAYS - 1);
-        // Sorted runs of (date, net), summed where campaigns or marketplaces share a date.
-        let mut days: Vec<(NaiveDate, i64)> = Vec::new();
         let campaigns = self
             .by_brand
             .get(brand_id)
             .into_iter()
             .flatten()
             .filter(|c| c.live_on(date) || credited.contains(c.campaign_id.as_str()))
-            .map(|c| {
-                let from = c.start.max(chart_from);
-                for m in Marketplace::ALL {
-                    match self.daily.get(&(c.campaign_id.as_str(), m)) {
-                        Some(d) if from <= date => {
-                            days.extend(d.range(from..=date).map(|(d, v)| (*d, *v)))
-                        }
-                        _ => {}
-                    }
-                }
-                CampaignInfo {
-                    campaign_id: c.campaign_id.clone(),
-                    name: c.name.clone(),
-                    start: c.start,
-                    end: c.end,
-                    window_days: c.window_days,
-                    spend_fen: c.spend_fen,
-                    version: self.catalog.version_of(c).into_owned(),
-                    ctd_net_fen: Marketplace::ALL
-                        .iter()
-                        .map(|m| (*m, self.ctd(c, *m, date)))
-                        .collect(),
-                }
-            })
+            .map(|c| campaign_info(self.catalog, c))
             .collect();
-        days.sort_unstable_by_key(|(d, _)| *d);
-        days.dedup_by(|later, kept| {
-            let same = later.0 == kept.0;
-            if same {
-                kept.1 += later.1;
-            }
-            same
-        });
         let sources: BTreeSet<&str> = lines.iter().map(|l| l.source_key.as_str()).collect();
         let exports: Vec<ExportRef> = sources
             .into_iter()
@@ -906,128 +665,21 @@ impl<'c> Attribution<'c> {
             campaigns,
             lines,
             exports,
-            previous_day,
-            daily_net_fen: days.into_iter().collect(),
+            red: Vec::new(),
         }
     }
 }
 
-/// What a day's credited lines of one brand come to, whatever their order: the sum of the SHA-256
-/// of each line's record and its export's ETag, as four 64-bit lanes (a multiset digest). Match
-/// folds it as it spills lines, so it can tell an unchanged report without reading its lines back.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LinesDigest([u64; 4]);
-
-impl LinesDigest {
-    pub fn add(&mut self, record: &[u8], etag: &str) {
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update((record.len() as u64).to_le_bytes());
-        h.update(record);
-        h.update(etag.as_bytes());
-        let d = h.finalize();
-        for (lane, chunk) in self.0.iter_mut().zip(d.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(chunk);
-            *lane = lane.wrapping_add(u64::from_le_bytes(b));
-        }
-    }
-
-    pub fn merge(&mut self, other: &LinesDigest) {
-        for (a, b) in self.0.iter_mut().zip(other.0) {
-            *a = a.wrapping_add(b);
-        }
-    }
-
-    pub fn from_bytes(b: [u8; 32]) -> LinesDigest {
-        let mut lanes = [0u64; 4];
-        for (lane, chunk) in lanes.iter_mut().zip(b.chunks_exact(8)) {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(chunk);
-            *lane = u64::from_le_bytes(x);
-        }
-        LinesDigest(lanes)
-    }
-
-    pub fn bytes(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (chunk, lane) in out.chunks_exact_mut(8).zip(self.0) {
-            chunk.copy_from_slice(&lane.to_le_bytes());
-        }
-        out
-    }
-}
-
-/// Bumped whenever report inputs are built or encoded differently, so that no digest made by an
-/// older seedline stands for an input this one would build differently.
-const INPUT_DIGEST_VERSION: &str = concat!("report-input/1/", env!("CARGO_PKG_VERSION"));
-
-impl Attribution<'_> {
-    /// A digest of everything [`Attribution::report_input_from`] reads for `brand_id`'s report of
-    /// each of `dates`: the brand's name, the version of each of its campaigns live on the date, every
-    /// campaign-to-date figure up to the date (each (campaign, marketplace, day) of direct net), and
-    /// the credited lines of the date and of the day before (`lines`). Equal digests, equal inputs:
-    /// match skips building, encoding and hashing the inputs of reports that did not change.
-    pub fn input_digests(
-        &self,
-        brand_id: &str,
-        dates: &[NaiveDate],
-        lines: impl Fn(NaiveDate) -> LinesDigest,
-    ) -> Vec<[u8; 32]> {
-        use sha2::Digest;
-        let campaigns: &[&Campaign] = self.by_brand.get(brand_id).map_or(&[], Vec::as_slice);
-        // Every day of direct net of the brand's campaigns, in date order, folded into one running
-        // hash: its state at a date stands for every campaign-to-date figure and chart day up to it.
-        let mut days: Vec<(NaiveDate, usize, Marketplace, i64)> = Vec::new();
-        for (ci, c) in campaigns.iter().enumerate() {
-            for m in Marketplace::ALL {
-                if let Some(d) = self.daily.get(&(c.campaign_id.as_str(), m)) {
-                    days.extend(d.iter().map(|(d, v)| (*d, ci, m, *v)));
-                }
-            }
-        }
-        days.sort_unstable_by_key(|(d, ci, m, _)| (*d, *ci, *m));
-        let mut order: Vec<usize> = (0..dates.len()).collect();
-        order.sort_by_key(|i| dates[*i]);
-        let mut running = sha2::Sha256::new();
-        let mut next = 0;
-        let mut out = vec![[0u8; 32]; dates.len()];
-        let name = self.catalog.brand(brand_id).map_or("", |b| b.name.as_str());
-        for i in order {
-            let date = dates[i];
-            while let Some((d, ci, m, v)) = days.get(next).filter(|e| e.0 <= date) {
-                running.update(d.to_epoch_days().to_le_bytes());
-                running.update((*ci as u32).to_le_bytes());
-                running.update([*m as u8]);
-                running.update(v.to_le_bytes());
-                next += 1;
-            }
-            let mut h = sha2::Sha256::new();
-            for part in [INPUT_DIGEST_VERSION, brand_id, name] {
-                h.update((part.len() as u64).to_le_bytes());
-                h.update(part.as_bytes());
-            }
-            h.update(date.to_epoch_days().to_le_bytes());
-            // A report lists the campaigns live on its date or credited on it, and a line is
-            // credited only on a date its campaign is live (the window ends by end + window_days):
-            // the live ones are all there is to name. Versions are computed for those alone, as
-            // building the inputs would (a big catalog's other campaigns are in no report).
-            for (ci, c) in campaigns
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.live_on(date))
-            {
-                let v = self.catalog.version_of(c);
-                h.update((ci as u64).to_le_bytes());
-                h.update((v.len() as u64).to_le_bytes());
-                h.update(v.as_bytes());
-            }
-            h.update(running.clone().finalize());
-            h.update(lines(date).bytes());
-            h.update(date.pred_opt().map(&lines).unwrap_or_default().bytes());
-            out[i] = h.finalize().into();
-        }
-        out
+/// A campaign's record as reports show it.
+pub fn campaign_info(catalog: &Catalog, c: &Campaign) -> CampaignInfo {
+    CampaignInfo {
+        campaign_id: c.campaign_id.clone(),
+        name: c.name.clone(),
+        start: c.start,
+        end: c.end,
+        window_days: c.window_days,
+        spend_fen: c.spend_fen,
+        version: catalog.version_of(c).into_owned(),
     }
 }
 
@@ -1151,27 +803,18 @@ pub mod codec {
     /// A report input's JSON with its lines left out (they follow in binary).
     struct Head<'a>(&'a ReportInput);
 
-    struct DateMap<'a>(&'a std::collections::BTreeMap<NaiveDate, i64>);
-
-    impl serde::Serialize for DateMap<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            crate::time::date_map::serialize(self.0, s)
-        }
-    }
-
     impl serde::Serialize for Head<'_> {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             use serde::ser::SerializeStruct;
             let i = self.0;
-            let mut st = s.serialize_struct("ReportInput", 8)?;
+            let mut st = s.serialize_struct("ReportInput", 7)?;
             st.serialize_field("brand_id", &i.brand_id)?;
             st.serialize_field("brand_name", &i.brand_name)?;
             st.serialize_field("date", &i.date)?;
             st.serialize_field("campaigns", &i.campaigns)?;
             st.serialize_field("lines", &[] as &[AttributedLine])?;
             st.serialize_field("exports", &i.exports)?;
-            st.serialize_field("previous_day", &i.previous_day)?;
-            st.serialize_field("daily_net_fen", &DateMap(&i.daily_net_fen))?;
+            st.serialize_field("red", &i.red)?;
             st.end()
         }
     }

@@ -3,9 +3,7 @@
 use super::*;
 use crate::campaign::{parse_jsonl, Record};
 use crate::line::StatusClass;
-use crate::report::{
-    campaign_rows, note_rows, render_campaigns_csv, render_notes_csv, render_orders_csv,
-};
+use crate::statement::{campaign_rows, note_rows, render_csvs, Rows};
 use crate::time::parse_timestamp;
 
 pub(crate) fn catalog() -> Catalog {
@@ -157,7 +155,7 @@ fn ts(s: &str) -> chrono::NaiveDateTime {
 }
 
 #[test]
-fn metrics_campaign_to_date_and_roas() {
+fn metrics_of_a_date() {
     let cat = catalog();
     let src = ExportRef {
         key: "exports/taobao/2025-05-12/a.csv".into(),
@@ -209,19 +207,9 @@ fn metrics_campaign_to_date_and_roas() {
     assert_eq!(tb.buyers, 1);
     assert_eq!(tb.halo_orders, 1);
     assert_eq!(tb.halo_net_gmv, 1999);
-    // to date: 100.00 on 05-11 + 125.50 on 05-12 (halo excluded)
-    assert_eq!(tb.ctd_net_gmv, 22550);
     let jd = &rows[0];
     assert_eq!(jd.marketplace, Some(Marketplace::Jd));
-    assert_eq!(jd.ctd_net_gmv, 30001);
-    // ROAS: (225.50 + 300.01) / 3000.00 = 0.17517 -> 0.18
-    assert_eq!(tb.ctd_roas.as_deref(), Some("0.18"));
-    // The page's chart: direct net per date up to the report date, marketplaces summed.
-    assert_eq!(
-        input.daily_net_fen.clone().into_iter().collect::<Vec<_>>(),
-        [(d("2025-05-11"), 10000), (d("2025-05-12"), 12550 + 30001)]
-    );
-    assert_eq!(jd.ctd_roas.as_deref(), Some("0.18"));
+    assert_eq!(jd.net_gmv, 30001);
 
     let notes = note_rows(&input);
     let keys: Vec<(&str, &str, i64, i64)> = notes
@@ -244,14 +232,23 @@ fn metrics_campaign_to_date_and_roas() {
         ]
     );
 
-    let csv = String::from_utf8(render_campaigns_csv(&input).bytes).unwrap();
+    let files = render_csvs(&input, &Rows::of(&input));
+    let csv = String::from_utf8(files[0].bytes.clone()).unwrap();
     assert_eq!(
         csv,
-        "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv,ctd_net_gmv,spend,ctd_roas\r\n\
-         2025-05-12,b1,c1,'=全脸盘,jd,1,1,300.01,0.00,300.01,1,0,0.00,300.01,3000.00,0.18\r\n\
-         2025-05-12,b1,c1,'=全脸盘,taobao,1,3,150.50,25.00,125.50,1,1,19.99,225.50,3000.00,0.18\r\n"
+        "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv\r\n\
+         2025-05-12,b1,c1,'=全脸盘,jd,1,1,300.01,0.00,300.01,1,0,0.00\r\n\
+         2025-05-12,b1,c1,'=全脸盘,taobao,1,3,150.50,25.00,125.50,1,1,19.99\r\n"
     );
-    let notes_csv = String::from_utf8(render_notes_csv(&input).bytes).unwrap();
+    let funnel = String::from_utf8(files[3].bytes.clone()).unwrap();
+    // n1: orders O-A (taobao) and O-j1 (jd) are two (marketplace, order_id); no RED figures yet.
+    assert_eq!(
+        funnel,
+        "\u{feff}date,brand_id,campaign_id,note_id,impressions,clicks,engagements,link_clicks,spend,orders,net_gmv,halo_net_gmv,ctr,cvr,cpc,roas\r\n\
+         2025-05-12,b1,c1,n1,0,0,0,0,0.00,2,425.51,0.00,,,,\r\n\
+         2025-05-12,b1,c1,n2,0,0,0,0,0.00,0,0.00,19.99,,,,\r\n"
+    );
+    let notes_csv = String::from_utf8(files[1].bytes.clone()).unwrap();
     assert_eq!(
         notes_csv,
         "\u{feff}date,brand_id,campaign_id,note_id,link_kind,marketplace,orders,units,net_gmv,halo_net_gmv\r\n\
@@ -259,7 +256,7 @@ fn metrics_campaign_to_date_and_roas() {
          2025-05-12,b1,c1,n1,comment_link,jd,1,1,300.01,0.00\r\n\
          2025-05-12,b1,c1,n2,comment_link,taobao,0,0,0.00,19.99\r\n"
     );
-    let orders = render_orders_csv(&input);
+    let orders = files[2].clone();
     assert_eq!(orders.rows, 4);
     let text = String::from_utf8(orders.bytes).unwrap();
     let second = text.split("\r\n").nth(3).unwrap();
@@ -280,7 +277,7 @@ fn metrics_campaign_to_date_and_roas() {
 }
 
 #[test]
-fn zero_spend_has_empty_roas_and_brands_stay_apart() {
+fn brands_stay_apart() {
     let cat = catalog();
     let src = ExportRef {
         key: "k".into(),
@@ -297,9 +294,7 @@ fn zero_spend_has_empty_roas_and_brands_stay_apart() {
     assert_eq!(b2.lines.len(), 1);
     assert!(b2.lines.iter().all(|l| l.campaign_id == "c2"));
     assert!(b2.campaigns.iter().all(|c| c.campaign_id == "c2"));
-    assert_eq!(campaign_rows(&b2)[0].ctd_roas, None);
-    let csv = String::from_utf8(render_campaigns_csv(&b2).bytes).unwrap();
-    assert!(csv.ends_with(",0.00,\r\n"), "{csv}");
+    assert_eq!(campaign_rows(&b2).len(), 1);
     let b1 = a.report_input("b1", d);
     assert!(b1.lines.iter().all(|l| l.campaign_id == "c1"));
 }
@@ -311,9 +306,9 @@ fn a_quiet_day_renders_headers_only() {
     let a = Attribution::new(&cat, [d]);
     let input = a.report_input("b1", d);
     assert_eq!(input.campaigns.len(), 1, "c1 is live on the date");
-    let csv = render_campaigns_csv(&input);
-    assert_eq!(csv.rows, 0);
-    assert_eq!(csv.bytes, "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv,ctd_net_gmv,spend,ctd_roas\r\n".as_bytes());
+    let csvs = crate::statement::render_csvs(&input, &crate::statement::Rows::of(&input));
+    assert_eq!(csvs[0].rows, 0);
+    assert_eq!(csvs[0].bytes, "\u{feff}date,brand_id,campaign_id,campaign_name,marketplace,orders,units,gmv,refund,net_gmv,buyers,halo_orders,halo_net_gmv\r\n".as_bytes());
 }
 
 #[test]
@@ -363,7 +358,6 @@ fn staged_report_inputs_read_back_whole() {
     );
     let input = a.report_input("b1", d);
     assert_eq!(input.lines.len(), 2);
-    assert!(input.previous_day.is_some());
     let bytes = codec::encode_input(&input).unwrap();
     assert_eq!(codec::decode_input(&bytes).unwrap(), input);
     // Cut anywhere, it does not read back as something else.
@@ -406,117 +400,59 @@ fn attributions_of_shares_merge_into_the_attribution_of_all() {
     );
 }
 
-/// The reports of b1 on three dates from `lines`, each with the ETag of its export (one export per
-/// ETag, as in a run: a key has one ETag at a time): per date, the
-/// digest match would compare and the encoded input it would otherwise build.
-fn digests_and_inputs(cat: &Catalog, lines: &[(OrderLine, &str)]) -> Vec<([u8; 32], Vec<u8>)> {
+/// The encoded statement inputs of b1 on three dates from `lines`.
+fn inputs(cat: &Catalog, lines: &[OrderLine]) -> Vec<Vec<u8>> {
     let dates: Vec<NaiveDate> = ["2025-05-11", "2025-05-12", "2025-05-13"]
         .iter()
         .map(|s| crate::time::parse_date(s).unwrap())
         .collect();
+    let src = ExportRef {
+        key: "exports/taobao/2025-05-13/a.csv".into(),
+        etag: "e1".into(),
+    };
     let mut a = Attribution::new(cat, dates.iter().copied());
-    let mut kept: BTreeMap<NaiveDate, Vec<AttributedLine>> = BTreeMap::new();
-    let mut digests: HashMap<NaiveDate, LinesDigest> = HashMap::new();
-    for (l, etag) in lines {
-        let src = ExportRef {
-            key: format!("exports/taobao/2025-05-13/{etag}.csv"),
-            etag: etag.to_string(),
-        };
-        if let Some(c) = a.decide(l, &src) {
-            let mut record = Vec::new();
-            codec::put_line(&mut record, &c.line);
-            digests.entry(c.date).or_default().add(&record, etag);
-            kept.entry(c.date).or_default().push(c.line.to_owned());
-        }
+    for l in lines {
+        a.add(l, &src);
     }
-    let lines_of = |d: NaiveDate| digests.get(&d).copied().unwrap_or_default();
-    let sums = a.input_digests("b1", &dates, lines_of);
     dates
         .iter()
-        .zip(sums)
-        .map(|(d, sum)| {
-            let previous = d
-                .pred_opt()
-                .and_then(|p| kept.get(&p))
-                .map(|l| DayTotals::of(l));
-            let input =
-                a.report_input_from("b1", *d, kept.get(d).cloned().unwrap_or_default(), previous);
-            (sum, codec::encode_input(&input).unwrap())
-        })
+        .map(|d| codec::encode_input(&a.report_input("b1", *d)).unwrap())
         .collect()
 }
 
-/// Match skips a report whose digest it has seen published, so the digest must change whenever the
-/// input would: over variants of a small history (a late refund, an edited title, a re-ingested
-/// export, a renamed campaign or brand, lines in another order), two reports with one digest have
-/// one encoded input, and the digest moves on the dates each change restates.
+/// attribution.md: a date's figures depend on the lines of that date alone. A late refund, a new
+/// title or a new quantity restates its own date's statement and no other.
 #[test]
-fn equal_input_digests_mean_equal_inputs() {
+fn a_change_restates_its_own_date_only() {
+    let cat = catalog();
     let base = vec![
-        (line("1", "tk_ad", "2025-05-11 10:00:00", None), "e1"),
-        (line("2", "tk_cm", "2025-05-12 10:00:00", None), "e1"),
-        (line("3", "tk_ad", "2025-05-13 09:00:00", None), "e2"),
-        (line("4", "tk_ad", "2025-05-13 11:00:00", None), "e2"),
+        line("1", "tk_ad", "2025-05-11 10:00:00", None),
+        line("2", "tk_cm", "2025-05-12 10:00:00", None),
+        line("3", "tk_ad", "2025-05-13 09:00:00", None),
     ];
-    type History = Vec<(OrderLine, &'static str)>;
-    let edit = |f: &dyn Fn(&mut History)| {
+    let edit = |f: &dyn Fn(&mut Vec<OrderLine>)| {
         let mut v = base.clone();
         f(&mut v);
         v
     };
-    let renamed = |from: &str, to: &str| {
-        let text = format!(
-            "{}\n{}",
-            r#"{"brand_id": "b1", "name": "水花", "shops": {"taobao": ["T1", "T2"], "jd": ["J1"]}}"#,
-            r#"{"campaign_id": "c1", "brand_id": "b1", "name": "=全脸盘", "start": "2025-05-10", "end": "2025-05-20", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["I1"], "jd": ["J-I1"]}, "notes": [{"note_id": "n1", "links": [{"token": "tk_ad", "kind": "ad_link", "marketplace": "taobao"}, {"token": "tk_jd", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "n2", "links": [{"token": "tk_cm", "kind": "comment_link", "marketplace": "taobao"}]}]}"#
-        )
-        .replace(from, to);
-        let (mut brands, mut campaigns) = (Vec::new(), Vec::new());
-        for r in parse_jsonl("t", &text).unwrap() {
-            match r {
-                Record::Brand(b) => brands.push(b),
-                Record::Campaign(c) => campaigns.push(c),
-            }
-        }
-        Catalog::new(brands, campaigns).unwrap()
+    let before = inputs(&cat, &base);
+    let changed = |after: Vec<Vec<u8>>| -> Vec<bool> {
+        after.iter().zip(&before).map(|(x, y)| x != y).collect()
     };
-    let same = renamed("水花", "水花");
-    let runs = [
-        digests_and_inputs(&same, &base),
-        digests_and_inputs(&same, &edit(&|v| v.reverse())),
-        // A late refund of 05-11's line: 05-11's lines, 05-12's previous day, and every
-        // campaign-to-date figure from 05-11 on.
-        digests_and_inputs(&same, &edit(&|v| v[0].0.refund_fen = 2500)),
-        digests_and_inputs(&same, &edit(&|v| v[2].0.title = "新标题".into())),
-        digests_and_inputs(&same, &edit(&|v| v[3].1 = "e3")),
-        digests_and_inputs(&same, &edit(&|v| v[1].0.quantity = 2)),
-        digests_and_inputs(&same, &edit(&|v| v.truncate(3))),
-        digests_and_inputs(&renamed("=全脸盘", "全脸盘 2"), &base),
-        digests_and_inputs(&renamed("水花", "水花川行"), &base),
-        digests_and_inputs(&renamed("\"spend_fen\": 300000", "\"spend_fen\": 1"), &base),
-    ];
-    let mut differ = 0;
-    for (i, a) in runs.iter().enumerate() {
-        for b in &runs[i + 1..] {
-            for (x, y) in a.iter().zip(b) {
-                if x.0 == y.0 {
-                    assert_eq!(x.1, y.1, "one digest for two inputs");
-                }
-                differ += usize::from(x.1 != y.1);
-            }
-        }
-    }
-    assert_eq!(runs[0], runs[1], "the order of lines does not matter");
-    // The refund restates all three days; a new title only the day of its line.
-    let changed = |r: &[([u8; 32], Vec<u8>)]| -> Vec<bool> {
-        r.iter().zip(&runs[0]).map(|(x, y)| x.0 != y.0).collect()
-    };
-    assert_eq!(changed(&runs[2]), [true, true, true]);
-    assert_eq!(changed(&runs[3]), [false, false, true]);
-    // A quantity: its day, and the next day's digest (it reads the day before's lines).
-    assert_eq!(changed(&runs[5]), [false, true, true]);
-    for r in &runs[4..] {
-        assert_ne!(r, &runs[0]);
-    }
-    assert!(differ > 20, "the variants change inputs: {differ}");
+    assert_eq!(
+        changed(inputs(&cat, &edit(&|v| v.reverse()))),
+        [false, false, false]
+    );
+    assert_eq!(
+        changed(inputs(&cat, &edit(&|v| v[0].refund_fen = 2500))),
+        [true, false, false]
+    );
+    assert_eq!(
+        changed(inputs(&cat, &edit(&|v| v[1].quantity = 2))),
+        [false, true, false]
+    );
+    assert_eq!(
+        changed(inputs(&cat, &edit(&|v| v[2].title = "新标题".into()))),
+        [false, false, true]
+    );
 }

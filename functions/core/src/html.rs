@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use chrono::Datelike;
-
-use crate::attribution::{DayTotals, MatchKind, ReportInput, CHART_DAYS};
+use crate::attribution::{DayTotals, MatchKind, ReportInput};
 use crate::campaign::LinkKind;
-use crate::money::{ratio_2dp, yuan_grouped};
-use crate::report::{campaign_rows, note_rows, CampaignRow, NoteRow, Rendered};
+use crate::changes::{Change, ChangeKind};
+use crate::money::yuan_grouped;
+use crate::report::Rendered;
+use crate::statement::Rows;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape(s: &str) -> String {
@@ -42,7 +42,7 @@ pub fn push_escaped(out: &mut String, s: &str) {
     out.push_str(&s[plain..]);
 }
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root{--red:#ff2442;--ink:#1d2129;--mute:#86909c;--line:#eef0f3}
 *{box-sizing:border-box}
 body{font-family:-apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","WenQuanYi Micro Hei",sans-serif;margin:0;background:#f6f7f9;color:var(--ink)}
@@ -68,7 +68,7 @@ section svg{width:100%;height:auto}
 footer{color:var(--mute);font-size:12px;text-align:center;padding:8px 0 24px}
 "#;
 
-const SORT_SCRIPT: &str = r#"
+pub(crate) const SORT_SCRIPT: &str = r#"
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,i){
     th.addEventListener('click',function(){
@@ -84,36 +84,7 @@ document.querySelectorAll('table.sortable').forEach(function(t){
       rows.forEach(function(r){body.appendChild(r);});});});});
 "#;
 
-/// The day-on-day line under a headline number, the difference printed by `show`. Green is good
-/// news: more of everything, except refunds.
-fn delta(now: i64, before: Option<i64>, show: impl Fn(i64) -> String, up_is_good: bool) -> String {
-    match before {
-        None => "<div class=\"d\">no previous day</div>".into(),
-        Some(b) if b == now => "<div class=\"d\">same as previous day</div>".into(),
-        Some(b) => {
-            let arrow = if now > b { "▲" } else { "▼" };
-            let class = if (now > b) == up_is_good {
-                "up"
-            } else {
-                "down"
-            };
-            format!(
-                "<div class=\"d {class}\">{arrow} {} vs previous day</div>",
-                show((now - b).abs())
-            )
-        }
-    }
-}
-
-fn change(now: i64, before: Option<i64>) -> String {
-    delta(now, before, |d| d.to_string(), true)
-}
-
-fn money_change(now: i64, before: Option<i64>) -> String {
-    delta(now, before, yuan_grouped, true)
-}
-
-fn section_into(out: &mut String, title: &str, body: &str) {
+pub(crate) fn section_into(out: &mut String, title: &str, body: &str) {
     out.push_str("<section><h2>");
     push_escaped(out, title);
     out.push_str("</h2>");
@@ -121,12 +92,12 @@ fn section_into(out: &mut String, title: &str, body: &str) {
     out.push_str("</section>");
 }
 
-fn nothing(text: &str) -> String {
+pub(crate) fn nothing(text: &str) -> String {
     format!("<p class=\"empty\">{}</p>", escape(text))
 }
 
 /// Opens a figure's cell: its field name and its value as the page's sort script reads them.
-fn td_open(out: &mut String, field: &str, value: &str) {
+pub(crate) fn td_open(out: &mut String, field: &str, value: &str) {
     out.push_str("<td data-field=\"");
     out.push_str(field);
     out.push_str("\" data-v=\"");
@@ -134,13 +105,13 @@ fn td_open(out: &mut String, field: &str, value: &str) {
     out.push_str("\">");
 }
 
-fn money_td(out: &mut String, field: &str, fen: i64) {
+pub(crate) fn money_td(out: &mut String, field: &str, fen: i64) {
     td_open(out, field, itoa::Buffer::new().format(fen));
     crate::money::push_yuan_grouped(out, fen);
     out.push_str("</td>");
 }
 
-fn count_td(out: &mut String, field: &str, n: u64) {
+pub(crate) fn count_td(out: &mut String, field: &str, n: u64) {
     let mut buf = itoa::Buffer::new();
     let n = buf.format(n);
     td_open(out, field, n);
@@ -148,14 +119,23 @@ fn count_td(out: &mut String, field: &str, n: u64) {
     out.push_str("</td>");
 }
 
-/// The CTD ROAS cell: the ratio, or a dash (and an empty data-v) when there is no spend.
-fn roas_td(out: &mut String, roas: Option<&str>) {
-    td_open(out, "ctd_roas", roas.unwrap_or(""));
-    out.push_str(roas.unwrap_or("–"));
+/// A ratio cell (ctr, cvr, roas; cpc in yuan): the value, or a dash and an empty data-v when
+/// its denominator is 0.
+pub(crate) fn ratio_td(out: &mut String, field: &str, v: Option<&str>) {
+    td_open(out, field, v.unwrap_or(""));
+    out.push_str(v.unwrap_or("–"));
     out.push_str("</td>");
 }
 
-fn thead(cols: &[(&str, bool)]) -> String {
+/// A link kind in the brand's words.
+pub fn link_kind_label(k: LinkKind) -> &'static str {
+    match k {
+        LinkKind::AdLink => "广告挂链 ad link",
+        LinkKind::CommentLink => "评论区蓝链 comment link",
+    }
+}
+
+pub(crate) fn thead(cols: &[(&str, bool)]) -> String {
     let mut s = String::from("<thead><tr>");
     for (c, text) in cols {
         let _ = write!(s, "<th{}>{c}</th>", if *text { " class=\"t\"" } else { "" });
@@ -164,147 +144,211 @@ fn thead(cols: &[(&str, bool)]) -> String {
     s
 }
 
-pub fn render_html(input: &ReportInput) -> Rendered {
-    render_html_of(input, &campaign_rows(input), &note_rows(input))
+/// The page's head and header, up to the opening of `<main>`.
+pub(crate) fn open_page(h: &mut String, title: &str, heading: &str, sub: &str) {
+    let _ = write!(
+        h,
+        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body><header><h1>{}</h1><p>{}</p></header><main>",
+        escape(title),
+        escape(heading),
+        escape(sub)
+    );
 }
 
-/// report.html with the rows of campaigns.csv and notes.csv already grouped.
-pub(crate) fn render_html_of(
+/// A headline card: its label, the field and raw value tests read, and the value shown.
+pub(crate) fn card(h: &mut String, label: &str, field: &str, raw: &str, shown: &str) {
+    let _ = write!(
+        h,
+        "<div class=\"card\"><div class=\"k\">{label}</div><div class=\"v\" data-field=\"{field}\" data-v=\"{raw}\">{}</div></div>",
+        escape(shown)
+    );
+}
+
+fn empty_row(t: &mut String, cols: usize, text: &str) {
+    let _ = write!(
+        t,
+        "<tr><td class=\"empty\" colspan=\"{cols}\">{}</td></tr>",
+        escape(text)
+    );
+}
+
+/// A cell of changes.csv (yuan as written, `-12.30`) back in fen, when it is an amount.
+fn fen_of(cell: &str) -> Option<i64> {
+    let (neg, abs) = match cell.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, cell),
+    };
+    let (int, frac) = abs.split_once('.')?;
+    if frac.len() != 2 {
+        return None;
+    }
+    let v = int.parse::<i64>().ok()? * 100 + frac.parse::<i64>().ok()?;
+    Some(if neg { -v } else { v })
+}
+
+fn field_label(f: &str) -> String {
+    match f {
+        "net_gmv" => "net GMV".into(),
+        "halo_net_gmv" => "halo net GMV".into(),
+        "gmv" => "GMV".into(),
+        "net" => "net".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn thing(file: &str, key: &str) -> String {
+    match file {
+        "orders" => format!("Order line {key}"),
+        "campaigns" => format!("Campaign {key}"),
+        _ => format!("Note {key}"),
+    }
+}
+
+/// The "restated" panel: what this version changed against the one before, in words.
+fn restated_panel(h: &mut String, changes: &[Change], supersedes: Option<u64>) {
+    let Some(before) = supersedes else { return };
+    let mut p = String::new();
+    let net_moved: i64 = changes
+        .iter()
+        .filter(|c| c.file == "campaigns" && c.field == "net_gmv")
+        .filter_map(|c| Some(fen_of(&c.after)? - fen_of(&c.before)?))
+        .sum();
+    let count = |k: ChangeKind| {
+        let mut keys: Vec<(&str, &str)> = changes
+            .iter()
+            .filter(|c| c.change == k)
+            .map(|c| (c.file, c.key.as_str()))
+            .collect();
+        keys.dedup();
+        keys.len()
+    };
+    let _ = write!(
+        p,
+        "<p id=\"restated-summary\">This statement restates version {before}: {} row(s) changed, {} added, {} removed. Net GMV of the day's campaigns moved by <b data-field=\"net_gmv_moved\" data-v=\"{net_moved}\">{}</b>.</p>",
+        count(ChangeKind::Changed),
+        count(ChangeKind::Added),
+        count(ChangeKind::Removed),
+        yuan_grouped(net_moved)
+    );
+    p.push_str("<div class=\"scroll\"><table id=\"restated\"><thead><tr><th class=\"t\">What moved</th><th class=\"t\">Before → after</th><th>By</th><th class=\"t\">Because of</th></tr></thead><tbody>");
+    for c in changes {
+        let _ = write!(
+            p,
+            "<tr data-file=\"{}\" data-change=\"{}\" data-key=\"{}\" data-field-name=\"{}\"><td class=\"t\">",
+            c.file,
+            c.change.as_str(),
+            escape(&c.key),
+            escape(&c.field)
+        );
+        let what = match c.change {
+            ChangeKind::Added => format!("{} is new", thing(c.file, &c.key)),
+            ChangeKind::Removed => format!("{} is no longer credited", thing(c.file, &c.key)),
+            ChangeKind::Changed => format!("{}: {}", thing(c.file, &c.key), field_label(&c.field)),
+        };
+        push_escaped(&mut p, &what);
+        p.push_str("</td><td class=\"t\">");
+        if c.change == ChangeKind::Changed {
+            push_escaped(&mut p, &format!("{} → {}", c.before, c.after));
+        }
+        p.push_str("</td><td>");
+        if let (Some(a), Some(b)) = (fen_of(&c.after), fen_of(&c.before)) {
+            let d = a - b;
+            let _ = write!(
+                p,
+                "<span class=\"{}\">{}{}</span>",
+                if d >= 0 { "up" } else { "down" },
+                if d >= 0 { "+" } else { "" },
+                yuan_grouped(d)
+            );
+        }
+        p.push_str("</td><td class=\"t\">");
+        if c.source.is_empty() {
+            // A campaigns or funnel row sums order lines: the lines' own rows name their exports.
+            p.push_str(match c.file {
+                "orders" => "<small>the campaign's record (items, window or notes)</small>",
+                _ => "<small>the order lines listed here, or the campaign's record</small>",
+            });
+        } else {
+            p.push_str("export <code>");
+            push_escaped(&mut p, &c.source);
+            p.push_str("</code>");
+        }
+        p.push_str("</td></tr>");
+    }
+    if changes.is_empty() {
+        empty_row(&mut p, 4, "Only the page changed.");
+    }
+    p.push_str("</tbody></table></div>");
+    section_into(h, "Restated 更正", &p);
+}
+
+/// report.html of a statement: the day's headline numbers, its campaigns, notes and funnel, charts
+/// of the day and, from v2 on, what was restated (`changes`, against version `supersedes`).
+/// Nothing on it is of another date.
+pub fn render_statement(
     input: &ReportInput,
-    campaigns: &[CampaignRow],
-    notes: &[NoteRow],
+    rows: &Rows,
+    changes: &[Change],
+    supersedes: Option<u64>,
 ) -> Rendered {
     let today = DayTotals::of(&input.lines);
-    let prev = input.previous_day.as_ref();
     let mut h = String::with_capacity(64 * 1024);
-    let _ = write!(
-        h,
-        "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{STYLE}</style></head><body>",
-        escape(&format!("{} · {} · seedline", input.brand_name, input.date))
+    open_page(
+        &mut h,
+        &format!("{} · {} · seedline", input.brand_name, input.date),
+        &input.brand_name,
+        &format!(
+            "种草日结单 · statement of {} · brand {}",
+            input.date, input.brand_id
+        ),
     );
-    let _ = write!(
-        h,
-        "<header><h1>{}</h1><p>种草归因日报 · attribution report for {} · brand {}</p></header><main>",
-        escape(&input.brand_name),
-        input.date,
-        escape(&input.brand_id)
-    );
+    restated_panel(&mut h, changes, supersedes);
 
-    // Headline numbers of the day, against the day before.
+    let spend: i64 = input.red.iter().map(|r| r.figures.spend_fen).sum();
     h.push_str("<div class=\"cards\" id=\"headline\">");
-    let card = |k: &str, field: &str, v: String, raw: i64, d: String| {
-        format!(
-            "<div class=\"card\"><div class=\"k\">{k}</div><div class=\"v\" data-field=\"{field}\" data-v=\"{raw}\">{v}</div>{d}</div>"
-        )
-    };
-    let orders = today.orders as i64;
-    let buyers = today.buyers as i64;
-    h.push_str(&card(
+    card(
+        &mut h,
         "Orders 订单",
         "orders",
-        orders.to_string(),
-        orders,
-        change(orders, prev.map(|p| p.orders as i64)),
-    ));
-    h.push_str(&card(
+        &today.orders.to_string(),
+        &today.orders.to_string(),
+    );
+    card(
+        &mut h,
         "Net GMV 净成交",
         "net_gmv",
-        yuan_grouped(today.net_gmv_fen),
-        today.net_gmv_fen,
-        money_change(today.net_gmv_fen, prev.map(|p| p.net_gmv_fen)),
-    ));
-    h.push_str(&card(
+        &today.net_gmv_fen.to_string(),
+        &yuan_grouped(today.net_gmv_fen),
+    );
+    card(
+        &mut h,
         "Refunds 退款",
         "refund",
-        yuan_grouped(today.refund_fen),
-        today.refund_fen,
-        delta(
-            today.refund_fen,
-            prev.map(|p| p.refund_fen),
-            yuan_grouped,
-            false,
-        ),
-    ));
-    h.push_str(&card(
+        &today.refund_fen.to_string(),
+        &yuan_grouped(today.refund_fen),
+    );
+    card(
+        &mut h,
         "Buyers 买家",
         "buyers",
-        buyers.to_string(),
-        buyers,
-        change(buyers, prev.map(|p| p.buyers as i64)),
-    ));
-    h.push_str(&card(
+        &today.buyers.to_string(),
+        &today.buyers.to_string(),
+    );
+    card(
+        &mut h,
         "Halo net GMV 连带成交",
         "halo_net_gmv",
-        yuan_grouped(today.halo_net_gmv_fen),
-        today.halo_net_gmv_fen,
-        money_change(today.halo_net_gmv_fen, prev.map(|p| p.halo_net_gmv_fen)),
-    ));
-    h.push_str("</div>");
-
-    // Campaigns to date.
-    let mut ctd = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"ctd\">");
-    ctd.push_str(&thead(&[
-        ("Campaign", true),
-        ("Flight", true),
-        ("CTD net GMV", false),
-        ("Spend", false),
-        ("CTD ROAS", false),
-    ]));
-    ctd.push_str("<tbody>");
-    for c in &input.campaigns {
-        let total: i64 = c.ctd_net_fen.values().sum();
-        let roas = ratio_2dp(total, c.spend_fen);
-        ctd.push_str("<tr data-campaign=\"");
-        push_escaped(&mut ctd, &c.campaign_id);
-        ctd.push_str("\"><td class=\"t\">");
-        push_escaped(&mut ctd, &c.name);
-        ctd.push_str("<br><small>");
-        push_escaped(&mut ctd, &c.campaign_id);
-        let _ = write!(
-            ctd,
-            "</small></td><td class=\"t\">{} – {} <small>+{}d</small></td>",
-            c.start, c.end, c.window_days
-        );
-        money_td(&mut ctd, "ctd_net_gmv", total);
-        money_td(&mut ctd, "spend", c.spend_fen);
-        roas_td(&mut ctd, roas.as_deref());
-        ctd.push_str("</tr>");
-    }
-    if input.campaigns.is_empty() {
-        ctd.push_str(
-            "<tr><td class=\"empty\" colspan=\"5\">No campaign is live on this day.</td></tr>",
-        );
-    }
-    ctd.push_str("</tbody></table></div>");
-    section_into(&mut h, "Campaigns to date 活动累计", &ctd);
-
-    let mut by_day: BTreeMap<chrono::NaiveDate, i64> = BTreeMap::new();
-    if let Some(first) = input.campaigns.iter().map(|c| c.start).min() {
-        let mut d = first.max(input.date - chrono::Duration::days(CHART_DAYS - 1));
-        while d <= input.date {
-            by_day.insert(d, 0);
-            d += chrono::Duration::days(1);
-        }
-    }
-    for (d, v) in &input.daily_net_fen {
-        if let Some(slot) = by_day.get_mut(d) {
-            *slot += v;
-        }
-    }
-    let day_chart = if by_day.values().all(|v| *v == 0) {
-        nothing("No net GMV credited to date.")
-    } else {
-        let points: Vec<(String, i64)> = by_day
-            .iter()
-            .map(|(d, v)| (format!("{:02}-{:02}", d.month(), d.day()), *v))
-            .collect();
-        crate::svg::columns("Net GMV by day", &points)
-    };
-    section_into(
-        &mut h,
-        "Net GMV by day, campaign to date 每日净成交",
-        &day_chart,
+        &today.halo_net_gmv_fen.to_string(),
+        &yuan_grouped(today.halo_net_gmv_fen),
     );
+    card(
+        &mut h,
+        "RED spend 聚光消费",
+        "spend",
+        &spend.to_string(),
+        &yuan_grouped(spend),
+    );
+    h.push_str("</div>");
 
     // The day's campaigns table, as campaigns.csv.
     let mut t = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"campaigns\">");
@@ -319,24 +363,17 @@ pub(crate) fn render_html_of(
         ("Buyers", false),
         ("Halo orders", false),
         ("Halo net GMV", false),
-        ("CTD net GMV", false),
-        ("Spend", false),
-        ("CTD ROAS", false),
     ]));
     t.push_str("<tbody>");
-    for r in campaigns {
+    for r in &rows.campaigns {
         let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
         t.push_str("<tr data-campaign=\"");
         push_escaped(&mut t, &r.campaign_id);
-        t.push_str("\" data-marketplace=\"");
-        t.push_str(m);
-        t.push_str("\"><td class=\"t\">");
+        let _ = write!(t, "\" data-marketplace=\"{m}\"><td class=\"t\">");
         push_escaped(&mut t, &r.campaign_name);
         t.push_str("<br><small>");
         push_escaped(&mut t, &r.campaign_id);
-        t.push_str("</small></td><td class=\"t\">");
-        t.push_str(m);
-        t.push_str("</td>");
+        let _ = write!(t, "</small></td><td class=\"t\">{m}</td>");
         count_td(&mut t, "orders", r.orders);
         count_td(&mut t, "units", r.units);
         money_td(&mut t, "gmv", r.gmv);
@@ -345,18 +382,66 @@ pub(crate) fn render_html_of(
         count_td(&mut t, "buyers", r.buyers);
         count_td(&mut t, "halo_orders", r.halo_orders);
         money_td(&mut t, "halo_net_gmv", r.halo_net_gmv);
-        money_td(&mut t, "ctd_net_gmv", r.ctd_net_gmv);
-        money_td(&mut t, "spend", r.spend);
-        roas_td(&mut t, r.ctd_roas.as_deref());
         t.push_str("</tr>");
     }
-    if campaigns.is_empty() {
-        t.push_str(
-            "<tr><td class=\"empty\" colspan=\"13\">Nothing was credited on this day.</td></tr>",
-        );
+    if rows.campaigns.is_empty() {
+        empty_row(&mut t, 10, "Nothing was credited on this day.");
     }
     t.push_str("</tbody></table></div>");
     section_into(&mut h, "Campaigns today 今日活动", &t);
+
+    // The note funnel, as funnel.csv.
+    let mut f = String::from("<div class=\"scroll\"><table class=\"sortable\" id=\"funnel\">");
+    f.push_str(&thead(&[
+        ("Campaign", true),
+        ("Note", true),
+        ("Impressions 展现", false),
+        ("Clicks 点击", false),
+        ("Engagements 互动", false),
+        ("Link clicks 组件点击", false),
+        ("Spend 消费", false),
+        ("Orders", false),
+        ("Net GMV", false),
+        ("Halo net GMV", false),
+        ("CTR", false),
+        ("CVR", false),
+        ("CPC", false),
+        ("ROAS", false),
+    ]));
+    f.push_str("<tbody>");
+    for r in &rows.funnel {
+        f.push_str("<tr data-campaign=\"");
+        push_escaped(&mut f, &r.campaign_id);
+        f.push_str("\" data-note=\"");
+        push_escaped(&mut f, &r.note_id);
+        f.push_str("\"><td class=\"t\">");
+        push_escaped(&mut f, &r.campaign_id);
+        f.push_str("</td><td class=\"t\">");
+        push_escaped(&mut f, &r.note_id);
+        f.push_str("</td>");
+        count_td(&mut f, "impressions", r.red.impressions);
+        count_td(&mut f, "clicks", r.red.clicks);
+        count_td(&mut f, "engagements", r.red.engagements);
+        count_td(&mut f, "link_clicks", r.red.link_clicks);
+        money_td(&mut f, "spend", r.red.spend_fen);
+        count_td(&mut f, "orders", r.orders);
+        money_td(&mut f, "net_gmv", r.net_gmv);
+        money_td(&mut f, "halo_net_gmv", r.halo_net_gmv);
+        ratio_td(&mut f, "ctr", r.ctr().as_deref());
+        ratio_td(&mut f, "cvr", r.cvr().as_deref());
+        ratio_td(&mut f, "cpc", r.cpc().as_deref());
+        ratio_td(&mut f, "roas", r.roas().as_deref());
+        f.push_str("</tr>");
+    }
+    if rows.funnel.is_empty() {
+        empty_row(
+            &mut f,
+            14,
+            "No note was shown or sold anything on this day.",
+        );
+    }
+    f.push_str("</tbody></table></div>");
+    section_into(&mut h, "Note funnel 笔记漏斗", &f);
 
     // Charts of the day.
     let mut per_note: BTreeMap<String, i64> = BTreeMap::new();
@@ -390,14 +475,13 @@ pub(crate) fn render_html_of(
             nothing("Nothing sold on this day.")
         } else {
             let names: Vec<&str> = parts.iter().map(|(n, _)| *n).collect();
-            let names = names.join(" against ");
             let legend: Vec<String> = parts
                 .iter()
                 .map(|(n, v)| format!("{} {}", escape(n), yuan_grouped(*v)))
                 .collect();
             format!(
                 "{}<p><small>{}</small></p>",
-                crate::svg::ring(&names, parts),
+                crate::svg::ring(&names.join(" against "), parts),
                 legend.join(" · ")
             )
         }
@@ -406,12 +490,15 @@ pub(crate) fn render_html_of(
     section_into(
         &mut h,
         "Direct against halo 直接 vs 连带",
-        &pie(&[("direct", direct), ("halo", halo)]),
+        &pie(&[("direct 直接", direct), ("halo 连带", halo)]),
     );
     section_into(
         &mut h,
         "Ad links against comment links 广告挂链 vs 评论区蓝链",
-        &pie(&[("ad_link", ad), ("comment_link", comment)]),
+        &pie(&[
+            (link_kind_label(LinkKind::AdLink), ad),
+            (link_kind_label(LinkKind::CommentLink), comment),
+        ]),
     );
     h.push_str("</div><div style=\"height:20px\"></div>");
 
@@ -428,49 +515,51 @@ pub(crate) fn render_html_of(
         ("Halo net GMV", false),
     ]));
     n.push_str("<tbody>");
-    for r in notes {
+    for r in &rows.notes {
         let kind = r.link_kind.map(|k| k.as_str()).unwrap_or("");
         let m = r.marketplace.map(|m| m.as_str()).unwrap_or("");
         n.push_str("<tr data-campaign=\"");
         push_escaped(&mut n, &r.campaign_id);
         n.push_str("\" data-note=\"");
         push_escaped(&mut n, &r.note_id);
-        n.push_str("\" data-link-kind=\"");
-        n.push_str(kind);
-        n.push_str("\" data-marketplace=\"");
-        n.push_str(m);
-        n.push_str("\"><td class=\"t\">");
+        let _ = write!(
+            n,
+            "\" data-link-kind=\"{kind}\" data-marketplace=\"{m}\"><td class=\"t\">"
+        );
         push_escaped(&mut n, &r.campaign_id);
         n.push_str("</td><td class=\"t\">");
         push_escaped(&mut n, &r.note_id);
         n.push_str("</td><td class=\"t\">");
-        n.push_str(kind);
-        n.push_str("</td><td class=\"t\">");
-        n.push_str(m);
-        n.push_str("</td>");
+        n.push_str(r.link_kind.map(link_kind_label).unwrap_or(""));
+        let _ = write!(n, "</td><td class=\"t\">{m}</td>");
         count_td(&mut n, "orders", r.orders);
         count_td(&mut n, "units", r.units);
         money_td(&mut n, "net_gmv", r.net_gmv);
         money_td(&mut n, "halo_net_gmv", r.halo_net_gmv);
         n.push_str("</tr>");
     }
-    if notes.is_empty() {
-        n.push_str(
-            "<tr><td class=\"empty\" colspan=\"8\">Nothing was credited on this day.</td></tr>",
-        );
+    if rows.notes.is_empty() {
+        empty_row(&mut n, 8, "Nothing was credited on this day.");
     }
     n.push_str("</tbody></table></div>");
     section_into(&mut h, "Notes today 今日笔记", &n);
-    let _ = writeln!(
-        h,
-        "</main><footer>seedline · {} credited order lines · amounts in yuan · click a column to sort</footer><script>{SORT_SCRIPT}</script></body></html>",
-        input.lines.len()
+    close_page(
+        &mut h,
+        &format!("{} credited order lines", input.lines.len()),
     );
     Rendered::new(
         "report.html",
         h.into_bytes(),
-        (campaigns.len() + notes.len()) as u64,
+        (rows.campaigns.len() + rows.notes.len() + rows.funnel.len()) as u64,
     )
+}
+
+pub(crate) fn close_page(h: &mut String, what: &str) {
+    let _ = writeln!(
+        h,
+        "</main><footer>seedline · {} · amounts in yuan · click a column to sort</footer><script>{SORT_SCRIPT}</script></body></html>",
+        escape(what)
+    );
 }
 
 #[cfg(test)]

@@ -2,23 +2,31 @@
 //!
 //! - [`ingest`]: the two export dialects of exports.md into canonical [`line::OrderLine`]s and rejects;
 //! - [`campaign`]: brands and campaigns of campaigns.md, checked;
-//! - [`attribution`]: the matcher and metrics of attribution.md;
-//! - [`report`] and [`html`]: the files of reports.md.
+//! - [`attribution`]: the rules of attribution.md, line by line;
+//! - [`funnel`]: the funnel metrics of funnel.md;
+//! - [`statement`], [`to_date`] and [`changes`]: the files of reports.md; [`html`] their pages;
+//! - [`report`]: what both kinds of report share (CSV writer, manifest, latest.json).
 
 pub mod attribution;
 pub mod campaign;
+pub mod changes;
 mod csvscan;
 pub mod decode;
 pub mod dialect;
+pub mod funnel;
 pub mod html;
 pub mod ingest;
 pub mod line;
 pub mod money;
 pub mod pii;
 pub mod report;
+pub mod statement;
 mod svg;
 pub mod text;
 pub mod time;
+pub mod to_date;
+#[path = "to_date_page.rs"]
+pub mod to_date_page;
 pub mod wire;
 
 pub use chrono::{NaiveDate, NaiveDateTime};

@@ -159,6 +159,25 @@ pub fn columns(title: &str, points: &[(String, i64)]) -> String {
 
 /// Horizontal bars, one per labelled value (net GMV by note), the amount at the end of each.
 pub fn bars(title: &str, points: &[(String, i64)]) -> String {
+    bars_labelled(title, points, yuan_label)
+}
+
+/// Horizontal bars of counts (a campaign's funnel), the count at the end of each.
+pub fn count_bars(title: &str, points: &[(String, i64)]) -> String {
+    bars_labelled(title, points, |n| {
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && c != '-' && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    })
+}
+
+fn bars_labelled(title: &str, points: &[(String, i64)], label: fn(i64) -> String) -> String {
     const W: i64 = 7600;
     const LEFT: i64 = 1900;
     const RIGHT: i64 = 1100;
@@ -169,11 +188,11 @@ pub fn bars(title: &str, points: &[(String, i64)]) -> String {
     let axis = Axis::of(points.iter().map(|p| p.1));
     let zero = LEFT + axis.at(0, pw);
     let mut s = open(400 + points.len() * 260, W, h, title);
-    for (i, (label, v)) in points.iter().enumerate() {
+    for (i, (name, v)) in points.iter().enumerate() {
         let y = TOP + i as i64 * ROW;
         let x = LEFT + axis.at(*v, pw);
         let (left, width) = (x.min(zero), (x - zero).abs());
-        let shown: String = label.chars().take(26).collect();
+        let shown: String = name.chars().take(26).collect();
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" {FONT}>{}</text><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{BLUE}\"><title>{} {}</title></rect><text x=\"{}\" y=\"{}\" {FONT}>{}</text>",
@@ -184,11 +203,11 @@ pub fn bars(title: &str, points: &[(String, i64)]) -> String {
             Px(y + 40),
             Px(width),
             Px(ROW - 80),
-            escape(label),
-            crate::money::yuan_grouped(*v),
+            escape(name),
+            label(*v),
             Px(left + width + 60),
             Px(y + 190),
-            yuan_label(*v)
+            label(*v)
         );
     }
     s.push_str("</svg>");

@@ -73,11 +73,6 @@ impl ExportKey {
         ExportKey::parse(&format!("exports/{inner}")).ok()
     }
 
-    /// What match decided of the export's latest lines, kept between runs (`steps::facts`).
-    pub fn facts_key(&self) -> String {
-        self.staged("facts", ".facts.bin")
-    }
-
     pub fn rejects_key(&self) -> String {
         self.staged("rejects", ".rejects.csv")
     }
@@ -133,9 +128,34 @@ pub fn changed_list_key(date: NaiveDate) -> String {
     format!("staging/match/{date}.changed.json")
 }
 
-/// What match learnt of the report inputs it built: a digest of what each was built from, with the
-/// SHA-256 of its encoding (`steps::matching`), so that the next match need not build it again.
-pub const INPUT_DIGESTS_KEY: &str = "staging/match/input-digests.bin";
+/// The brands whose to-date report changed, as a bare JSON array.
+pub fn to_date_changed_list_key(date: NaiveDate) -> String {
+    format!("staging/match/{date}.to-date.json")
+}
+
+/// What a brand's to-date report is rendered from, staged by match.
+pub fn to_date_input_key(brand: &str) -> String {
+    format!("staging/to-date/{brand}.json")
+}
+
+/// Markers of the to-date input published for each brand: `{brand}@{sha}`, as for statements.
+pub const TO_DATE_PUBLISHED_PREFIX: &str = "staging/published/to-date/";
+
+pub fn to_date_published_key(brand: &str, input_sha: &str) -> String {
+    format!("{TO_DATE_PUBLISHED_PREFIX}{brand}@{input_sha}")
+}
+
+pub fn to_date_prefix(brand: &str) -> String {
+    format!("reports/{brand}/to-date/")
+}
+
+pub fn to_date_version_prefix(brand: &str, version: u64) -> String {
+    format!("reports/{brand}/to-date/v{version}/")
+}
+
+pub fn to_date_latest_key(brand: &str) -> String {
+    format!("reports/{brand}/to-date/latest.json")
+}
 
 pub fn report_input_key(date: NaiveDate, brand: &str) -> String {
     format!("staging/attributed/{date}/{brand}.json")

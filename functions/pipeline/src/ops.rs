@@ -38,8 +38,10 @@ pub struct DayStatus {
     pub missing_exports: Vec<Marketplace>,
     /// The match record of the run for this day, when it ran.
     pub matched: Option<MatchOutcome>,
-    /// Reports with this report date, by brand.
+    /// Statements with this report date, by brand.
     pub reports: Vec<PublishedReport>,
+    /// Every brand's to-date report as it stands now.
+    pub to_date: Vec<PublishedReport>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StepError> {
@@ -71,17 +73,21 @@ pub async fn day_status(stores: &Stores, date: NaiveDate) -> Result<DayStatus, S
         Some(b) => Some(decode(&layout::match_record_key(date), &b)?),
         None => None,
     };
-    let mut reports = Vec::new();
+    let (mut reports, mut to_date) = (Vec::new(), Vec::new());
     let (brands, _) = stores.campaigns.load_all().await?;
     for b in brands {
-        let key = layout::latest_key(&b.brand_id, date);
-        if let Some(bytes) = stores.reports.get_bytes(&key).await? {
-            let l: Latest = decode(&key, &bytes)?;
-            reports.push(PublishedReport {
-                brand_id: b.brand_id,
-                version: l.version,
-                prefix: l.prefix,
-            });
+        for (key, out) in [
+            (layout::latest_key(&b.brand_id, date), &mut reports),
+            (layout::to_date_latest_key(&b.brand_id), &mut to_date),
+        ] {
+            if let Some(bytes) = stores.reports.get_bytes(&key).await? {
+                let l: Latest = decode(&key, &bytes)?;
+                out.push(PublishedReport {
+                    brand_id: b.brand_id.clone(),
+                    version: l.version,
+                    prefix: l.prefix,
+                });
+            }
         }
     }
     Ok(DayStatus {
@@ -91,7 +97,72 @@ pub async fn day_status(stores: &Stores, date: NaiveDate) -> Result<DayStatus, S
         missing_exports,
         matched,
         reports,
+        to_date,
     })
+}
+
+/// One version of a report, as `seedline explain` tells it.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionStory {
+    pub version: u64,
+    pub prefix: String,
+    pub generated_at: String,
+    /// The to-date report's `as_of`.
+    pub as_of: Option<String>,
+    /// The rows of its changes.csv (file, change, key, field, before, after, source); empty for v1.
+    pub changes: Vec<Vec<String>>,
+}
+
+/// Every version of a statement (`date`) or of the to-date report (`None`), oldest first, with
+/// what each changed and why.
+pub async fn report_history(
+    stores: &Stores,
+    brand: &str,
+    date: Option<NaiveDate>,
+) -> Result<Vec<VersionStory>, StepError> {
+    let latest_key = match date {
+        Some(d) => layout::latest_key(brand, d),
+        None => layout::to_date_latest_key(brand),
+    };
+    let Some(bytes) = stores.reports.get_bytes(&latest_key).await? else {
+        return Ok(Vec::new());
+    };
+    let latest: Latest = decode(&latest_key, &bytes)?;
+    let mut out = Vec::new();
+    for version in 1..=latest.version {
+        let prefix = match date {
+            Some(d) => layout::version_prefix(brand, d, version),
+            None => layout::to_date_version_prefix(brand, version),
+        };
+        let key = format!("{prefix}manifest.json");
+        let manifest: seedline_core::report::Manifest = match stores.reports.get_bytes(&key).await?
+        {
+            Some(b) => decode(&key, &b)?,
+            None => continue,
+        };
+        let mut changes = Vec::new();
+        if let Some(b) = stores
+            .reports
+            .get_bytes(&format!("{prefix}changes.csv"))
+            .await?
+        {
+            let mut r = csv::ReaderBuilder::new()
+                .from_reader(b.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&b));
+            for rec in r.records() {
+                let rec =
+                    rec.map_err(|e| StoreError::Invalid(format!("{prefix}changes.csv: {e}")))?;
+                changes.push(rec.iter().map(String::from).collect());
+            }
+        }
+        out.push(VersionStory {
+            version,
+            prefix,
+            generated_at: manifest.generated_at,
+            as_of: manifest.as_of,
+            changes,
+        });
+    }
+    Ok(out)
 }
 
 /// A rejected row and the export it came from.

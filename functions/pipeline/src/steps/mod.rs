@@ -2,13 +2,12 @@
 
 use crate::store::StoreError;
 
-mod facts;
 pub mod ingest;
+mod latest;
 pub mod matching;
 pub mod publish;
 pub mod run;
 mod spill;
-mod states;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +51,46 @@ impl StepError {
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Runs `work` for every task in `0..tasks` on a worker per core, each taking the next task when
+/// it is done with one and folding into an accumulator of its own (from `init`); the accumulators,
+/// once every task ran, or the first error.
+pub(crate) fn on_every_core<T: Send>(
+    tasks: usize,
+    init: impl Fn() -> T + Sync,
+    work: impl Fn(&mut T, usize) -> Result<(), StepError> + Sync,
+) -> Result<Vec<T>, StepError> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(tasks.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = init();
+                    loop {
+                        let task = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if task >= tasks {
+                            return Ok(mine);
+                        }
+                        work(&mut mine, task)?;
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+fn vanished(key: &str) -> StepError {
+    store_invalid(format!("staged file {key} vanished while matching"))
+}
+
+fn store_invalid(why: String) -> StepError {
+    StepError::Store(StoreError::Invalid(why))
 }

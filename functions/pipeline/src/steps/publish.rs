@@ -1,20 +1,95 @@
-//! publish-reports: a brand's report for a date as a new version, only when its content changed.
+//! publish-reports: a brand's statement of a date, or its to-date report, as a new version only
+//! when one of its CSV files changed.
 
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use seedline_core::attribution::ReportInput;
-use seedline_core::report::{render_all, Latest, Manifest};
+use seedline_core::report::{
+    About, Kind, Latest, Manifest, ManifestCampaign, ManifestInputs, Rendered,
+};
+use seedline_core::statement::{self, Rows};
+use seedline_core::to_date::ToDateInput;
 use serde::{Deserialize, Serialize};
 
+use super::matching::BrandDate;
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
 use crate::layout;
 use crate::store::Precondition;
 
+/// One report to publish, as the publish Lambda and the state machine's lists name it:
+/// `{"brand_id", "date"}` for a statement, `{"brand_id", "to_date": true}` for the to-date report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawTarget", into = "RawTarget")]
+pub enum Target {
+    Statement(BrandDate),
+    ToDate { brand_id: String },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    brand_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    to_date: bool,
+}
+
+impl TryFrom<RawTarget> for Target {
+    type Error = String;
+    fn try_from(r: RawTarget) -> Result<Target, String> {
+        match (r.date, r.to_date) {
+            (Some(date), false) => Ok(Target::Statement(BrandDate {
+                brand_id: r.brand_id,
+                date,
+            })),
+            (None, true) => Ok(Target::ToDate {
+                brand_id: r.brand_id,
+            }),
+            (Some(_), true) => Err(format!(
+                "brand {}: give a `date` (a statement) or `\"to_date\": true` (the to-date report), not both",
+                r.brand_id
+            )),
+            (None, false) => Err(format!(
+                "brand {}: give a `date` (a statement) or `\"to_date\": true` (the to-date report)",
+                r.brand_id
+            )),
+        }
+    }
+}
+
+impl From<Target> for RawTarget {
+    fn from(t: Target) -> RawTarget {
+        match t {
+            Target::Statement(bd) => RawTarget {
+                brand_id: bd.brand_id,
+                date: Some(bd.date),
+                to_date: false,
+            },
+            Target::ToDate { brand_id } => RawTarget {
+                brand_id,
+                date: None,
+                to_date: true,
+            },
+        }
+    }
+}
+
+/// Publishes one target: a statement or a to-date report.
+pub async fn publish(stores: &Stores, target: &Target) -> Result<PublishOutcome, StepError> {
+    match target {
+        Target::Statement(bd) => publish_report(stores, &bd.brand_id, bd.date).await,
+        Target::ToDate { brand_id } => publish_to_date(stores, brand_id).await,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishOutcome {
+    pub kind: Kind,
     pub brand_id: String,
+    /// The statement's report date, or the to-date report's `as_of`.
     pub date: NaiveDate,
     /// The version latest.json points to after this call.
     pub version: u64,
@@ -47,32 +122,71 @@ async fn read_latest(stores: &Stores, key: &str) -> Result<Option<(Latest, Strin
     Ok(Some((latest, etag)))
 }
 
-/// Makes `files` the content latest.json points to; returns that version, whether this call
-/// moved latest.json, and whether there was a latest.json before. Safe to run twice at once, or again after a crash at any point:
+/// Which report a publish writes: where its pointer and versions live.
+struct Destination<'a> {
+    about: About,
+    latest_key: String,
+    prefix_of: &'a (dyn Fn(u64) -> String + Sync),
+}
+
+/// The data files changes.csv compares, read from the version latest.json points to.
+async fn previous_files(
+    stores: &Stores,
+    latest: &Latest,
+) -> Result<BTreeMap<String, Vec<u8>>, StepError> {
+    let mut out = BTreeMap::new();
+    for name in ["campaigns.csv", "orders.csv", "funnel.csv"] {
+        if !latest.sha256.contains_key(name) {
+            continue;
+        }
+        if let Some(b) = stores
+            .reports
+            .get_bytes(&format!("{}{name}", latest.prefix))
+            .await?
+        {
+            out.insert(name.to_string(), b);
+        }
+    }
+    Ok(out)
+}
+
+/// The files that follow the data files: built once the version superseded (its number and its
+/// data files) is known, or with `None` for a first version.
+type Follow<'a> = dyn Fn(Option<(u64, &BTreeMap<String, Vec<u8>>)>) -> Vec<Rendered> + Sync + 'a;
+
+/// Makes `csvs` the content latest.json points to; returns that version, whether this call moved
+/// latest.json, and whether there was a latest.json before. Safe to run twice at once, or again
+/// after a crash at any point:
 /// - a version is claimed by creating its manifest.json create-only. A claim already there with the
-///   same content files is adopted (a crashed run's, or a concurrent twin's), otherwise the next
-///   number is tried; so a version's files never change once written;
-/// - the content files go next, then latest.json with a compare-and-swap on the ETag read at the
-///   start, so it never points to a partial version and never goes back to an older one.
+///   same files is adopted (a crashed run's, or a concurrent twin's), otherwise the next number is
+///   tried; so a version's files never change once written;
+/// - the files go next, then latest.json with a compare-and-swap on the ETag read at the start, so
+///   it never points to a partial version and never goes back to an older one.
 async fn publish_version(
     stores: &Stores,
-    input: &ReportInput,
-    files: &[seedline_core::report::Rendered],
+    target: &Destination<'_>,
+    csvs: Vec<Rendered>,
+    follow: &Follow<'_>,
 ) -> Result<(u64, bool, bool), StepError> {
-    let latest_key = layout::latest_key(&input.brand_id, input.date);
     // Every round of this loop follows a change by another writer; a few are plenty.
     for _ in 0..8 {
-        let current = read_latest(stores, &latest_key).await?;
-        let mut version = match &current {
-            Some((l, _)) if l.same_content(files) => return Ok((l.version, false, true)),
-            Some((l, _)) => l.version + 1,
-            None => 1,
+        let current = read_latest(stores, &target.latest_key).await?;
+        let (mut version, files) = match &current {
+            Some((l, _)) if l.same_content(&csvs) => return Ok((l.version, false, true)),
+            Some((l, _)) => {
+                let old = previous_files(stores, l).await?;
+                (l.version + 1, follow(Some((l.version, &old))))
+            }
+            None => (1, follow(None)),
         };
+        let files: Vec<Rendered> = csvs.iter().cloned().chain(files).collect();
+        let supersedes = current.as_ref().map(|(l, _)| l.version);
         let manifest_bytes = loop {
-            let prefix = layout::version_prefix(&input.brand_id, input.date, version);
-            let key = format!("{prefix}manifest.json");
+            let key = format!("{}manifest.json", (target.prefix_of)(version));
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let ours = serde_json::to_vec_pretty(&Manifest::new(input, files, version, now))
+            let mut manifest = Manifest::new(&target.about, &files, version, now);
+            manifest.supersedes = supersedes;
+            let ours = serde_json::to_vec_pretty(&manifest)
                 .map_err(|e| StepError::BadInput(format!("manifest: {e}")))?;
             if stores
                 .reports
@@ -82,12 +196,12 @@ async fn publish_version(
                 break ours;
             }
             let theirs = stores.reports.get_bytes(&key).await?.unwrap_or_default();
-            if same_files(&theirs, files) {
+            if same_files(&theirs, &files) {
                 break theirs;
             }
             version += 1;
         };
-        let prefix = layout::version_prefix(&input.brand_id, input.date, version);
+        let prefix = (target.prefix_of)(version);
         stores
             .reports
             .put_all(
@@ -115,21 +229,22 @@ async fn publish_version(
         };
         if stores
             .reports
-            .put_if(&latest_key, pointer_bytes, cond)
+            .put_if(&target.latest_key, pointer_bytes, cond)
             .await?
         {
             return Ok((version, true, current.is_some()));
         }
         // latest.json moved under us: read it again and decide afresh.
-        tracing::info!(brand_id = %input.brand_id, report_date = %input.date, version, "latest.json changed during publish; reading it again");
+        tracing::info!(brand_id = %target.about.brand_id, report_date = %target.about.date, version, "latest.json changed during publish; reading it again");
     }
     Err(StepError::BadInput(format!(
-        "{latest_key} kept changing while publishing: is another publisher looping?"
+        "{} kept changing while publishing: is another publisher looping?",
+        target.latest_key
     )))
 }
 
 /// Whether a stored manifest lists exactly these content files.
-fn same_files(manifest: &[u8], files: &[seedline_core::report::Rendered]) -> bool {
+fn same_files(manifest: &[u8], files: &[Rendered]) -> bool {
     let Ok(m) = serde_json::from_slice::<Manifest>(manifest) else {
         return false;
     };
@@ -140,9 +255,26 @@ fn same_files(manifest: &[u8], files: &[seedline_core::report::Rendered]) -> boo
             .all(|(a, b)| a.name == b.name && a.sha256 == b.sha256())
 }
 
-/// Publishes `brand`'s report for `date` from its staged input. Writes v{N+1} only when the content
-/// differs from v{N}; every file of the version goes first and latest.json last, in one PUT.
-/// Twin invocations and re-runs after a crash end in the same single version (see [`publish_version`]).
+fn inputs_of(
+    exports: &[seedline_core::attribution::ExportRef],
+    campaigns: &[seedline_core::attribution::CampaignInfo],
+) -> ManifestInputs {
+    ManifestInputs {
+        exports: exports.to_vec(),
+        campaigns: campaigns
+            .iter()
+            .map(|c| ManifestCampaign {
+                campaign_id: c.campaign_id.clone(),
+                version: c.version.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Publishes `brand`'s statement of `date` from its staged input. Writes v{N+1} only when a CSV
+/// file differs from v{N}'s, with changes.csv saying what moved; every file of the version goes
+/// first and latest.json last, in one PUT. Twin invocations and re-runs after a crash end in the
+/// same single version (see [`publish_version`]).
 pub async fn publish_report(
     stores: &Stores,
     brand: &str,
@@ -165,42 +297,136 @@ pub async fn publish_report(
             input.brand_id, input.date
         )));
     }
-    let input_sha = sha256_hex(&bytes);
-    let files = render_all(&input);
-    let (version, written, had_latest) = publish_version(stores, &input, &files).await?;
-    let prefix = layout::version_prefix(brand, date, version);
-    if written {
-        tracing::info!(brand_id = brand, report_date = %date, version, "report published");
-    } else {
-        tracing::info!(brand_id = brand, report_date = %date, version, "content unchanged; no new version");
-    }
-    // Remember what input is published, so match can tell a changed report without reading it back.
-    // One listing finds this report's earlier markers of both layouts (and those of brands whose id
-    // starts with this one's, which are left alone). A marker is written only after latest.json, so
-    // a report that had none (a first publish, every report of a first day) has no earlier marker.
-    let date_prefix = layout::published_prefix(date);
-    let marker = layout::published_key(date, brand, &input_sha);
-    stores.staging.put(&marker, Vec::new()).await?;
-    let earlier = if had_latest {
-        stores
-            .staging
-            .list(&format!("{date_prefix}{brand}"))
-            .await?
-    } else {
-        Vec::new()
-    };
-    for old in earlier {
-        let mine =
-            layout::parse_published(&old.key[date_prefix.len()..]).is_some_and(|(b, _)| b == brand);
-        if mine && old.key != marker {
-            stores.staging.delete(&old.key).await?;
+    let rows = Rows::of(&input);
+    let csvs = statement::render_csvs(&input, &rows);
+    let sources = statement::sources(&input);
+    let follow = |prev: Option<(u64, &BTreeMap<String, Vec<u8>>)>| match prev {
+        None => vec![seedline_core::html::render_statement(
+            &input,
+            &rows,
+            &[],
+            None,
+        )],
+        Some((v, old)) => {
+            let changes = seedline_core::changes::diff(old, &csvs, &sources);
+            vec![
+                seedline_core::changes::render(&changes),
+                seedline_core::html::render_statement(&input, &rows, &changes, Some(v)),
+            ]
         }
+    };
+    let prefix_of = |v: u64| layout::version_prefix(brand, date, v);
+    let target = Destination {
+        about: About {
+            kind: Kind::Statement,
+            brand_id: brand.to_string(),
+            date,
+            inputs: inputs_of(&input.exports, &input.campaigns),
+        },
+        latest_key: layout::latest_key(brand, date),
+        prefix_of: &prefix_of,
+    };
+    let (version, written, had_latest) =
+        publish_version(stores, &target, csvs.clone(), &follow).await?;
+    if written {
+        tracing::info!(brand_id = brand, report_date = %date, version, "statement published");
+    } else {
+        tracing::info!(brand_id = brand, report_date = %date, version, "statement unchanged; no new version");
     }
+    // Remember what input is published, so match can tell a changed statement without reading it back.
+    let date_prefix = layout::published_prefix(date);
+    mark_published(
+        stores,
+        &date_prefix,
+        &layout::published_key(date, brand, &sha256_hex(&bytes)),
+        brand,
+        had_latest,
+    )
+    .await?;
     Ok(PublishOutcome {
+        kind: Kind::Statement,
         brand_id: brand.to_string(),
         date,
         version,
         written,
-        prefix,
+        prefix: layout::version_prefix(brand, date, version),
     })
+}
+
+/// Publishes `brand`'s to-date report from its staged input, as [`publish_report`] does a statement.
+pub async fn publish_to_date(stores: &Stores, brand: &str) -> Result<PublishOutcome, StepError> {
+    check_brand_id(brand)?;
+    let input_key = layout::to_date_input_key(brand);
+    let bytes = stores.staging.get_bytes(&input_key).await?.ok_or_else(|| {
+        StepError::BadInput(format!(
+            "no to-date report staged for brand {brand} ({input_key}): run match-orders first"
+        ))
+    })?;
+    let input: ToDateInput = serde_json::from_slice(&bytes).map_err(|e| {
+        StepError::BadInput(format!("{input_key} does not read as a to-date input: {e}"))
+    })?;
+    if input.brand_id != brand {
+        return Err(StepError::BadInput(format!(
+            "{input_key} holds brand {}",
+            input.brand_id
+        )));
+    }
+    let csvs = seedline_core::to_date::render_csvs(&input);
+    let follow = |_: Option<(u64, &BTreeMap<String, Vec<u8>>)>| {
+        vec![seedline_core::to_date_page::render(&input)]
+    };
+    let prefix_of = |v: u64| layout::to_date_version_prefix(brand, v);
+    let target = Destination {
+        about: About {
+            kind: Kind::ToDate,
+            brand_id: brand.to_string(),
+            date: input.as_of,
+            inputs: inputs_of(&input.exports, &input.campaigns),
+        },
+        latest_key: layout::to_date_latest_key(brand),
+        prefix_of: &prefix_of,
+    };
+    let (version, written, had_latest) = publish_version(stores, &target, csvs, &follow).await?;
+    tracing::info!(brand_id = brand, as_of = %input.as_of, version, written, "to-date report published");
+    mark_published(
+        stores,
+        layout::TO_DATE_PUBLISHED_PREFIX,
+        &layout::to_date_published_key(brand, &sha256_hex(&bytes)),
+        brand,
+        had_latest,
+    )
+    .await?;
+    Ok(PublishOutcome {
+        kind: Kind::ToDate,
+        brand_id: brand.to_string(),
+        date: input.as_of,
+        version,
+        written,
+        prefix: layout::to_date_version_prefix(brand, version),
+    })
+}
+
+/// Writes the marker of the input published and deletes the brand's earlier markers under
+/// `prefix`. One listing finds them (and those of brands whose id starts with this one's, which are
+/// left alone). A marker is written only after latest.json, so a report that had none (a first
+/// publish) has no earlier marker.
+async fn mark_published(
+    stores: &Stores,
+    prefix: &str,
+    marker: &str,
+    brand: &str,
+    had_latest: bool,
+) -> Result<(), StepError> {
+    stores.staging.put(marker, Vec::new()).await?;
+    if !had_latest {
+        return Ok(());
+    }
+    for old in stores.staging.list(&format!("{prefix}{brand}")).await? {
+        let mine =
+            layout::parse_published(&old.key[prefix.len()..]).is_some_and(|(b, _)| b == brand);
+        if mine && old.key != marker {
+            stores.staging.delete(&old.key).await?;
+        }
+    }
+    Ok(())
 }

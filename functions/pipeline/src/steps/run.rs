@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ingest::{ingest_object, IngestResult};
 use super::matching::{match_orders, MatchOutcome};
-use super::publish::{publish_report, PublishOutcome};
+use super::publish::{publish, PublishOutcome, Target};
 use super::StepError;
 use crate::config::Stores;
 use crate::layout;
@@ -116,15 +116,15 @@ const PUBLISH_CONCURRENCY: usize = 8;
 /// Publishes every changed report, a few at a time; the outcomes in the order of `changed`.
 async fn publish_all(
     stores: &Stores,
-    changed: &[super::matching::BrandDate],
+    changed: &[Target],
 ) -> Result<Vec<PublishOutcome>, StepError> {
     let mut tasks = tokio::task::JoinSet::new();
     let mut out: Vec<Option<PublishOutcome>> = vec![None; changed.len()];
     let mut next = 0;
     loop {
         while next < changed.len() && tasks.len() < PUBLISH_CONCURRENCY {
-            let (stores, bd, i) = (stores.clone(), changed[next].clone(), next);
-            tasks.spawn(async move { (i, publish_report(&stores, &bd.brand_id, bd.date).await) });
+            let (stores, job, i) = (stores.clone(), changed[next].clone(), next);
+            tasks.spawn(async move { (i, publish(&stores, &job).await) });
             next += 1;
         }
         let Some(done) = tasks.join_next().await else {
@@ -175,7 +175,12 @@ pub async fn run_day_with(
     let (ingest_done, cpu_ingest_done) = (std::time::Instant::now(), process_cpu());
     let matched = match_orders(stores, date, lookback_days).await?;
     let (match_done, cpu_match_done) = (std::time::Instant::now(), process_cpu());
-    let published = publish_all(stores, &matched.changed).await?;
+    // Statements first, then each brand's to-date report: a reader of the to-date report finds the
+    // statements it sums already there.
+    let statements: Vec<Target> = matched.statement_targets();
+    let mut published = publish_all(stores, &statements).await?;
+    let to_date: Vec<Target> = matched.to_date_targets();
+    published.extend(publish_all(stores, &to_date).await?);
     let timings = StepTimings {
         export_bytes,
         ingest: ingest_done - started,

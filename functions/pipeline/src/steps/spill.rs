@@ -10,18 +10,13 @@ use chrono::NaiveDate;
 use seedline_core::attribution::codec::{
     put_date, put_line, put_str, take_date, take_line, take_str,
 };
-use seedline_core::attribution::{AttributedLine, Credit, Kept, LinesDigest};
+use seedline_core::attribution::{AttributedLine, Credit, Kept};
 use seedline_core::wire::{put_record_with, read_record, take_str_ref};
 
 use super::StepError;
 
 /// One bucket's lines, by brand and report date.
 pub type KeptLines = HashMap<(String, NaiveDate), Vec<AttributedLine>>;
-
-/// The digest of the lines spilled for each brand and report date: looked up for every credited
-/// line, so foldhash rather than SipHash.
-pub type Digests = HashMap<String, HashMap<NaiveDate, LinesDigest, Fold>, Fold>;
-type Fold = foldhash::fast::FixedState;
 
 pub struct Spill {
     _dir: tempfile::TempDir,
@@ -59,21 +54,10 @@ impl Spill {
         (h % Self::BUCKETS as u64) as usize
     }
 
-    /// Spills a credited line read from the export with `etag`, and folds it into its report's
-    /// digest in `digests` (the caller's: match keeps one per export).
-    pub fn write(
-        &mut self,
-        k: &Credit<'_>,
-        etag: &str,
-        digests: &mut Digests,
-    ) -> std::io::Result<()> {
+    /// Spills a credited line.
+    pub fn write(&mut self, k: &Credit<'_>) -> std::io::Result<()> {
         self.buf.clear();
         put_record_with(&mut self.buf, |b| encode(k, b))?;
-        let by_date = match digests.get_mut(k.brand_id) {
-            Some(d) => d,
-            None => digests.entry(k.brand_id.to_string()).or_default(),
-        };
-        by_date.entry(k.date).or_default().add(&self.buf, etag);
         let b = Self::bucket(k.brand_id);
         let f = match &mut self.files[b] {
             Some(f) => f,
@@ -178,7 +162,6 @@ mod tests {
             },
         };
         let mut spill = Spill::new().unwrap();
-        let mut digests = Digests::default();
         let lines = [
             line("b1", 1, "面霜 \"50ml\""),
             line("b1", 2, ""),
@@ -186,7 +169,7 @@ mod tests {
             line("b1", 1, "second"),
         ];
         for k in &lines {
-            spill.write(&k.as_credit(), "etag", &mut digests).unwrap();
+            spill.write(&k.as_credit()).unwrap();
         }
         spill.finish().unwrap();
         let mut back = KeptLines::new();
@@ -205,16 +188,5 @@ mod tests {
         let only = spill.load(b1, |b, d| b == "b1" && d != d1).unwrap();
         assert_eq!(only.len(), 1);
         assert_eq!(only[&("b1".to_string(), d1.succ_opt().unwrap())].len(), 1);
-        // Digests by brand and date, whatever the order the lines came in.
-        let mut again = Spill::new().unwrap();
-        let mut again_digests = Digests::default();
-        for k in lines.iter().rev() {
-            again
-                .write(&k.as_credit(), "etag", &mut again_digests)
-                .unwrap();
-        }
-        assert_eq!(again_digests, digests);
-        assert_eq!(digests["b1"].len(), 2);
-        assert_ne!(digests["b1"][&d1], digests["b2"][&d1]);
     }
 }

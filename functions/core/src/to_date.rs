@@ -1,0 +1,652 @@
+//! The to-date report (reports.md; attribution.md, campaign to date; funnel.md): every campaign of a
+//! brand in scope on `as_of`, from its start to `as_of`, from impression to order.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::attribution::{AttributedLine, CampaignInfo, ExportRef, MatchKind};
+use crate::campaign::Campaign;
+use crate::funnel::{cpc, ratio_4dp, roas, NoteFigures};
+use crate::line::Marketplace;
+use crate::money::Yuan;
+use crate::report::{Rendered, ReportCsv};
+
+/// Days after a campaign's attribution window during which it stays in the to-date report.
+pub const SCOPE_TAIL_DAYS: i64 = 30;
+
+/// The scope rule: `start <= as_of` and `end + window_days >= as_of - 30 days`.
+pub fn in_scope(c: &Campaign, as_of: NaiveDate) -> bool {
+    c.start <= as_of && c.active_until() >= as_of - Duration::days(SCOPE_TAIL_DAYS)
+}
+
+pub const CAMPAIGNS_HEADER: [&str; 15] = [
+    "as_of",
+    "brand_id",
+    "campaign_id",
+    "campaign_name",
+    "marketplace",
+    "start",
+    "end",
+    "orders",
+    "units",
+    "gmv",
+    "refund",
+    "net_gmv",
+    "buyers",
+    "halo_orders",
+    "halo_net_gmv",
+];
+pub const FUNNEL_HEADER: [&str; 18] = [
+    "as_of",
+    "brand_id",
+    "campaign_id",
+    "campaign_name",
+    "impressions",
+    "clicks",
+    "engagements",
+    "link_clicks",
+    "media_spend",
+    "fixed_spend",
+    "spend",
+    "orders",
+    "net_gmv",
+    "halo_net_gmv",
+    "ctr",
+    "cvr",
+    "cpc",
+    "roas",
+];
+pub const DAILY_HEADER: [&str; 9] = [
+    "date",
+    "brand_id",
+    "campaign_id",
+    "orders",
+    "net_gmv",
+    "halo_net_gmv",
+    "impressions",
+    "clicks",
+    "spend",
+];
+
+/// One campaigns.csv row: a campaign's figures on one marketplace over `start ..= as_of`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Totals {
+    pub campaign_id: String,
+    pub marketplace: Option<Marketplace>,
+    pub orders: u64,
+    pub units: u64,
+    pub gmv: i64,
+    pub refund: i64,
+    pub net_gmv: i64,
+    pub buyers: u64,
+    pub halo_orders: u64,
+    pub halo_net_gmv: i64,
+}
+
+/// One funnel.csv row: a campaign from impression to order, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Funnel {
+    pub campaign_id: String,
+    pub red: NoteFigures,
+    pub fixed_spend: i64,
+    pub orders: u64,
+    pub net_gmv: i64,
+    pub halo_net_gmv: i64,
+}
+
+impl Funnel {
+    pub fn media_spend(&self) -> i64 {
+        self.red.spend_fen
+    }
+    pub fn spend(&self) -> i64 {
+        self.red.spend_fen + self.fixed_spend
+    }
+    pub fn ctr(&self) -> Option<String> {
+        ratio_4dp(self.red.clicks, self.red.impressions)
+    }
+    pub fn cvr(&self) -> Option<String> {
+        ratio_4dp(self.orders, self.red.clicks)
+    }
+    pub fn cpc(&self) -> Option<String> {
+        cpc(self.media_spend(), self.red.clicks)
+    }
+    pub fn roas(&self) -> Option<String> {
+        roas(self.net_gmv, self.spend())
+    }
+}
+
+/// One daily.csv row: a campaign on one date.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Daily {
+    pub campaign_id: String,
+    pub date: NaiveDate,
+    pub orders: u64,
+    pub net_gmv: i64,
+    pub halo_net_gmv: i64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub spend: i64,
+}
+
+/// Everything a brand's to-date report is rendered from; built by [`Builder`], staged by match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToDateInput {
+    pub brand_id: String,
+    pub brand_name: String,
+    pub as_of: NaiveDate,
+    /// The campaigns in scope, sorted by id.
+    pub campaigns: Vec<CampaignInfo>,
+    pub totals: Vec<Totals>,
+    pub funnel: Vec<Funnel>,
+    pub daily: Vec<Daily>,
+    pub exports: Vec<ExportRef>,
+}
+
+#[derive(Default)]
+struct Sums {
+    totals: Totals,
+    orders: HashSet<String>,
+    buyers: HashSet<String>,
+    halo_orders: HashSet<String>,
+}
+
+#[derive(Default)]
+struct Day {
+    row: Daily,
+    orders: HashSet<(Marketplace, String)>,
+}
+
+/// Folds one brand's attributed lines and RED figures, of any dates and in any order, into its
+/// to-date report: each line and figure counts once, on its own report date, when that date lies
+/// in its campaign's `start ..= as_of` and the campaign is in scope.
+pub struct Builder {
+    brand_id: String,
+    brand_name: String,
+    as_of: NaiveDate,
+    campaigns: BTreeMap<String, CampaignInfo>,
+    totals: BTreeMap<(String, Marketplace), Sums>,
+    funnel: BTreeMap<String, (Funnel, HashSet<(Marketplace, String)>)>,
+    daily: BTreeMap<(String, NaiveDate), Day>,
+    exports: BTreeMap<String, String>,
+}
+
+impl Builder {
+    pub fn new(
+        brand_id: &str,
+        brand_name: &str,
+        as_of: NaiveDate,
+        campaigns: Vec<CampaignInfo>,
+    ) -> Builder {
+        let funnel = campaigns
+            .iter()
+            .map(|c| {
+                let f = Funnel {
+                    campaign_id: c.campaign_id.clone(),
+                    fixed_spend: c.spend_fen,
+                    ..Funnel::default()
+                };
+                (c.campaign_id.clone(), (f, HashSet::new()))
+            })
+            .collect();
+        Builder {
+            brand_id: brand_id.to_string(),
+            brand_name: brand_name.to_string(),
+            as_of,
+            campaigns: campaigns
+                .into_iter()
+                .map(|c| (c.campaign_id.clone(), c))
+                .collect(),
+            totals: BTreeMap::new(),
+            funnel,
+            daily: BTreeMap::new(),
+            exports: BTreeMap::new(),
+        }
+    }
+
+    /// The first report date any line or figure can count on: the earliest start in scope.
+    pub fn from(&self) -> Option<NaiveDate> {
+        self.campaigns.values().map(|c| c.start).min()
+    }
+
+    fn counts(&self, campaign_id: &str, date: NaiveDate) -> bool {
+        self.campaigns
+            .get(campaign_id)
+            .is_some_and(|c| c.start <= date && date <= self.as_of)
+    }
+
+    fn day(&mut self, campaign_id: &str, date: NaiveDate) -> &mut Day {
+        self.daily
+            .entry((campaign_id.to_string(), date))
+            .or_insert_with(|| Day {
+                row: Daily {
+                    campaign_id: campaign_id.to_string(),
+                    date,
+                    ..Daily::default()
+                },
+                orders: HashSet::new(),
+            })
+    }
+
+    /// An attributed line of report date `date`, with the ETag of the export it came from.
+    pub fn add_line(&mut self, date: NaiveDate, l: &AttributedLine, etag: &str) {
+        if !self.counts(&l.campaign_id, date) {
+            return;
+        }
+        if !self.exports.contains_key(&l.source_key) {
+            self.exports.insert(l.source_key.clone(), etag.to_string());
+        }
+        let s = self
+            .totals
+            .entry((l.campaign_id.clone(), l.marketplace))
+            .or_default();
+        let direct = l.match_kind == MatchKind::Direct;
+        if direct {
+            s.totals.units += u64::from(l.quantity);
+            s.totals.gmv += l.paid_fen;
+            s.totals.refund += l.refund_fen;
+            s.orders.insert(l.order_id.clone());
+            s.buyers.insert(l.buyer_hash.clone());
+        } else {
+            s.totals.halo_net_gmv += l.net_fen();
+            s.halo_orders.insert(l.order_id.clone());
+        }
+        if let Some((f, orders)) = self.funnel.get_mut(&l.campaign_id) {
+            if direct {
+                f.net_gmv += l.net_fen();
+                orders.insert((l.marketplace, l.order_id.clone()));
+            } else {
+                f.halo_net_gmv += l.net_fen();
+            }
+        }
+        let d = self.day(&l.campaign_id, date);
+        if direct {
+            d.row.net_gmv += l.net_fen();
+            d.orders.insert((l.marketplace, l.order_id.clone()));
+        } else {
+            d.row.halo_net_gmv += l.net_fen();
+        }
+    }
+
+    /// The latest RED figures of one of the campaign's notes on report date `date`.
+    pub fn add_red(&mut self, date: NaiveDate, campaign_id: &str, figures: &NoteFigures) {
+        if !self.counts(campaign_id, date) {
+            return;
+        }
+        if let Some((f, _)) = self.funnel.get_mut(campaign_id) {
+            f.red.add(figures);
+        }
+        let d = self.day(campaign_id, date);
+        d.row.impressions += figures.impressions;
+        d.row.clicks += figures.clicks;
+        d.row.spend += figures.spend_fen;
+    }
+
+    pub fn finish(self) -> ToDateInput {
+        let totals = self
+            .totals
+            .into_iter()
+            .map(|((campaign_id, m), s)| Totals {
+                campaign_id,
+                marketplace: Some(m),
+                orders: s.orders.len() as u64,
+                net_gmv: s.totals.gmv - s.totals.refund,
+                buyers: s.buyers.len() as u64,
+                halo_orders: s.halo_orders.len() as u64,
+                ..s.totals
+            })
+            .collect();
+        let funnel = self
+            .funnel
+            .into_values()
+            .map(|(f, orders)| Funnel {
+                orders: orders.len() as u64,
+                ..f
+            })
+            .collect();
+        let daily = self
+            .daily
+            .into_values()
+            .map(|d| Daily {
+                orders: d.orders.len() as u64,
+                ..d.row
+            })
+            .collect();
+        ToDateInput {
+            brand_id: self.brand_id,
+            brand_name: self.brand_name,
+            as_of: self.as_of,
+            campaigns: self.campaigns.into_values().collect(),
+            totals,
+            funnel,
+            daily,
+            exports: self
+                .exports
+                .into_iter()
+                .map(|(key, etag)| ExportRef { key, etag })
+                .collect(),
+        }
+    }
+}
+
+impl ToDateInput {
+    pub fn campaign(&self, id: &str) -> Option<&CampaignInfo> {
+        self.campaigns.iter().find(|c| c.campaign_id == id)
+    }
+
+    fn name(&self, id: &str) -> &str {
+        self.campaign(id).map_or("", |c| c.name.as_str())
+    }
+
+    /// Net GMV over every campaign, direct lines.
+    pub fn net_gmv(&self) -> i64 {
+        self.funnel.iter().map(|f| f.net_gmv).sum()
+    }
+
+    /// Spend over every campaign: RED's media spend and the campaigns' fixed spend.
+    pub fn spend(&self) -> i64 {
+        self.funnel.iter().map(Funnel::spend).sum()
+    }
+
+    /// The campaigns' distinct (marketplace, order) a campaign, summed.
+    pub fn orders(&self) -> u64 {
+        self.funnel.iter().map(|f| f.orders).sum()
+    }
+}
+
+fn campaigns_csv(t: &ToDateInput) -> Rendered {
+    let as_of = t.as_of.to_string();
+    let mut out = ReportCsv::new(&CAMPAIGNS_HEADER);
+    for r in &t.totals {
+        let info = t.campaign(&r.campaign_id);
+        let (start, end) = info.map_or((String::new(), String::new()), |c| {
+            (c.start.to_string(), c.end.to_string())
+        });
+        let n = |v: u64| v.to_string();
+        let y = |v: i64| Yuan(v).to_string();
+        out.row(&[
+            (&as_of, false),
+            (&t.brand_id, true),
+            (&r.campaign_id, true),
+            (t.name(&r.campaign_id), true),
+            (r.marketplace.map_or("", |m| m.as_str()), false),
+            (&start, false),
+            (&end, false),
+            (&n(r.orders), false),
+            (&n(r.units), false),
+            (&y(r.gmv), false),
+            (&y(r.refund), false),
+            (&y(r.net_gmv), false),
+            (&n(r.buyers), false),
+            (&n(r.halo_orders), false),
+            (&y(r.halo_net_gmv), false),
+        ]);
+    }
+    out.finish("campaigns.csv")
+}
+
+fn funnel_csv(t: &ToDateInput) -> Rendered {
+    let as_of = t.as_of.to_string();
+    let mut out = ReportCsv::new(&FUNNEL_HEADER);
+    for f in &t.funnel {
+        let n = |v: u64| v.to_string();
+        let y = |v: i64| Yuan(v).to_string();
+        out.row(&[
+            (&as_of, false),
+            (&t.brand_id, true),
+            (&f.campaign_id, true),
+            (t.name(&f.campaign_id), true),
+            (&n(f.red.impressions), false),
+            (&n(f.red.clicks), false),
+            (&n(f.red.engagements), false),
+            (&n(f.red.link_clicks), false),
+            (&y(f.media_spend()), false),
+            (&y(f.fixed_spend), false),
+            (&y(f.spend()), false),
+            (&n(f.orders), false),
+            (&y(f.net_gmv), false),
+            (&y(f.halo_net_gmv), false),
+            (&f.ctr().unwrap_or_default(), false),
+            (&f.cvr().unwrap_or_default(), false),
+            (&f.cpc().unwrap_or_default(), false),
+            (&f.roas().unwrap_or_default(), false),
+        ]);
+    }
+    out.finish("funnel.csv")
+}
+
+fn daily_csv(t: &ToDateInput) -> Rendered {
+    let mut out = ReportCsv::new(&DAILY_HEADER);
+    for d in &t.daily {
+        out.row(&[
+            (&d.date.to_string(), false),
+            (&t.brand_id, true),
+            (&d.campaign_id, true),
+            (&d.orders.to_string(), false),
+            (&Yuan(d.net_gmv).to_string(), false),
+            (&Yuan(d.halo_net_gmv).to_string(), false),
+            (&d.impressions.to_string(), false),
+            (&d.clicks.to_string(), false),
+            (&Yuan(d.spend).to_string(), false),
+        ]);
+    }
+    out.finish("daily.csv")
+}
+
+/// The data files of the to-date report: what the version rule compares.
+pub fn render_csvs(t: &ToDateInput) -> Vec<Rendered> {
+    vec![campaigns_csv(t), funnel_csv(t), daily_csv(t)]
+}
+
+/// Campaigns of `all` in scope on `as_of` for `brand_id`, as reports show them, sorted by id.
+pub fn scope<'c>(
+    all: impl IntoIterator<Item = &'c Campaign>,
+    brand_id: &str,
+    as_of: NaiveDate,
+) -> Vec<&'c Campaign> {
+    let mut v: Vec<&Campaign> = all
+        .into_iter()
+        .filter(|c| c.brand_id == brand_id && in_scope(c, as_of))
+        .collect();
+    v.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+    v
+}
+
+/// Brands with a campaign in scope on `as_of`.
+pub fn brands_in_scope<'c>(
+    all: impl IntoIterator<Item = &'c Campaign>,
+    as_of: NaiveDate,
+) -> BTreeSet<&'c str> {
+    all.into_iter()
+        .filter(|c| in_scope(c, as_of))
+        .map(|c| c.brand_id.as_str())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attribution::tests::line;
+    use crate::attribution::LineRef;
+    use crate::campaign::LinkKind;
+    use crate::time::parse_date;
+
+    fn d(s: &str) -> NaiveDate {
+        parse_date(s).unwrap()
+    }
+
+    fn info(id: &str, start: &str, spend: i64) -> CampaignInfo {
+        CampaignInfo {
+            campaign_id: id.into(),
+            name: format!("{id} name"),
+            start: d(start),
+            end: d("2025-05-31"),
+            window_days: 7,
+            spend_fen: spend,
+            version: "v".into(),
+        }
+    }
+
+    fn attributed(
+        campaign: &str,
+        order: &str,
+        line_id: &str,
+        buyer: &str,
+        net: i64,
+        kind: MatchKind,
+    ) -> AttributedLine {
+        let l = line(line_id, "t", "2025-05-12 10:00:00", None);
+        LineRef {
+            campaign_id: campaign,
+            note_id: "n1",
+            link_kind: LinkKind::AdLink,
+            marketplace: Marketplace::Jd,
+            shop_id: &l.shop_id,
+            order_id: order,
+            line_id,
+            item_id: &l.item_id,
+            title: "",
+            quantity: 1,
+            paid_fen: net,
+            refund_fen: 0,
+            paid_at: l.paid_at.unwrap(),
+            buyer_hash: buyer,
+            match_kind: kind,
+            source_key: "exports/jd/2025-05-12/a.csv",
+        }
+        .to_owned()
+    }
+
+    #[test]
+    fn the_scope_rule_holds_thirty_days_past_the_window() {
+        let c = crate::attribution::tests::catalog().campaigns()[0].clone();
+        let until = c.active_until();
+        assert!(!in_scope(&c, c.start - Duration::days(1)));
+        assert!(in_scope(&c, c.start));
+        assert!(in_scope(&c, until + Duration::days(30)));
+        assert!(!in_scope(&c, until + Duration::days(31)));
+    }
+
+    #[test]
+    fn orders_and_buyers_count_once_over_the_range_and_spend_adds_media_to_fixed() {
+        let mut b = Builder::new(
+            "b",
+            "B",
+            d("2025-05-20"),
+            vec![
+                info("c1", "2025-05-10", 10_000),
+                info("c2", "2025-05-15", 0),
+            ],
+        );
+        let direct = MatchKind::Direct;
+        // One order's lines on two dates, one buyer on both: one order, one buyer.
+        b.add_line(
+            d("2025-05-12"),
+            &attributed("c1", "o1", "o1/1", "h1", 5_000, direct),
+            "e",
+        );
+        b.add_line(
+            d("2025-05-13"),
+            &attributed("c1", "o1", "o1/2", "h1", 3_000, direct),
+            "e",
+        );
+        b.add_line(
+            d("2025-05-13"),
+            &attributed("c1", "o2", "o2/1", "h2", 2_000, MatchKind::Halo),
+            "e",
+        );
+        // After as_of, before start, or a campaign out of scope: not counted.
+        b.add_line(
+            d("2025-05-21"),
+            &attributed("c1", "o3", "o3/1", "h3", 9_999, direct),
+            "e",
+        );
+        b.add_line(
+            d("2025-05-14"),
+            &attributed("c2", "o4", "o4/1", "h4", 9_999, direct),
+            "e",
+        );
+        b.add_line(
+            d("2025-05-14"),
+            &attributed("c9", "o5", "o5/1", "h5", 9_999, direct),
+            "e",
+        );
+        b.add_red(
+            d("2025-05-12"),
+            "c1",
+            &NoteFigures {
+                impressions: 1000,
+                clicks: 40,
+                engagements: 5,
+                link_clicks: 8,
+                spend_fen: 2_000,
+            },
+        );
+        let t = b.finish();
+        assert_eq!(t.totals.len(), 1);
+        let r = &t.totals[0];
+        assert_eq!(
+            (r.orders, r.buyers, r.net_gmv, r.halo_orders, r.halo_net_gmv),
+            (1, 1, 8_000, 1, 2_000)
+        );
+        assert_eq!(t.funnel.len(), 2, "zeros included");
+        let f = &t.funnel[0];
+        assert_eq!(
+            (f.media_spend(), f.fixed_spend, f.spend()),
+            (2_000, 10_000, 12_000)
+        );
+        assert_eq!(f.roas().as_deref(), Some("0.67"));
+        assert_eq!(f.ctr().as_deref(), Some("0.0400"));
+        assert_eq!(f.cvr().as_deref(), Some("0.0250"));
+        assert_eq!(f.cpc().as_deref(), Some("0.50"));
+        assert_eq!(t.funnel[1].roas(), None);
+        let days: Vec<_> = t
+            .daily
+            .iter()
+            .map(|x| (x.date.to_string(), x.orders, x.net_gmv, x.clicks))
+            .collect();
+        assert_eq!(
+            days,
+            [
+                ("2025-05-12".to_string(), 1, 5_000, 40),
+                ("2025-05-13".to_string(), 1, 3_000, 0)
+            ]
+        );
+        let csvs = render_csvs(&t);
+        let funnel = String::from_utf8(csvs[1].bytes.clone()).unwrap();
+        assert!(funnel.contains(
+            "\r\n2025-05-20,b,c1,c1 name,1000,40,5,8,20.00,100.00,120.00,1,80.00,20.00,0.0400,0.0250,0.50,0.67\r\n"
+        ), "{funnel}");
+        assert!(
+            funnel.ends_with("2025-05-20,b,c2,c2 name,0,0,0,0,0.00,0.00,0.00,0,0.00,0.00,,,,\r\n"),
+            "{funnel}"
+        );
+    }
+
+    #[test]
+    fn lines_in_any_order_build_the_same_report() {
+        let lines = [
+            (
+                "2025-05-12",
+                attributed("c1", "o1", "o1/1", "h1", 5_000, MatchKind::Direct),
+            ),
+            (
+                "2025-05-14",
+                attributed("c1", "o2", "o2/1", "h1", 700, MatchKind::Direct),
+            ),
+            (
+                "2025-05-13",
+                attributed("c1", "o1", "o1/2", "h2", 300, MatchKind::Halo),
+            ),
+        ];
+        let build = |order: &[usize]| {
+            let mut b = Builder::new("b", "B", d("2025-05-20"), vec![info("c1", "2025-05-10", 1)]);
+            for &i in order {
+                b.add_line(d(lines[i].0), &lines[i].1, "e");
+            }
+            render_csvs(&b.finish())
+        };
+        assert_eq!(build(&[0, 1, 2]), build(&[2, 0, 1]));
+    }
+}
