@@ -216,6 +216,20 @@ def test_the_state_machine_names_only_what_the_template_defines(template):
     assert check_state_machine(template[0], template[1]) == []
 
 
+def test_statements_are_published_then_each_brands_to_date_report(template):
+    states = template[1]["States"]
+    selected = states["Match"]["ResultSelector"]
+    assert selected["changed_key.$"] == "$.Payload.changed_key"
+    assert selected["to_date_changed_key.$"] == "$.Payload.to_date_changed_key"
+    assert states["Publish"]["Next"] == "PublishToDate"
+    assert states["Publish"]["ItemReader"]["Parameters"]["Key.$"] == "$.match.changed_key"
+    to_date = states["PublishToDate"]
+    assert to_date["ItemReader"]["Parameters"]["Key.$"] == "$.match.to_date_changed_key"
+    assert to_date["End"] is True
+    task = to_date["ItemProcessor"]["States"][to_date["ItemProcessor"]["StartAt"]]
+    assert task["Parameters"]["FunctionName"] == "${PublishFunctionArn}"
+
+
 def test_storage_settings(template):
     t = template[0]
     staging = t["Resources"]["StagingBucket"]["Properties"]
@@ -236,6 +250,7 @@ def test_each_brand_role_reads_only_its_own_prefix(template):
     assert get["Resource"] == {"Fn::Sub": "${ReportsBucket.Arn}/reports/${BrandId}/*"}
     lst = next(s for s in stmts if s["Action"] == "s3:ListBucket")
     assert lst["Condition"]["StringLike"]["s3:prefix"] == [{"Fn::Sub": "reports/${BrandId}/*"}]
+    # Statements and the to-date report (reports/{brand}/to-date/) both sit under that prefix.
 
 
 # The checks fail on templates broken the ways cfn-lint lets through.

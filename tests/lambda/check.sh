@@ -62,6 +62,7 @@ again=$(invoke ingest-orders functions/ingest-orders/events/s3-object-created.js
 check "ingest-orders: the same event twice is skipped" grep -q '"skipped":true' <<<"$again"
 matched=$(invoke match-orders functions/match-orders/events/match.json)
 check "match-orders: b-fix on 2025-05-20 changed" grep -q '"brand_id":"b-fix","date":"2025-05-20"' <<<"$matched"
+check "match-orders: b-fix's to-date report changed" grep -q '"to_date_changed":\["b-fix"\]' <<<"$matched"
 published=$(invoke publish-reports functions/publish-reports/events/publish.json)
 check "publish-reports: version 1 written" grep -q '"version":1,"written":true' <<<"$published"
 republished=$(invoke publish-reports functions/publish-reports/events/publish.json)
@@ -73,6 +74,13 @@ check "publish-reports: latest.json through a presigned link" grep -q '"prefix":
 csv=$(curl -sf "$(grep -m1 '/campaigns.csv?' <<<"$links")" || true)
 check "publish-reports: the brand's campaigns.csv through a presigned link" \
   grep -q 'b-fix,c-fix,面霜 种草,taobao,1,2,199.00' <<<"$csv"
+# The to-date report, as the state machine's second map publishes it after the statements.
+to_date=$(invoke publish-reports functions/publish-reports/events/publish-to-date.json)
+check "publish-reports: the to-date report, version 1" grep -q '"kind":"to_date","brand_id":"b-fix","date":"2025-05-20","version":1,"written":true' <<<"$to_date"
+links=$(target/debug/seedline presign --aws --brand b-fix --to-date)
+csv=$(curl -sf "$(grep -m1 '/funnel.csv?' <<<"$links")" || true)
+check "publish-reports: the to-date funnel.csv through a presigned link" \
+  grep -q '2025-05-20,b-fix,c-fix,面霜 种草,0,0,0,0,0.00,1000.00,1000.00' <<<"$csv"
 
 echo "lambda: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

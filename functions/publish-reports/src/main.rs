@@ -1,4 +1,4 @@
-//! publish-reports: one or more `{"brand_id","date"}` → new report versions where content changed.
+//! publish-reports: statements (`{"brand_id","date"}`) and to-date reports (`{"brand_id","to_date":true}`) → new versions where content changed.
 
 mod handler;
 
