@@ -76,7 +76,7 @@ check "publish-reports: the brand's campaigns.csv through a presigned link" \
   grep -q 'b-fix,c-fix,面霜 种草,taobao,1,2,199.00' <<<"$csv"
 # The to-date report, as the state machine's second map publishes it after the statements.
 to_date=$(invoke publish-reports functions/publish-reports/events/publish-to-date.json)
-check "publish-reports: the to-date report, version 1" grep -q '"kind":"to_date","brand_id":"b-fix","date":"2025-05-20","version":1,"written":true' <<<"$to_date"
+check "publish-reports: the to-date report, version 1" grep -q '"kind":"to_date","prefix":"reports/b-fix/to-date/v1/","version":1,"written":true' <<<"$to_date"
 links=$(target/debug/seedline presign --aws --brand b-fix --to-date)
 csv=$(curl -sf "$(grep -m1 '/funnel.csv?' <<<"$links")" || true)
 check "publish-reports: the to-date funnel.csv through a presigned link" \
