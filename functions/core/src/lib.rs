@@ -19,6 +19,8 @@ pub mod ingest;
 pub mod line;
 pub mod money;
 pub mod pii;
+pub mod red;
+pub mod red_latest;
 pub mod report;
 pub mod statement;
 mod svg;

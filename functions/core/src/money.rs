@@ -87,7 +87,7 @@ fn plain_amount(b: &[u8]) -> Option<i64> {
 
 /// Digits with optional thousands commas (`1,299`), the first group 1-3 digits, the others 3.
 /// One pass, no allocation: every amount cell of every row comes through here.
-fn parse_grouped_integer(s: &str) -> Option<i64> {
+pub(crate) fn parse_grouped_integer(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     let grouped = b.contains(&b',');
     let mut value: i64 = 0;
@@ -154,6 +154,24 @@ pub fn yuan_grouped(fen: i64) -> String {
     s
 }
 
+/// A whole number with thousands commas (`12,345`), as RED's exports and the pages print counts.
+pub fn grouped(n: u64) -> String {
+    let mut s = String::new();
+    push_grouped(&mut s, n);
+    s
+}
+
+fn push_grouped(out: &mut String, n: u64) {
+    let mut buf = itoa::Buffer::new();
+    let int = buf.format(n);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+}
+
 /// [`yuan_grouped`] onto the end of `out`: report.html prints a thousand amounts per report.
 pub fn push_yuan_grouped(out: &mut String, fen: i64) {
     if fen < 0 {
@@ -161,14 +179,7 @@ pub fn push_yuan_grouped(out: &mut String, fen: i64) {
     }
     out.push('¥');
     let abs = fen.unsigned_abs();
-    let mut buf = itoa::Buffer::new();
-    let int = buf.format(abs / 100);
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    push_grouped(out, abs / 100);
     let cents = (abs % 100) as u8;
     out.push('.');
     out.push(char::from(b'0' + cents / 10));
