@@ -56,6 +56,9 @@ pub struct Link {
 #[serde(deny_unknown_fields)]
 pub struct Note {
     pub note_id: String,
+    /// The note's title on RED, shown beside its id on pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub links: Vec<Link>,
 }
 
@@ -326,6 +329,8 @@ pub struct Catalog {
     versions: Vec<std::sync::OnceLock<String>>,
     /// Looked up for every line with a token: foldhash (randomly seeded per process) over SipHash.
     tokens: HashMap<Box<str>, LinkRef, foldhash::fast::RandomState>,
+    /// The campaign (index) that lists each note: a note belongs to one campaign.
+    notes: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     /// Shops of a brand and items of a campaign on one marketplace, each once ([`LinkRef`]).
     packed: Vec<Packed>,
 }
@@ -344,6 +349,8 @@ impl Catalog {
         let brands: Vec<Brand> = by_id.into_values().collect();
         campaigns.sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
         let mut tokens = HashMap::with_hasher(foldhash::fast::RandomState::default());
+        let mut notes: HashMap<Box<str>, u32, _> =
+            HashMap::with_hasher(foldhash::fast::RandomState::default());
         let mut packed: Vec<Packed> = Vec::new();
         let mut shops_of: HashMap<(usize, Marketplace), u32> = HashMap::new();
         let mut pack = |strings: Option<&Vec<String>>| -> Result<u32, RecordError> {
@@ -364,6 +371,23 @@ impl Catalog {
                 ));
             };
             for (ni, n) in c.notes.iter().enumerate() {
+                match notes.entry(n.note_id.as_str().into()) {
+                    Entry::Occupied(e) if *e.get() as usize != ci => {
+                        return Err(rec_err(
+                            &label,
+                            "notes.note_id",
+                            format!(
+                                "note {} is already listed by campaign {}",
+                                n.note_id,
+                                campaigns[*e.get() as usize].campaign_id
+                            ),
+                        ));
+                    }
+                    Entry::Occupied(_) => {}
+                    Entry::Vacant(e) => {
+                        e.insert(index32(ci, "campaigns")?);
+                    }
+                }
                 for (li, l) in n.links.iter().enumerate() {
                     let m = l.marketplace;
                     let shops = match shops_of.entry((brand, m)) {
@@ -404,8 +428,16 @@ impl Catalog {
                 .collect(),
             campaigns,
             tokens,
+            notes,
             packed,
         })
+    }
+
+    /// The campaign that lists `note_id`.
+    pub fn note_owner(&self, note_id: &str) -> Option<&Campaign> {
+        self.notes
+            .get(note_id)
+            .and_then(|i| self.campaigns.get(*i as usize))
     }
 
     pub fn brand(&self, id: &str) -> Option<&Brand> {
@@ -664,8 +696,28 @@ mod tests {
         };
         let mut other = c.clone();
         other.campaign_id = "c-other".into();
-        let e = Catalog::new(vec![b], vec![c, other]).unwrap_err();
+        // The same note in two campaigns: refused, naming both.
+        let e = Catalog::new(vec![b.clone()], vec![c.clone(), other.clone()]).unwrap_err();
+        assert_eq!(e.field, "notes.note_id", "{e}");
+        assert!(
+            e.message
+                .contains("already listed by campaign c-2025-618-face")
+                && e.record.contains("c-other"),
+            "{e}"
+        );
+        // Another note carrying the same token: refused on the token.
+        other.notes[0].note_id = "aaaa0000".into();
+        let e = Catalog::new(vec![b.clone()], vec![c.clone(), other.clone()]).unwrap_err();
         assert!(e.message.contains("already used by campaign"), "{e}");
+        // A note of its own, with links of its own, and a title: accepted and found.
+        other.notes[0].links.clear();
+        other.notes[0].title = Some("夏日防晒".into());
+        let cat = Catalog::new(vec![b], vec![c, other]).unwrap();
+        assert_eq!(
+            cat.note_owner("aaaa0000").map(|c| c.campaign_id.as_str()),
+            Some("c-other")
+        );
+        assert_eq!(cat.note_owner("nope"), None);
     }
 
     #[test]
@@ -691,6 +743,7 @@ mod tests {
         };
         let other = campaign_with(|v| {
             v["campaign_id"] = "c-0-first".into();
+            v["notes"][0]["note_id"] = "aaaa0001".into();
             for l in v["notes"][0]["links"].as_array_mut().unwrap() {
                 let token = format!("{}0", l["token"].as_str().unwrap());
                 l["token"] = token.into();

@@ -196,6 +196,7 @@ fn a_brand_with_fifty_campaigns_stays_under_one_megabyte() {
             notes: (0..5)
                 .map(|n| Note {
                     note_id: format!("664f1c2a0000000{i:02}e02b3c{n}"),
+                    title: None,
                     links: vec![
                         Link {
                             token: format!("t-{i}-{n}-a"),

@@ -5,6 +5,7 @@
 //! | brand    | `BRAND#{id}`      | `BRAND`    | `BRAND`    | `{brand_id}`                      |
 //! | campaign | `CAMPAIGN#{id}`   | `CAMPAIGN` | `CAMPAIGN` | `{end + window_days}#{campaign_id}` |
 //! | token    | `TOKEN#{token}`   | `TOKEN`    | –          | –                                 |
+//! | note     | `NOTE#{note_id}`  | `NOTE`     | –          | –                                 |
 //!
 //! Campaigns touching `from ..= to` are one paginated Query on `gsi1` (`gsi1sk >= from`, filtered on
 //! `start <= to`): requests grow with campaigns, never with orders. A campaign and its token items are
@@ -165,19 +166,21 @@ impl DynamoCampaigns {
             .collect()
     }
 
-    /// Which campaign holds each of `tokens`, in batches of 100 keys.
-    async fn token_owners(
+    /// Which campaign holds each of `ids` (`kind` is `TOKEN` or `NOTE`), in batches of 100 keys.
+    async fn owners(
         &self,
-        tokens: &[String],
+        kind: &str,
+        ids: &[String],
     ) -> Result<BTreeMap<String, String>, StoreError> {
         let mut owners = BTreeMap::new();
-        for chunk in tokens.chunks(BATCH_GET_MAX) {
+        let prefix = format!("{kind}#");
+        for chunk in ids.chunks(BATCH_GET_MAX) {
             let mut keys: Vec<Item> = chunk
                 .iter()
                 .map(|t| {
                     HashMap::from([
-                        ("pk".to_string(), s(format!("TOKEN#{t}"))),
-                        ("sk".to_string(), s("TOKEN")),
+                        ("pk".to_string(), s(format!("{prefix}{t}"))),
+                        ("sk".to_string(), s(kind)),
                     ])
                 })
                 .collect();
@@ -202,7 +205,10 @@ impl DynamoCampaigns {
                     if let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(c))) =
                         (item.get("pk"), item.get("campaign_id"))
                     {
-                        owners.insert(pk.trim_start_matches("TOKEN#").to_string(), c.clone());
+                        owners.insert(
+                            pk.trim_start_matches(prefix.as_str()).to_string(),
+                            c.clone(),
+                        );
                     }
                 }
                 keys = out
@@ -245,13 +251,18 @@ impl DynamoCampaigns {
             .build())
     }
 
-    /// One campaign and its token items in one transaction; the table refuses a token held by another campaign.
+    /// One campaign and its token and note items in one transaction; the table refuses a token or
+    /// note held by another campaign.
     pub async fn write_campaign(&self, c: &Campaign) -> Result<(), StoreError> {
         let record = serde_json::to_string(c).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let old_tokens: Vec<String> = self
-            .stored_campaign(&c.campaign_id)
-            .await?
+        let stored = self.stored_campaign(&c.campaign_id).await?;
+        let old_tokens: Vec<String> = stored
+            .as_ref()
             .map(|o| o.tokens().map(String::from).collect())
+            .unwrap_or_default();
+        let old_notes: Vec<String> = stored
+            .as_ref()
+            .map(|o| o.notes.iter().map(|n| n.note_id.clone()).collect())
             .unwrap_or_default();
         let mut actions = vec![self.put(
             HashMap::from([
@@ -281,14 +292,34 @@ impl DynamoCampaigns {
                 )),
             )?);
         }
-        for t in old_tokens
+        let notes: std::collections::BTreeSet<&str> =
+            c.notes.iter().map(|n| n.note_id.as_str()).collect();
+        for n in &notes {
+            actions.push(self.put(
+                HashMap::from([
+                    ("pk".to_string(), s(format!("NOTE#{n}"))),
+                    ("sk".to_string(), s("NOTE")),
+                    ("campaign_id".to_string(), s(c.campaign_id.clone())),
+                ]),
+                Some((
+                    "attribute_not_exists(pk) OR campaign_id = :c",
+                    &c.campaign_id,
+                )),
+            )?);
+        }
+        let stale_tokens = old_tokens
             .iter()
             .filter(|t| !c.tokens().any(|n| n == t.as_str()))
-        {
+            .map(|t| ("TOKEN", t));
+        let stale_notes = old_notes
+            .iter()
+            .filter(|n| !notes.contains(n.as_str()))
+            .map(|n| ("NOTE", n));
+        for (kind, t) in stale_tokens.chain(stale_notes) {
             let d = Delete::builder()
                 .table_name(&self.table)
-                .key("pk", s(format!("TOKEN#{t}")))
-                .key("sk", s("TOKEN"))
+                .key("pk", s(format!("{kind}#{t}")))
+                .key("sk", s(kind))
                 .condition_expression("campaign_id = :c")
                 .expression_attribute_values(":c", s(c.campaign_id.clone()))
                 .build()
@@ -316,7 +347,7 @@ impl DynamoCampaigns {
                     .is_some_and(|s| s.is_transaction_canceled_exception());
                 if cancelled {
                     Err(StoreError::Conflict(format!(
-                        "campaign {}: the table refused the write (a token is held by another campaign); nothing was written",
+                        "campaign {}: the table refused the write (a token or note is held by another campaign); nothing was written",
                         c.campaign_id
                     )))
                 } else {
@@ -356,7 +387,12 @@ impl CampaignStore for DynamoCampaigns {
             .iter()
             .flat_map(|c| c.tokens().map(String::from))
             .collect();
-        let owners = self.token_owners(&tokens).await?;
+        let owners = self.owners("TOKEN", &tokens).await?;
+        let note_ids: Vec<String> = campaigns
+            .iter()
+            .flat_map(|c| c.notes.iter().map(|n| n.note_id.clone()))
+            .collect();
+        let note_owners = self.owners("NOTE", &note_ids).await?;
         for c in campaigns {
             for t in c.tokens() {
                 if let Some(owner) = owners.get(t).filter(|o| **o != c.campaign_id) {
@@ -366,9 +402,17 @@ impl CampaignStore for DynamoCampaigns {
                     )));
                 }
             }
-            if 1 + c.tokens().count() > MAX_TRANSACTION_ITEMS {
+            for n in &c.notes {
+                if let Some(owner) = note_owners.get(&n.note_id).filter(|o| **o != c.campaign_id) {
+                    return Err(StoreError::Conflict(format!(
+                        "campaign {}: field `notes.note_id`: note {} is already listed by campaign {owner}; nothing was written",
+                        c.campaign_id, n.note_id
+                    )));
+                }
+            }
+            if 1 + c.tokens().count() + c.notes.len() > MAX_TRANSACTION_ITEMS {
                 return Err(StoreError::Invalid(format!(
-                    "campaign {} has more links than one DynamoDB transaction holds",
+                    "campaign {} has more links and notes than one DynamoDB transaction holds",
                     c.campaign_id
                 )));
             }
