@@ -23,6 +23,15 @@ const DAY20_V2: &str = "2025-05-20,b-fix,c-fix,面霜 种草,jd,1,1,90.00,0.00,9
 const DAY22_V1: &str = "2025-05-22,b-fix,c-fix,面霜 种草,taobao,1,1,20.00,0.00,20.00,1,0,0.00\r\n";
 
 const REFUND_EXPORT: &str = "exports/taobao/2025-05-22/ExportOrderDetailList20250522-1.csv.gz";
+const RED_EXPORT: &str = "exports/xhs/2025-05-20/聚光_笔记报表_20250520.csv";
+
+const FUNNEL_HEADER: &str = "\u{feff}date,brand_id,campaign_id,note_id,impressions,clicks,engagements,link_clicks,spend,orders,net_gmv,halo_net_gmv,ctr,cvr,cpc,roas\r\n";
+
+/// Day 20's RED report: plans 1 and 2 of n-1 summed (the totals row skipped, the `1.5` row
+/// rejected); orders O1 and J1, net 199.00 + 90.00. cvr 2/300 = 0.0067, cpc 600.00/300 = 2.00,
+/// roas 289.00/600.00 = 0.4817 -> 0.48.
+const DAY20_FUNNEL: &str =
+    "2025-05-20,b-fix,c-fix,n-1,12000,300,40,30,600.00,2,289.00,140.50,0.0250,0.0067,2.00,0.48\r\n";
 
 #[tokio::test]
 async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
@@ -33,7 +42,28 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
         .await
         .unwrap();
 
-    assert_eq!(run.ingested.len(), 2);
+    assert_eq!(run.ingested.len(), 3);
+    let red = run
+        .ingested
+        .iter()
+        .find(|r| r.record.export_key == RED_EXPORT)
+        .unwrap();
+    assert_eq!(
+        (
+            red.record.counts.rows_in,
+            red.record.counts.rows_kept,
+            red.record.counts.rows_rejected
+        ),
+        (4, 3, 1)
+    );
+    assert_eq!(
+        red.record.counts.rejected_by_reason.get("bad_count"),
+        Some(&1)
+    );
+    assert_eq!(
+        run.matched.stats.unknown_note, 1,
+        "n-unknown is no campaign's note"
+    );
     let tb = run
         .ingested
         .iter()
@@ -65,6 +95,8 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
          2025-05-20,b-fix,c-fix,n-1,ad_link,taobao,1,2,199.00,50.50\r\n\
          2025-05-20,b-fix,c-fix,n-1,comment_link,jd,1,1,90.00,90.00\r\n"
     );
+    let (_, funnel) = w.latest_file("b-fix", "2025-05-20", "funnel.csv").await;
+    assert_eq!(funnel, format!("{FUNNEL_HEADER}{DAY20_FUNNEL}"));
     let (_, orders) = w.latest_file("b-fix", "2025-05-20", "orders.csv").await;
     let h = |b: &str| w.hasher.hash(b);
     assert_eq!(
@@ -103,7 +135,8 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
     assert_eq!(manifest["version"], 1);
     assert_eq!(manifest["files"][0]["name"], "campaigns.csv");
     assert_eq!(manifest["files"][0]["rows"], 2);
-    assert_eq!(manifest["inputs"]["exports"].as_array().unwrap().len(), 2);
+    // The two order exports and the RED report the funnel row stands from.
+    assert_eq!(manifest["inputs"]["exports"].as_array().unwrap().len(), 3);
     assert_eq!(manifest["inputs"]["campaigns"][0]["campaign_id"], "c-fix");
     // The other brand has no campaign live and no lines: no report.
     assert!(w
@@ -148,8 +181,8 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
         v1,
         "v1 is never rewritten"
     );
-    // v2 says what moved and which export moved it: the refund's export for the order line, no
-    // RED report for the note's funnel row, nothing for the campaign row that sums them.
+    // v2 says what moved and which export moved it: the refund's export for the order line, the
+    // RED report the note's funnel row stands from, nothing for the campaign row that sums them.
     let (_, changes) = w.latest_file("b-fix", "2025-05-20", "changes.csv").await;
     assert_eq!(
         changes,
@@ -157,7 +190,8 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
             "\u{feff}file,change,key,field,before,after,source\r\n\
              campaigns,changed,c-fix/taobao,net_gmv,199.00,149.00,\r\n\
              campaigns,changed,c-fix/taobao,refund,0.00,50.00,\r\n\
-             funnel,changed,c-fix/n-1,net_gmv,289.00,239.00,\r\n\
+             funnel,changed,c-fix/n-1,net_gmv,289.00,239.00,{RED_EXPORT}\r\n\
+             funnel,changed,c-fix/n-1,roas,0.48,0.40,{RED_EXPORT}\r\n\
              orders,changed,taobao/1001,net,199.00,149.00,{REFUND_EXPORT}\r\n\
              orders,changed,taobao/1001,refund,0.00,50.00,{REFUND_EXPORT}\r\n"
         )
@@ -188,12 +222,20 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
          2025-05-22,b-fix,c-fix,面霜 种草,jd,2025-05-15,2025-05-25,1,1,90.00,0.00,90.00,1,1,90.00\r\n\
          2025-05-22,b-fix,c-fix,面霜 种草,taobao,2025-05-15,2025-05-25,2,3,219.00,50.00,169.00,2,1,50.50\r\n"
     );
-    // ROAS on fixed spend alone (no RED report yet): (90.00 + 169.00) / 1000.00 = 0.259 → 0.26.
+    // ROAS on media and fixed spend: (90.00 + 169.00) / (600.00 + 1000.00) = 0.1619 → 0.16;
+    // cvr 3 orders / 300 clicks; cpc on media spend alone.
     let (_, funnel) = w.latest_file("b-fix", "to-date", "funnel.csv").await;
     assert_eq!(
         funnel,
         "\u{feff}as_of,brand_id,campaign_id,campaign_name,impressions,clicks,engagements,link_clicks,media_spend,fixed_spend,spend,orders,net_gmv,halo_net_gmv,ctr,cvr,cpc,roas\r\n\
-         2025-05-22,b-fix,c-fix,面霜 种草,0,0,0,0,0.00,1000.00,1000.00,3,259.00,140.50,,,,0.26\r\n"
+         2025-05-22,b-fix,c-fix,面霜 种草,12000,300,40,30,600.00,1000.00,1600.00,3,259.00,140.50,0.0250,0.0100,2.00,0.16\r\n"
+    );
+    let (_, daily) = w.latest_file("b-fix", "to-date", "daily.csv").await;
+    assert_eq!(
+        daily,
+        "\u{feff}date,brand_id,campaign_id,orders,net_gmv,halo_net_gmv,impressions,clicks,spend\r\n\
+         2025-05-20,b-fix,c-fix,2,239.00,140.50,12000,300,600.00\r\n\
+         2025-05-22,b-fix,c-fix,1,20.00,0.00,0,0,0.00\r\n"
     );
     let manifest: serde_json::Value = serde_json::from_slice(
         &w.report("reports/b-fix/2025-05-20/v2/manifest.json")

@@ -1,7 +1,8 @@
 //! `seedline demo`: a realistic sample data set, written to a local directory.
 //!
 //! Two marketplaces, three brands, a week of exports with the quirks of exports.md (GB18030, gzip,
-//! preamble lines, text guards, every amount form), refunds that arrive days later and a few bad rows.
+//! preamble lines, text guards, every amount form), refunds that arrive days later and a few bad rows;
+//! beside them RED's daily note reports (funnel.md), each re-exporting the last three days.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,15 +14,18 @@ use crate::rng::Rng;
 
 pub const FIRST_DAY: &str = "2025-06-01";
 pub const DAYS: i64 = 7;
+/// The brand the demo points a newcomer to: media spend on RED and fixed fees, so its pages show
+/// the whole funnel and ROAS on what was actually spent.
+pub const SHOWCASE_BRAND: &str = "b-shuihua";
 
 const BRANDS: &str = r#"{"brand_id": "b-shuihua", "name": "水花川行", "shops": {"taobao": ["57301234"], "jd": ["10023456"]}}
 {"brand_id": "b-lanting", "name": "兰亭集", "shops": {"taobao": ["57305555", "57305556"]}}
 {"brand_id": "b-yunshan", "name": "云杉户外", "shops": {"taobao": ["57307777"], "jd": ["10029999"]}}
 "#;
 
-const CAMPAIGNS: &str = r#"{"campaign_id": "c-618-face", "brand_id": "b-shuihua", "name": "全脸盘 618 种草", "start": "2025-05-20", "end": "2025-06-18", "window_days": 15, "spend_fen": 1200000, "items": {"taobao": ["712345678901", "712345678902"], "jd": ["100012345678"]}, "notes": [{"note_id": "664f1c2a000000001e02b3c4", "links": [{"token": "xhs_k3j2h1g0f9e8", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_p0o9i8u7y6t5", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "664f1c2a000000001e02b3c5", "links": [{"token": "xhs_a1s2d3f4g5h6", "kind": "comment_link", "marketplace": "taobao"}]}]}
-{"campaign_id": "c-sun-spf", "brand_id": "b-shuihua", "name": "防晒 夏日计划", "start": "2025-06-01", "end": "2025-06-30", "window_days": 7, "spend_fen": 500000, "items": {"taobao": ["712345670001"], "jd": ["100012340001"]}, "notes": [{"note_id": "665a00000000000012345678", "links": [{"token": "xhs_sun_ad_tb01", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_sun_ad_jd01", "kind": "ad_link", "marketplace": "jd"}]}]}
-{"campaign_id": "c-tea-gift", "brand_id": "b-lanting", "name": "端午茶礼", "start": "2025-05-25", "end": "2025-06-05", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["712300009001"]}, "notes": [{"note_id": "665b00000000000000000001", "links": [{"token": "xhs_tea_ad_0001", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_tea_cm_0002", "kind": "comment_link", "marketplace": "taobao"}]}]}
+const CAMPAIGNS: &str = r#"{"campaign_id": "c-618-face", "brand_id": "b-shuihua", "name": "全脸盘 618 种草", "start": "2025-05-20", "end": "2025-06-18", "window_days": 15, "spend_fen": 1200000, "items": {"taobao": ["712345678901", "712345678902"], "jd": ["100012345678"]}, "notes": [{"note_id": "664f1c2a000000001e02b3c4", "title": "一盘搞定全脸！618 必入眼影腮红高光", "links": [{"token": "xhs_k3j2h1g0f9e8", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_p0o9i8u7y6t5", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "664f1c2a000000001e02b3c5", "title": "通勤妆 5 分钟教程", "links": [{"token": "xhs_a1s2d3f4g5h6", "kind": "comment_link", "marketplace": "taobao"}]}]}
+{"campaign_id": "c-sun-spf", "brand_id": "b-shuihua", "name": "防晒 夏日计划", "start": "2025-06-01", "end": "2025-06-30", "window_days": 7, "spend_fen": 500000, "items": {"taobao": ["712345670001"], "jd": ["100012340001"]}, "notes": [{"note_id": "665a00000000000012345678", "title": "海边暴晒一周不黑的秘密", "links": [{"token": "xhs_sun_ad_tb01", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_sun_ad_jd01", "kind": "ad_link", "marketplace": "jd"}]}]}
+{"campaign_id": "c-tea-gift", "brand_id": "b-lanting", "name": "端午茶礼", "start": "2025-05-25", "end": "2025-06-05", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["712300009001"]}, "notes": [{"note_id": "665b00000000000000000001", "title": "端午送长辈的茶礼清单", "links": [{"token": "xhs_tea_ad_0001", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_tea_cm_0002", "kind": "comment_link", "marketplace": "taobao"}]}]}
 {"campaign_id": "c-trail-run", "brand_id": "b-yunshan", "name": "越野跑鞋 试穿", "start": "2025-06-03", "end": "2025-06-20", "window_days": 10, "spend_fen": 0, "items": {"taobao": ["712377770001"], "jd": ["100077770001"]}, "notes": [{"note_id": "665c00000000000000000001", "links": [{"token": "xhs_trail_tb_01", "kind": "comment_link", "marketplace": "taobao"}, {"token": "xhs_trail_jd_01", "kind": "ad_link", "marketplace": "jd"}]}]}
 "#;
 
@@ -507,5 +511,118 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
             )?;
         }
     }
+    red_reports(dir, &days)?;
     Ok(days)
+}
+
+/// The demo's notes on RED: (note id, daily impressions, plans promoting it).
+const RED_NOTES: &[(&str, u64, u64)] = &[
+    ("664f1c2a000000001e02b3c4", 42_000, 2),
+    ("664f1c2a000000001e02b3c5", 9_000, 1),
+    ("665a00000000000012345678", 26_000, 1),
+    ("665b00000000000000000001", 12_000, 1),
+    ("665c00000000000000000001", 4_000, 1),
+];
+
+/// RED's note report of each day (聚光 笔记报表, 分日), covering the day and the two before it, with
+/// figures that settle between exports; one day also holds an account report, which is no note report.
+fn red_reports(dir: &Path, days: &[NaiveDate]) -> Result<()> {
+    const HEADER: &[&str] = &[
+        "日期",
+        "笔记ID",
+        "计划名称",
+        "展现量",
+        "点击量",
+        "点击率",
+        "互动量",
+        "组件点击量",
+        "消费",
+    ];
+    let mut rng = Rng(0x4ed0_2025_0601);
+    for (di, day) in days.iter().enumerate() {
+        let dash = || "-".to_string();
+        let mut rows = vec![vec![
+            "合计".to_string(),
+            String::new(),
+            String::new(),
+            dash(),
+            dash(),
+            String::new(),
+            dash(),
+            dash(),
+            dash(),
+        ]];
+        for back in (0..3).rev() {
+            let date = *day - Duration::days(back);
+            for (note, base, plans) in RED_NOTES {
+                for plan in 1..=*plans {
+                    let impressions = base / plans * (80 + rng.below(40)) / 100;
+                    let clicks = impressions * (3 + rng.below(5)) / 100;
+                    let link_clicks = clicks * (10 + rng.below(20)) / 100;
+                    // The brand without a media budget promotes its note for free.
+                    let spend = if note.starts_with("665c") {
+                        0
+                    } else {
+                        clicks as i64 * (40 + rng.below(60) as i64)
+                    };
+                    let date_cell = match rng.below(3) {
+                        0 => date.format("%Y/%-m/%-d").to_string(),
+                        1 => date.format("%Y%m%d").to_string(),
+                        _ => date.to_string(),
+                    };
+                    rows.push(vec![
+                        date_cell,
+                        note.to_string(),
+                        format!("种草计划-{plan}"),
+                        seedline_core::money::grouped(impressions),
+                        clicks.to_string(),
+                        format!("{:.2}%", clicks as f64 * 100.0 / impressions.max(1) as f64),
+                        if rng.chance(10) {
+                            dash()
+                        } else {
+                            (clicks / 2).to_string()
+                        },
+                        link_clicks.to_string(),
+                        if spend == 0 {
+                            dash()
+                        } else {
+                            seedline_core::money::yuan_grouped(spend)
+                        },
+                    ]);
+                }
+            }
+        }
+        if di == 4 {
+            let mut bad = rows[1].clone();
+            bad[3] = "1.2万".into();
+            rows.push(bad);
+            // A note no campaign lists: kept in staging, counted as unknown_note.
+            let mut other = rows[1].clone();
+            other[1] = "6660000000000000000000ff".into();
+            rows.push(other);
+        }
+        let compact = day.format("%Y%m%d");
+        let preamble = format!(
+            "聚光平台 笔记数据报表\r\n导出时间：{day} 02:10\r\n时间范围：{} 至 {day}",
+            *day - Duration::days(2)
+        );
+        let csv = csv_bytes(Some(&preamble), HEADER, &rows)?;
+        let name = format!("exports/xhs/{day}/聚光_笔记报表_{compact}.csv");
+        if di % 2 == 0 {
+            let (gb, _, _) = encoding_rs::GB18030.encode(std::str::from_utf8(&csv)?);
+            write(dir, &name, &gb)?;
+        } else {
+            write(dir, &name, &csv)?;
+        }
+        if di == 3 {
+            let account =
+                "日期,账户,展现量,点击量,消费\r\n2025-06-03,全部,98000,3100,\"¥2,480.00\"\r\n";
+            write(
+                dir,
+                &format!("exports/xhs/{day}/账户日报_{compact}.csv"),
+                account.as_bytes(),
+            )?;
+        }
+    }
+    Ok(())
 }

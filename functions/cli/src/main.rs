@@ -485,7 +485,7 @@ async fn run_demo(dir: &Path) -> Result<()> {
     let hasher = demo_key(dir)?;
     let stores = Stores::local(dir);
     println!(
-        "seedline demo: a week of Taobao and JD exports in {}",
+        "seedline demo: a week of Taobao and JD exports and RED note reports in {}",
         dir.display()
     );
     let mut runs = Vec::new();
@@ -503,6 +503,7 @@ async fn run_demo(dir: &Path) -> Result<()> {
     let mut latest_html = None;
     let (brands, _) = stores.campaigns.load_all().await?;
     for b in &brands {
+        let showcased = b.brand_id == demo::SHOWCASE_BRAND;
         for d in &days {
             let key = layout::latest_key(&b.brand_id, *d);
             let Some(bytes) = stores.reports.get_bytes(&key).await? else {
@@ -520,13 +521,26 @@ async fn run_demo(dir: &Path) -> Result<()> {
                 yuan_grouped(net),
                 yuan_grouped(refund)
             );
-            latest_html = Some(dir.join(format!("{}report.html", latest.prefix)));
+            // A restated statement shows its "restated" panel too.
+            if showcased && (latest.version > 1 || latest_html.is_none()) {
+                latest_html = Some(dir.join(format!("{}report.html", latest.prefix)));
+            }
         }
     }
     println!();
     println!("Reports: {}", dir.join("reports").display());
+    // The brand whose funnel is full: RED figures from impression to order, and ROAS on what it spent.
+    let showcase = layout::to_date_latest_key(demo::SHOWCASE_BRAND);
+    if let Some(bytes) = stores.reports.get_bytes(&showcase).await? {
+        let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
+        println!(
+            "Open {}'s to-date report (every campaign from impression to order, spend and ROAS):\n  {}",
+            demo::SHOWCASE_BRAND,
+            dir.join(format!("{}report.html", latest.prefix)).display()
+        );
+    }
     if let Some(h) = latest_html {
-        println!("Open one in a browser: {}", h.display());
+        println!("and a statement of one day: {}", h.display());
     }
     Ok(())
 }

@@ -143,6 +143,12 @@ pub async fn status(stores: &Stores, date: NaiveDate, json: bool) -> Result<()> 
             for (reason, n) in &m.stats.excluded {
                 println!("  excluded {reason}: {n}");
             }
+            if m.stats.unknown_note > 0 {
+                println!(
+                    "  RED report rows of notes no campaign lists (unknown_note): {}",
+                    m.stats.unknown_note
+                );
+            }
             println!(
                 "  statements changed by this run: {}, to-date reports: {}",
                 m.changed.len(),

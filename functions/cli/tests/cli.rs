@@ -116,7 +116,7 @@ fn campaigns_load_refuses_a_shared_token_and_changes_nothing() {
     let file = dir.path().join("in.jsonl");
     let camp = |id: &str| {
         format!(
-            r#"{{"campaign_id": "{id}", "brand_id": "b1", "name": "C", "start": "2025-05-01", "end": "2025-05-10", "window_days": 3, "spend_fen": 100, "items": {{"taobao": ["9"]}}, "notes": [{{"note_id": "n", "links": [{{"token": "tok", "kind": "ad_link", "marketplace": "taobao"}}]}}]}}"#
+            r#"{{"campaign_id": "{id}", "brand_id": "b1", "name": "C", "start": "2025-05-01", "end": "2025-05-10", "window_days": 3, "spend_fen": 100, "items": {{"taobao": ["9"]}}, "notes": [{{"note_id": "n{id}", "links": [{{"token": "tok", "kind": "ad_link", "marketplace": "taobao"}}]}}]}}"#
         )
     };
     std::fs::write(
@@ -160,11 +160,21 @@ fn the_demo_runs_a_week_and_points_at_a_report() {
     let out = String::from_utf8(o.stdout).unwrap();
     assert!(out.contains("2025-06-07:"), "{out}");
     assert!(out.contains("rejected whole"), "{out}");
+    // It points at the showcased brand's to-date page: the whole funnel, ROAS on actual spend.
     let html = out
         .lines()
-        .find_map(|l| l.strip_prefix("Open one in a browser: "))
+        .skip_while(|l| !l.starts_with("Open b-shuihua's to-date report"))
+        .nth(1)
+        .map(str::trim)
         .expect("the demo prints a report to open");
-    assert!(Path::new(html).is_file());
+    assert!(Path::new(html).is_file(), "{html}");
+    let funnel = std::fs::read_to_string(Path::new(html).with_file_name("funnel.csv")).unwrap();
+    for row in funnel.lines().skip(1) {
+        let cells: Vec<&str> = row.split(',').collect();
+        assert!(cells[4].parse::<u64>().unwrap() > 0, "impressions: {row}");
+        assert_ne!(cells[8], "0.00", "media spend: {row}");
+        assert!(!cells[17].is_empty(), "roas: {row}");
+    }
     for brand in ["b-shuihua", "b-lanting", "b-yunshan"] {
         assert!(
             data.join(format!("reports/{brand}/2025-06-07/latest.json"))
@@ -309,7 +319,11 @@ fn operator_commands_on_the_local_default() {
         None,
     ))
     .unwrap();
-    assert_eq!(json["files"].as_array().unwrap().len(), 4);
+    // Taobao (2), JD (2, one rejected whole) and RED's note report.
+    assert_eq!(json["files"].as_array().unwrap().len(), 5);
+    let status = ok(&["status", "--data", d, "--date", "2025-06-05"], None);
+    assert!(status.contains("(unknown_note): 1"), "{status}");
+    assert!(status.contains("bad_count: 1"), "{status}");
     assert!(json["missing_exports"].as_array().unwrap().is_empty());
 
     let rejects = ok(&["rejects", "--data", d, "--date", "2025-06-03"], None);

@@ -379,6 +379,9 @@ pub struct MatchStats {
     pub no_token: u64,
     pub credited: u64,
     pub excluded: BTreeMap<String, u64>,
+    /// Rows of the run date's RED note reports whose note no campaign holds (funnel.md).
+    #[serde(default)]
+    pub unknown_note: u64,
 }
 
 impl MatchStats {
@@ -387,6 +390,7 @@ impl MatchStats {
         self.not_paid += s.not_paid;
         self.no_token += s.no_token;
         self.credited += s.credited;
+        self.unknown_note += s.unknown_note;
         for (reason, n) in &s.excluded {
             *self.excluded.entry(reason.clone()).or_default() += n;
         }

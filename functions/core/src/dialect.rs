@@ -1,8 +1,69 @@
-//! The two export dialects of exports.md: header aliases and status tables.
+//! The export dialects: which one a key holds, and the order dialects of exports.md (header
+//! aliases and status tables); RED's note reports are read by [`crate::red`].
 
 use crate::line::{Marketplace, StatusClass};
 use crate::text::clean_header;
 use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+/// Which export an object under `exports/{dialect}/` holds: a marketplace's orders, or RED's
+/// daily note report (`xhs`, funnel.md).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Dialect {
+    Jd,
+    Taobao,
+    Xhs,
+}
+
+impl Dialect {
+    pub const ALL: [Dialect; 3] = [Dialect::Jd, Dialect::Taobao, Dialect::Xhs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Jd => "jd",
+            Dialect::Taobao => "taobao",
+            Dialect::Xhs => "xhs",
+        }
+    }
+
+    /// The marketplace of an order export; `None` for RED's note reports.
+    pub fn marketplace(self) -> Option<Marketplace> {
+        match self {
+            Dialect::Jd => Some(Marketplace::Jd),
+            Dialect::Taobao => Some(Marketplace::Taobao),
+            Dialect::Xhs => None,
+        }
+    }
+}
+
+impl From<Marketplace> for Dialect {
+    fn from(m: Marketplace) -> Dialect {
+        match m {
+            Marketplace::Jd => Dialect::Jd,
+            Marketplace::Taobao => Dialect::Taobao,
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Dialect::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown export kind {s:?} (expected taobao, jd or xhs)"))
+    }
+}
 
 /// A canonical column, whatever the export calls it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

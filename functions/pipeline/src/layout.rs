@@ -1,12 +1,12 @@
 //! Object keys: the bucket layout of exports.md and reports.md, and seedline's own staging area.
 
 use chrono::NaiveDate;
-use seedline_core::line::Marketplace;
+use seedline_core::dialect::Dialect;
 
-/// An export object's key, checked: `exports/{marketplace}/{YYYY-MM-DD}/{name}`.
+/// An export object's key, checked: `exports/{taobao|jd|xhs}/{YYYY-MM-DD}/{name}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ExportKey {
-    pub marketplace: Marketplace,
+    pub dialect: Dialect,
     pub date: NaiveDate,
     pub name: String,
 }
@@ -14,7 +14,9 @@ pub struct ExportKey {
 impl ExportKey {
     pub fn parse(key: &str) -> Result<ExportKey, String> {
         let bad = |why: &str| {
-            format!("{key:?} is not an export key (exports/{{taobao|jd}}/YYYY-MM-DD/NAME): {why}")
+            format!(
+                "{key:?} is not an export key (exports/{{taobao|jd|xhs}}/YYYY-MM-DD/NAME): {why}"
+            )
         };
         let rest = key
             .strip_prefix("exports/")
@@ -23,27 +25,38 @@ impl ExportKey {
         let m = parts.next().unwrap_or_default();
         let d = parts.next().unwrap_or_default();
         let name = parts.next().unwrap_or_default();
-        let marketplace: Marketplace = m.parse().map_err(|e: String| bad(&e))?;
+        let dialect: Dialect = m.parse().map_err(|e: String| bad(&e))?;
         let date = seedline_core::time::parse_date(d).map_err(|e| bad(&e))?;
         if name.is_empty() || name.ends_with('/') {
             return Err(bad("no file name"));
         }
         Ok(ExportKey {
-            marketplace,
+            dialect,
             date,
             name: name.to_string(),
         })
     }
 
     pub fn key(&self) -> String {
-        format!("exports/{}/{}/{}", self.marketplace, self.date, self.name)
+        format!("exports/{}/{}/{}", self.dialect, self.date, self.name)
     }
 
     fn staged(&self, area: &str, suffix: &str) -> String {
         format!(
             "staging/{area}/{}/{}/{}{suffix}",
-            self.marketplace, self.date, self.name
+            self.dialect, self.date, self.name
         )
+    }
+
+    /// A RED note report's kept rows, as CSV.
+    pub fn red_key(&self) -> String {
+        self.staged("red", RED_SUFFIX)
+    }
+
+    /// The export key a staged RED file was made from.
+    pub fn from_red_key(key: &str) -> Option<ExportKey> {
+        let inner = key.strip_prefix(RED_PREFIX)?.strip_suffix(RED_SUFFIX)?;
+        ExportKey::parse(&format!("exports/{inner}")).ok()
     }
 
     pub fn lines_key(&self) -> String {
@@ -97,8 +110,11 @@ const V1_LINES_SUFFIX: &str = ".lines.csv";
 pub const KEYS_PREFIX: &str = "staging/keys/";
 const KEYS_SUFFIX: &str = ".keys.bin";
 pub const RUNS_PREFIX: &str = "staging/runs/";
+pub const RED_PREFIX: &str = "staging/red/";
+const RED_SUFFIX: &str = ".red.csv";
 
-pub fn exports_prefix(m: Marketplace, date: NaiveDate) -> String {
+pub fn exports_prefix(m: impl Into<Dialect>, date: NaiveDate) -> String {
+    let m = m.into();
     format!("exports/{m}/{date}/")
 }
 
@@ -111,11 +127,13 @@ pub fn day_done_key(date: NaiveDate) -> String {
     format!("staging/days/{date}.json")
 }
 
-pub fn rejects_prefix(m: Marketplace, date: NaiveDate) -> String {
+pub fn rejects_prefix(m: impl Into<Dialect>, date: NaiveDate) -> String {
+    let m = m.into();
     format!("staging/rejects/{m}/{date}/")
 }
 
-pub fn ingest_prefix(m: Marketplace, date: NaiveDate) -> String {
+pub fn ingest_prefix(m: impl Into<Dialect>, date: NaiveDate) -> String {
+    let m = m.into();
     format!("staging/ingest/{m}/{date}/")
 }
 
@@ -203,7 +221,7 @@ mod tests {
     #[test]
     fn export_keys_round_trip_through_staging() {
         let k = ExportKey::parse("exports/jd/2025-05-28/pop_orders_20250528_2.csv.gz").unwrap();
-        assert_eq!(k.marketplace, Marketplace::Jd);
+        assert_eq!(k.dialect, Dialect::Jd);
         assert_eq!(k.name, "pop_orders_20250528_2.csv.gz");
         assert_eq!(ExportKey::from_lines_key(&k.lines_key()), Some(k.clone()));
         assert_eq!(ExportKey::from_keys_key(&k.keys_key()), Some(k.clone()));
@@ -213,6 +231,17 @@ mod tests {
         );
         assert_eq!(ExportKey::from_v1_lines_key(&k.lines_key()), None);
         assert!(ExportKey::parse("exports/amazon/2025-05-28/a.csv").is_err());
+        let red = ExportKey::parse("exports/xhs/2025-05-28/聚光_笔记报表 (1).csv").unwrap();
+        assert_eq!(red.dialect, Dialect::Xhs);
+        assert_eq!(
+            red.red_key(),
+            "staging/red/xhs/2025-05-28/聚光_笔记报表 (1).csv.red.csv"
+        );
+        assert_eq!(ExportKey::from_red_key(&red.red_key()), Some(red.clone()));
+        assert_eq!(
+            red.record_key(),
+            "staging/ingest/xhs/2025-05-28/聚光_笔记报表 (1).csv.json"
+        );
         assert!(ExportKey::parse("exports/jd/2025-5-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-05-28/").is_err());
         assert!(ExportKey::parse("other/jd/2025-05-28/a.csv").is_err());

@@ -176,7 +176,7 @@ pub struct RejectedRow {
 /// Every rejected row of a day's exports, by export key and line.
 pub async fn day_rejects(stores: &Stores, date: NaiveDate) -> Result<Vec<RejectedRow>, StepError> {
     let mut out = Vec::new();
-    for m in Marketplace::ALL {
+    for m in seedline_core::dialect::Dialect::ALL {
         let prefix = layout::rejects_prefix(m, date);
         for o in stores.staging.list(&prefix).await? {
             let name = o.key[prefix.len()..].trim_end_matches(".rejects.csv");

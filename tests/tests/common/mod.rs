@@ -129,7 +129,7 @@ pub async fn load_fixture_campaigns(stores: &Stores) {
 impl World {
     /// Puts the fixture exports of one day into the exports bucket, as a partner would.
     pub async fn drop_exports(&self, date: &str) {
-        for m in ["taobao", "jd"] {
+        for m in ["taobao", "jd", "xhs"] {
             let dir = fixtures().join("exports").join(m).join(date);
             let Ok(entries) = std::fs::read_dir(&dir) else {
                 continue;

@@ -3,8 +3,9 @@
 use std::io::{BufWriter, Write};
 
 use chrono::NaiveDate;
+use seedline_core::dialect::Dialect;
 use seedline_core::ingest::{normalise, Counts, IngestError};
-use seedline_core::line::{Marketplace, StagedSource, StagedWriter};
+use seedline_core::line::{StagedSource, StagedWriter};
 use seedline_core::pii::BuyerHasher;
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,9 @@ pub enum FileOutcome {
 pub struct IngestRecord {
     pub export_key: String,
     pub etag: String,
-    pub marketplace: Marketplace,
+    /// `taobao`, `jd` or `xhs` (records of an earlier seedline call it `marketplace`).
+    #[serde(alias = "marketplace")]
+    pub dialect: Dialect,
     pub export_date: NaiveDate,
     pub outcome: FileOutcome,
     /// Why the file was rejected whole.
@@ -162,6 +165,9 @@ pub async fn ingest_object(
         stores.exports.get(key).await?.ok_or_else(|| {
             StepError::BadInput(format!("export {key} disappeared while being read"))
         })?;
+    let Some(mkt) = ek.dialect.marketplace() else {
+        return ingest_red(stores, &ek, obj).await;
+    };
     let etag = obj.etag.clone();
     let scratch =
         tempfile::tempdir().map_err(|e| StepError::io("creating scratch directory", true, e))?;
@@ -174,7 +180,6 @@ pub async fn ingest_object(
     };
     let reader = crate::store::blocking_reader(obj.body, tokio::runtime::Handle::current());
     let hasher = hasher.clone();
-    let mkt = ek.marketplace;
     let (lp, kp, rp) = (lines_path.clone(), keys_path.clone(), rejects_path.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<_, IngestError> {
         let create = |p: &std::path::Path| {
@@ -237,7 +242,7 @@ pub async fn ingest_object(
             IngestRecord {
                 export_key: key.to_string(),
                 etag,
-                marketplace: ek.marketplace,
+                dialect: ek.dialect,
                 export_date: ek.date,
                 outcome: FileOutcome::Ingested,
                 reason: None,
@@ -259,7 +264,7 @@ pub async fn ingest_object(
             IngestRecord {
                 export_key: key.to_string(),
                 etag,
-                marketplace: ek.marketplace,
+                dialect: ek.dialect,
                 export_date: ek.date,
                 outcome: FileOutcome::Rejected,
                 reason: Some(reason),
@@ -280,6 +285,69 @@ pub async fn ingest_object(
     let bytes = serde_json::to_vec_pretty(&record)
         .map_err(|e| StepError::io("encoding record", false, e.into()))?;
     // The record goes last: it says the staged lines are complete.
+    stores.staging.put(&ek.record_key(), bytes).await?;
+    Ok(IngestResult {
+        record,
+        skipped: false,
+    })
+}
+
+/// Ingests one RED note report: its kept rows and rejects staged, then its record.
+async fn ingest_red(
+    stores: &Stores,
+    ek: &ExportKey,
+    obj: crate::store::Object,
+) -> Result<IngestResult, StepError> {
+    let key = ek.key();
+    let etag = obj.etag.clone();
+    let read = super::red::read_export(obj).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut record = IngestRecord {
+        export_key: key.clone(),
+        etag,
+        dialect: ek.dialect,
+        export_date: ek.date,
+        outcome: FileOutcome::Rejected,
+        reason: None,
+        encoding: None,
+        gzip: false,
+        counts: Counts::default(),
+        lines_key: None,
+        keys_key: None,
+        rejects_key: None,
+        ingested_at: now,
+    };
+    match read {
+        Ok(r) => {
+            stores.staging.put(&ek.rejects_key(), r.rejects).await?;
+            stores.staging.put(&ek.red_key(), r.rows).await?;
+            let c = &r.summary.counts;
+            tracing::info!(
+                export_key = %key,
+                rows_in = c.rows_in,
+                rows_kept = c.rows_kept,
+                rows_rejected = c.rows_rejected,
+                encoding = r.summary.encoding.as_str(),
+                "RED note report ingested"
+            );
+            record.outcome = FileOutcome::Ingested;
+            record.encoding = Some(r.summary.encoding.as_str().to_string());
+            record.gzip = r.summary.gzip;
+            record.counts = r.summary.counts;
+            record.lines_key = Some(ek.red_key());
+            record.keys_key = Some(ek.red_key());
+            record.rejects_key = Some(ek.rejects_key());
+        }
+        Err(reason) => {
+            // A replaced object that no longer reads: its earlier figures must not stand.
+            stores.staging.delete(&ek.red_key()).await?;
+            stores.staging.delete(&ek.rejects_key()).await?;
+            tracing::warn!(export_key = %key, reason = %reason, "RED note report rejected whole");
+            record.reason = Some(reason);
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&record)
+        .map_err(|e| StepError::io("encoding record", false, e.into()))?;
     stores.staging.put(&ek.record_key(), bytes).await?;
     Ok(IngestResult {
         record,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{campaign_info, Attribution, MatchStats};
 use seedline_core::campaign::Catalog;
+use seedline_core::funnel::NoteRed;
 use seedline_core::line::{decode_staged_into, read_staged_rows, StagedReadError};
 use seedline_core::to_date::{self, SCOPE_TAIL_DAYS};
 use seedline_core::wire::{put_record, take_record};
@@ -120,6 +121,7 @@ pub async fn match_orders(
         .load_for_range(from.min(to - Duration::days(SCOPE_TAIL_DAYS)), to)
         .await?;
 
+    let red = super::red::load(stores, &catalog, date).await?;
     let mut files: Vec<KeyFile> = stores
         .staging
         .list(layout::KEYS_PREFIX)
@@ -183,6 +185,7 @@ pub async fn match_orders(
         run_dates,
         published,
         to_date_published,
+        red,
     };
     let mut found =
         tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
@@ -246,6 +249,7 @@ struct Plan {
     /// The published markers: the SHA-256 of the input each statement was last published from.
     published: HashMap<BrandDate, Vec<String>>,
     to_date_published: HashMap<String, Vec<String>>,
+    red: super::red::RedFigures,
 }
 
 #[derive(Default)]
@@ -266,6 +270,9 @@ struct Building<'a, 'c> {
     /// Brands whose to-date report this evaluation builds, with the first date it counts.
     to_date: &'a HashMap<String, NaiveDate>,
     etags: &'a HashMap<String, String>,
+    /// The RED figures of each statement, as of the exports its date sees.
+    red_stmt: &'a HashMap<BrandDate, Vec<NoteRed>>,
+    red: &'a super::red::RedFigures,
 }
 
 /// Whether the input with this SHA-256 is the one published (and the only marker: two mean a
@@ -275,6 +282,41 @@ fn is_published(markers: Option<&Vec<String>>, sha: &str) -> bool {
 }
 
 impl Plan {
+    /// The RED figures of every statement of `dates`: a note's latest figures of date X, as of the
+    /// exports dated up to X + lookback, under the brand of the campaign that lists the note.
+    fn red_of_statements(
+        &self,
+        dates: &[NaiveDate],
+        catalog: &Catalog,
+    ) -> HashMap<BrandDate, Vec<NoteRed>> {
+        let mut out: HashMap<BrandDate, Vec<NoteRed>> = HashMap::new();
+        for &x in dates {
+            for note in self.red.latest.notes_on(x) {
+                let (Some(c), Some((source, figures))) = (
+                    catalog.note_owner(note),
+                    self.red.latest.get(note, x, x + self.lookback),
+                ) else {
+                    continue;
+                };
+                out.entry(BrandDate {
+                    brand_id: c.brand_id.clone(),
+                    date: x,
+                })
+                .or_default()
+                .push(NoteRed {
+                    campaign_id: c.campaign_id.clone(),
+                    note_id: note.to_string(),
+                    figures: *figures,
+                    source: source.to_string(),
+                });
+            }
+        }
+        for v in out.values_mut() {
+            v.sort_by(|a, b| (&a.campaign_id, &a.note_id).cmp(&(&b.campaign_id, &b.note_id)));
+        }
+        out
+    }
+
     /// Whenever the next file is dated past X + lookback, report date X is attributed before it
     /// (with the latest states of the files before it), so that it sees the exports a run in date
     /// order would have. The to-date reports are built by the evaluation over the files dated up to
@@ -320,6 +362,7 @@ impl Plan {
                 &mut found,
             )?;
             stats.no_token = latest.no_token;
+            stats.unknown_note = self.red.unknown_note;
             found.stats = stats;
             next += cut;
         }
@@ -365,11 +408,19 @@ impl Plan {
             }
         }
         let kept: Vec<NaiveDate> = kept.into_iter().collect();
+        let red_stmt = self.red_of_statements(dates, catalog);
         let (a, spills) = decide(handle, staging, &kept, latest, catalog)?;
         let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
             let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
+            // RED figures on the date make a statement too (reports.md).
+            brands.extend(
+                red_stmt
+                    .keys()
+                    .filter(|bd| bd.date == x)
+                    .map(|bd| bd.brand_id.clone()),
+            );
             if self.run_dates.contains(&x) {
                 // A daily run publishes every brand with a live campaign, quiet days included.
                 brands.extend(
@@ -405,6 +456,8 @@ impl Plan {
             catalog,
             to_date: &to_date,
             etags: &etags,
+            red_stmt: &red_stmt,
+            red: &self.red,
         };
         // Buckets are independent: shared out over the cores (each input is serialised, hashed and written).
         for mine in on_every_core(Spill::BUCKETS, Found::default, |mine, bucket| {
@@ -462,9 +515,12 @@ impl Plan {
                 .get(&(target.brand_id.clone(), target.date))
                 .cloned()
                 .unwrap_or_default();
-            let input = ctx
+            let mut input = ctx
                 .a
                 .report_input_from(&target.brand_id, target.date, lines);
+            if let Some(red) = ctx.red_stmt.get(target) {
+                add_red(&mut input, red.clone(), ctx.catalog, &ctx.red.etags);
+            }
             let bytes = seedline_core::attribution::codec::encode_input(&input)
                 .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
             if !is_published(self.published.get(target), &sha256_hex(&bytes)) {
@@ -484,6 +540,15 @@ impl Plan {
                 .map(|c| campaign_info(ctx.catalog, c))
                 .collect();
             let mut b = to_date::Builder::new(brand, name, self.to, campaigns);
+            for c in to_date::scope(ctx.catalog.campaigns(), brand, self.to) {
+                for n in &c.notes {
+                    for d in ctx.red.latest.dates_of(&n.note_id) {
+                        if let Some((_, f)) = ctx.red.latest.get(&n.note_id, d, self.to) {
+                            b.add_red(d, &c.campaign_id, f);
+                        }
+                    }
+                }
+            }
             for ((_, d), lines) in kept.iter().filter(|((b, _), _)| b == brand) {
                 for l in lines {
                     let etag = ctx.etags.get(&l.source_key).map_or("", String::as_str);
@@ -501,6 +566,42 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// A statement's RED figures into its input: the campaigns they belong to and the exports they
+/// come from are named beside the lines'.
+fn add_red(
+    input: &mut seedline_core::attribution::ReportInput,
+    red: Vec<NoteRed>,
+    catalog: &Catalog,
+    etags: &HashMap<String, String>,
+) {
+    for r in &red {
+        if !input
+            .campaigns
+            .iter()
+            .any(|c| c.campaign_id == r.campaign_id)
+        {
+            if let Some(c) = catalog
+                .campaigns()
+                .iter()
+                .find(|c| c.campaign_id == r.campaign_id)
+            {
+                input.campaigns.push(campaign_info(catalog, c));
+            }
+        }
+        if !input.exports.iter().any(|e| e.key == r.source) {
+            input.exports.push(seedline_core::attribution::ExportRef {
+                key: r.source.clone(),
+                etag: etags.get(&r.source).cloned().unwrap_or_default(),
+            });
+        }
+    }
+    input
+        .campaigns
+        .sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
+    input.exports.sort_by(|a, b| a.key.cmp(&b.key));
+    input.red = red;
 }
 
 /// One bucket's lines of every spill, of the brands and dates `wanted`.

@@ -6,6 +6,7 @@ pub mod ingest;
 mod latest;
 pub mod matching;
 pub mod publish;
+mod red;
 pub mod run;
 mod spill;
 
