@@ -146,3 +146,52 @@ for (const brand of fs.readdirSync(reports)) {
     await context.close();
   });
 }
+
+// The demo's showcased brand spends on RED: its pages carry the whole funnel, from impression to order.
+test('a statement\'s note funnel shows RED\'s figures and the ratios of funnel.csv', async () => {
+  const { file } = pages('2025-06-05').find((p) => p.brand === 'b-shuihua');
+  const rows = fs.readFileSync(path.join(path.dirname(file), 'funnel.csv'), 'utf8').trim().split('\r\n').slice(1);
+  assert.ok(rows.length >= 2, 'notes with RED figures');
+  const { page, problems, context } = await open(file);
+  assert.equal(await page.locator('#funnel tbody tr[data-note]').count(), rows.length);
+  for (const line of rows) {
+    const c = line.split(',');
+    const row = page.locator(`#funnel tbody tr[data-campaign="${c[2]}"][data-note="${c[3]}"]`);
+    const cell = (f) => row.locator(`[data-field="${f}"]`);
+    assert.equal(await cell('impressions').getAttribute('data-v'), c[4], `${c[3]} impressions`);
+    assert.ok(Number(c[4]) > 0, 'RED figures, not zeros');
+    assert.equal(Number(await cell('spend').getAttribute('data-v')), Math.round(Number(c[8]) * 100));
+    assert.equal((await cell('cpc').innerText()).replace(/[¥,]/g, ''), c[14], `${c[3]} cpc`);
+    assert.equal(await cell('ctr').innerText(), c[12], `${c[3]} ctr`);
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+test('the to-date page draws each campaign\'s funnel with its figures printed, and ROAS on actual spend', async () => {
+  const { prefix } = JSON.parse(fs.readFileSync(path.join(reports, 'b-shuihua', 'to-date', 'latest.json'), 'utf8'));
+  const dir = path.join(path.dirname(reports), prefix);
+  const funnel = fs.readFileSync(path.join(dir, 'funnel.csv'), 'utf8').trim().split('\r\n').slice(1).map((l) => l.split(','));
+  const { page, problems, context } = await open(path.join(dir, 'report.html'));
+  const fen = (y) => Math.round(Number(y) * 100);
+  const net = funnel.reduce((s, c) => s + fen(c[12]), 0);
+  const spend = funnel.reduce((s, c) => s + fen(c[10]), 0);
+  assert.ok(funnel.every((c) => fen(c[8]) > 0), 'media spend from RED on every campaign');
+  const roas = (Math.round((net * 100) / spend) / 100).toFixed(2);
+  assert.equal(await page.locator('#headline [data-field="roas"]').innerText(), roas);
+  for (const c of funnel) {
+    const chart = page.locator(`#campaign-funnels [data-campaign="${c[2]}"] svg`);
+    const text = await chart.innerHTML();
+    const grouped = (n) => Number(n).toLocaleString('en-US');
+    for (const [label, n] of [['Impressions', c[4]], ['Clicks', c[5]], ['Link clicks', c[7]], ['Orders', c[11]]]) {
+      assert.ok(text.includes(label), `${c[2]}: ${label}`);
+      assert.ok(text.includes(`>${grouped(n)}</text>`), `${c[2]}: ${label} ${grouped(n)} printed on the chart`);
+    }
+  }
+  // Spend against net GMV by day, each day's figures printed in the table beside the charts.
+  const daily = fs.readFileSync(path.join(dir, 'daily.csv'), 'utf8').trim().split('\r\n').slice(1);
+  assert.ok(daily.some((l) => fen(l.split(',')[8]) > 0), 'RED spend by day');
+  assert.ok(await page.locator('svg[aria-label="RED spend by day"]').isVisible());
+  assert.deepEqual(problems, []);
+  await context.close();
+});

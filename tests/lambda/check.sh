@@ -36,6 +36,8 @@ curl -sf -X PUT -H "Content-Type: application/octet-stream" --data-binary @tests
   "$endpoint/seedline-exports/exports/taobao/2025-05-20/Export%20List%201.csv" >/dev/null
 curl -sf -X PUT -H "Content-Type: application/octet-stream" --data-binary @tests/fixtures/exports/jd/2025-05-20/pop_orders_20250520.csv \
   "$endpoint/seedline-exports/exports/jd/2025-05-20/pop_orders_20250520.csv" >/dev/null
+curl -sf -X PUT -H "Content-Type: application/octet-stream" --data-binary @"tests/fixtures/exports/xhs/2025-05-20/聚光_笔记报表_20250520.csv" \
+  "$endpoint/seedline-exports/exports/xhs/2025-05-20/%E8%81%9A%E5%85%89_%E7%AC%94%E8%AE%B0%E6%8A%A5%E8%A1%A8_20250520.csv" >/dev/null
 
 port=$(.venv/bin/python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --env-file "$env_file" > target/lambda-watch.log 2>&1 &
@@ -58,6 +60,8 @@ direct=$(invoke ingest-orders functions/ingest-orders/events/direct.json)
 check "ingest-orders: {bucket, key}" grep -q '"encoding":"gb18030"' <<<"$direct"
 status=$(target/debug/seedline status --aws --date 2025-05-20)
 check "ingest-orders: both exports recorded in staging" grep -q "2 rows: 2 kept, 0 rejected" <<<"$status"
+red=$(invoke ingest-orders functions/ingest-orders/events/s3-red-report.json)
+check "ingest-orders: a RED note report's S3 event" grep -q '"rows_kept":3,"rows_rejected":1' <<<"$red"
 again=$(invoke ingest-orders functions/ingest-orders/events/s3-object-created.json)
 check "ingest-orders: the same event twice is skipped" grep -q '"skipped":true' <<<"$again"
 matched=$(invoke match-orders functions/match-orders/events/match.json)
@@ -80,7 +84,7 @@ check "publish-reports: the to-date report, version 1" grep -q '"kind":"to_date"
 links=$(target/debug/seedline presign --aws --brand b-fix --to-date)
 csv=$(curl -sf "$(grep -m1 '/funnel.csv?' <<<"$links")" || true)
 check "publish-reports: the to-date funnel.csv through a presigned link" \
-  grep -q '2025-05-20,b-fix,c-fix,面霜 种草,0,0,0,0,0.00,1000.00,1000.00' <<<"$csv"
+  grep -q '2025-05-20,b-fix,c-fix,面霜 种草,12000,300,40,30,600.00,1000.00,1600.00' <<<"$csv"
 
 echo "lambda: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

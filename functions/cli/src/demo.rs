@@ -23,8 +23,8 @@ const BRANDS: &str = r#"{"brand_id": "b-shuihua", "name": "水花川行", "shops
 {"brand_id": "b-yunshan", "name": "云杉户外", "shops": {"taobao": ["57307777"], "jd": ["10029999"]}}
 "#;
 
-const CAMPAIGNS: &str = r#"{"campaign_id": "c-618-face", "brand_id": "b-shuihua", "name": "全脸盘 618 种草", "start": "2025-05-20", "end": "2025-06-18", "window_days": 15, "spend_fen": 1200000, "items": {"taobao": ["712345678901", "712345678902"], "jd": ["100012345678"]}, "notes": [{"note_id": "664f1c2a000000001e02b3c4", "title": "一盘搞定全脸！618 必入眼影腮红高光", "links": [{"token": "xhs_k3j2h1g0f9e8", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_p0o9i8u7y6t5", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "664f1c2a000000001e02b3c5", "title": "通勤妆 5 分钟教程", "links": [{"token": "xhs_a1s2d3f4g5h6", "kind": "comment_link", "marketplace": "taobao"}]}]}
-{"campaign_id": "c-sun-spf", "brand_id": "b-shuihua", "name": "防晒 夏日计划", "start": "2025-06-01", "end": "2025-06-30", "window_days": 7, "spend_fen": 500000, "items": {"taobao": ["712345670001"], "jd": ["100012340001"]}, "notes": [{"note_id": "665a00000000000012345678", "title": "海边暴晒一周不黑的秘密", "links": [{"token": "xhs_sun_ad_tb01", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_sun_ad_jd01", "kind": "ad_link", "marketplace": "jd"}]}]}
+const CAMPAIGNS: &str = r#"{"campaign_id": "c-618-face", "brand_id": "b-shuihua", "name": "全脸盘 618 种草", "start": "2025-05-20", "end": "2025-06-18", "window_days": 15, "spend_fen": 600000, "items": {"taobao": ["712345678901", "712345678902"], "jd": ["100012345678"]}, "notes": [{"note_id": "664f1c2a000000001e02b3c4", "title": "一盘搞定全脸！618 必入眼影腮红高光", "links": [{"token": "xhs_k3j2h1g0f9e8", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_p0o9i8u7y6t5", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "664f1c2a000000001e02b3c5", "title": "通勤妆 5 分钟教程", "links": [{"token": "xhs_a1s2d3f4g5h6", "kind": "comment_link", "marketplace": "taobao"}]}]}
+{"campaign_id": "c-sun-spf", "brand_id": "b-shuihua", "name": "防晒 夏日计划", "start": "2025-06-01", "end": "2025-06-30", "window_days": 7, "spend_fen": 250000, "items": {"taobao": ["712345670001"], "jd": ["100012340001"]}, "notes": [{"note_id": "665a00000000000012345678", "title": "海边暴晒一周不黑的秘密", "links": [{"token": "xhs_sun_ad_tb01", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_sun_ad_jd01", "kind": "ad_link", "marketplace": "jd"}]}]}
 {"campaign_id": "c-tea-gift", "brand_id": "b-lanting", "name": "端午茶礼", "start": "2025-05-25", "end": "2025-06-05", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["712300009001"]}, "notes": [{"note_id": "665b00000000000000000001", "title": "端午送长辈的茶礼清单", "links": [{"token": "xhs_tea_ad_0001", "kind": "ad_link", "marketplace": "taobao"}, {"token": "xhs_tea_cm_0002", "kind": "comment_link", "marketplace": "taobao"}]}]}
 {"campaign_id": "c-trail-run", "brand_id": "b-yunshan", "name": "越野跑鞋 试穿", "start": "2025-06-03", "end": "2025-06-20", "window_days": 10, "spend_fen": 0, "items": {"taobao": ["712377770001"], "jd": ["100077770001"]}, "notes": [{"note_id": "665c00000000000000000001", "links": [{"token": "xhs_trail_tb_01", "kind": "comment_link", "marketplace": "taobao"}, {"token": "xhs_trail_jd_01", "kind": "ad_link", "marketplace": "jd"}]}]}
 "#;
@@ -517,11 +517,11 @@ pub fn generate(dir: &Path) -> Result<Vec<NaiveDate>> {
 
 /// The demo's notes on RED: (note id, daily impressions, plans promoting it).
 const RED_NOTES: &[(&str, u64, u64)] = &[
-    ("664f1c2a000000001e02b3c4", 42_000, 2),
-    ("664f1c2a000000001e02b3c5", 9_000, 1),
-    ("665a00000000000012345678", 26_000, 1),
-    ("665b00000000000000000001", 12_000, 1),
-    ("665c00000000000000000001", 4_000, 1),
+    ("664f1c2a000000001e02b3c4", 18_000, 2),
+    ("664f1c2a000000001e02b3c5", 4_000, 1),
+    ("665a00000000000012345678", 11_000, 1),
+    ("665b00000000000000000001", 5_000, 1),
+    ("665c00000000000000000001", 2_000, 1),
 ];
 
 /// RED's note report of each day (聚光 笔记报表, 分日), covering the day and the two before it, with
@@ -563,7 +563,7 @@ fn red_reports(dir: &Path, days: &[NaiveDate]) -> Result<()> {
                     let spend = if note.starts_with("665c") {
                         0
                     } else {
-                        clicks as i64 * (40 + rng.below(60) as i64)
+                        clicks as i64 * (25 + rng.below(40) as i64)
                     };
                     let date_cell = match rng.below(3) {
                         0 => date.format("%Y/%-m/%-d").to_string(),

@@ -56,6 +56,7 @@ main{padding:24px 32px;max-width:1280px;margin:0 auto}
 section{background:#fff;border-radius:10px;padding:16px 20px;margin-bottom:20px;box-shadow:0 1px 2px rgba(0,0,0,.06)}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:20px}
 .grid2 section{margin-bottom:0}
+.cap{font-size:13px;font-weight:600;color:var(--mute);margin:4px 0 6px}
 h2{font-size:16px;margin:0 0 12px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:13px}

@@ -165,15 +165,12 @@ pub fn bars(title: &str, points: &[(String, i64)]) -> String {
 /// Horizontal bars of counts (a campaign's funnel), the count at the end of each.
 pub fn count_bars(title: &str, points: &[(String, i64)]) -> String {
     bars_labelled(title, points, |n| {
-        let s = n.to_string();
-        let mut out = String::new();
-        for (i, c) in s.chars().enumerate() {
-            if i > 0 && c != '-' && (s.len() - i) % 3 == 0 {
-                out.push(',');
-            }
-            out.push(c);
+        let g = crate::money::grouped(n.unsigned_abs());
+        if n < 0 {
+            format!("-{g}")
+        } else {
+            g
         }
-        out
     })
 }
 

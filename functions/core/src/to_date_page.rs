@@ -128,8 +128,21 @@ pub fn render(t: &ToDateInput) -> Rendered {
     if by_day.is_empty() {
         charts.push_str(&nothing("Nothing sold and nothing was spent on RED yet."));
     } else {
-        charts.push_str(&crate::svg::columns("Net GMV by day", &series(|v| v.0)));
-        charts.push_str(&crate::svg::columns("RED spend by day", &series(|v| v.1)));
+        // Side by side, each named on the page: spend read against what it sold, day by day.
+        charts.push_str("<div class=\"grid2\">");
+        for (title, caption, pick) in [
+            (
+                "Net GMV by day",
+                "Net GMV by day 每日净成交",
+                (|v| v.0) as fn(&(i64, i64)) -> i64,
+            ),
+            ("RED spend by day", "RED spend by day 每日聚光花费", |v| v.1),
+        ] {
+            let _ = write!(charts, "<div><div class=\"cap\">{caption}</div>");
+            charts.push_str(&crate::svg::columns(title, &series(pick)));
+            charts.push_str("</div>");
+        }
+        charts.push_str("</div>");
         let mut tbl = String::from("<div class=\"scroll\"><table id=\"by-day\">");
         tbl.push_str(&thead(&[
             ("Date", true),
