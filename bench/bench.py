@@ -187,6 +187,47 @@ def compare(name, data, work):
     return s, d, same, len(mine)
 
 
+def red_day(work, data, lines, rounds=3):
+    """The 1M-line day again with a day of RED note reports beside it (a row per note of every
+    campaign for the day and the two before it), against the same day without them, alternating:
+    what reading RED's reports costs, and that the order side is no slower for them."""
+    red = os.path.join(work, "data-red")
+    stamp = os.path.join(red, ".generated")
+    if not (os.path.exists(stamp) and open(stamp).read() == str(lines)):
+        shutil.rmtree(red, ignore_errors=True)
+        subprocess.run([SEEDLINE, "bench-data", "--data", red, "--lines", str(lines), "--red", "--red-only"],
+                       check=True)
+        open(stamp, "w").write(str(lines))
+    rows = sum(sum(1 for _ in open(p, encoding="utf-8")) - 1 for p in glob.glob(os.path.join(red, "exports/xhs/*/*.csv")))
+    mb = sum(os.path.getsize(p) for p in glob.glob(os.path.join(red, "exports/xhs/*/*.csv"))) / 1e6
+    both = os.path.join(work, "data-1M-red")
+    if not os.path.exists(os.path.join(both, ".generated")):
+        shutil.rmtree(both, ignore_errors=True)
+        os.makedirs(os.path.join(both, "exports"))
+        for f in ("brands.jsonl", "campaigns.jsonl"):
+            shutil.copy(os.path.join(data, f), both)
+        subprocess.run(["cp", "-al", os.path.join(data, "exports", "taobao"), os.path.join(both, "exports")], check=True)
+        subprocess.run(["cp", "-al", os.path.join(red, "exports", "xhs"), os.path.join(both, "exports")], check=True)
+        open(os.path.join(both, ".generated"), "w").write("")
+    plain, with_red = [], []
+    for k in range(rounds):
+        for runs, src, name in ((plain, data, "run-1M-plain"), (with_red, both, "run-1M-red")):
+            run_dir = os.path.join(work, name)
+            fresh_run_dir(src, run_dir)
+            warm(src)
+            runs.append(seedline_run(run_dir, DAY))
+    a, b = median_run(plain), median_run(with_red)
+    print(f"\n== RED note reports: the {lines:,}-line day with and without a day of RED reports "
+          f"({rows:,} rows, {mb:.0f} MB; medians of {rounds} alternating runs)")
+    for label, r, runs in (("orders only", a, plain), ("orders + RED", b, with_red)):
+        print(f"  {label:13} wall {r['wall']:.2f} s (ingest {r['ingest']:.2f}, match {r['match']:.2f}, "
+              f"publish {r['publish']:.2f}), cpu {r['cpu']:.2f} s, peak RSS {r['rss']:.0f} MB; "
+              f"{r.get('reports', 0):,} reports; runs {walls(runs)}")
+    print(f"  RED's cost: ingest +{b['ingest'] - a['ingest']:.2f} s, match +{b['match'] - a['match']:.2f} s, "
+          f"publish +{b['publish'] - a['publish']:.2f} s of wall")
+    return a, b
+
+
 def versions_written(run_dir, since):
     """(versions, MB) of report versions (reports/{brand}/{date or to-date}/v{N}/, and latest.json)
     written since `since`, measured after the timed run, so that the walk does not warm anything it times."""
@@ -362,6 +403,7 @@ def main():
     ap.add_argument("--history-lines", type=int, default=200000, help="lines per day in the history test")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--skip-history", action="store_true")
+    ap.add_argument("--skip-red", action="store_true", help="skip the 1M-line day with RED note reports")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     try:
@@ -407,6 +449,12 @@ def run(args):
               f"seedline/polars: wall {s['wall'] / p['wall']:.2f}x, peak RSS {s['rss'] / p['rss']:.2f}x; "
               f"campaign totals {'identical' if same else 'DIFFER'} across all three ({campaigns} campaign rows)")
         rows.append((name, s, d, same))
+
+    red = None
+    one_m = next(((n, data) for n, data in ((r[0], os.path.join(args.work, "data-" + r[0])) for r in rows)
+                  if n == "1M-utf8"), None)
+    if one_m and not args.skip_red:
+        red = red_day(args.work, one_m[1], 1000000)
 
     print("\n== Lambda binaries (release, stripped): size, and start to ready for an event (median of 5)")
     starts = startup_times()
@@ -485,7 +533,9 @@ def run(args):
                   for n, s, d, same in rows],
          "history": {v: {"first": {k: x for k, x in a.items() if k != "out"},
                          "day31": {k: x for k, x in b.items() if k != "out"}} for v, (a, b) in hist.items()},
-         "lambda": starts},
+         "lambda": starts,
+         "red": red and {"orders_only": {k: v for k, v in red[0].items() if k != "out"},
+                         "with_red": {k: v for k, v in red[1].items() if k != "out"}}},
         open(os.path.join(args.work, "results.json"), "w"), indent=2)
     print_targets(rows, hist, starts)
     if any(same is False for _, _, _, same in rows):

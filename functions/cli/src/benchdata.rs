@@ -39,6 +39,13 @@ pub struct Spec {
     /// no earlier report date, which tells the cost of history itself from that of republishing.
     #[arg(long)]
     pub same_day_restatements: bool,
+    /// Also write RED's daily note reports: each day's export holds one row per note of every
+    /// campaign for that day and the two before it (RED revises recent figures).
+    #[arg(long)]
+    pub red: bool,
+    /// Write the brands, campaigns and RED note reports only, no order export (with --red).
+    #[arg(long, requires = "red")]
+    pub red_only: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -122,6 +129,12 @@ pub fn generate(dir: &Path, spec: &Spec) -> Result<()> {
         )?;
     }
     out.flush()?;
+    if spec.red {
+        red_reports(dir, spec)?;
+    }
+    if spec.red_only {
+        return Ok(());
+    }
 
     let header = "子订单编号,主订单编号,店铺Id,商品ID,商家编码,商品标题,购买数量,买家实付金额,退款金额,订单状态,订单创建时间,订单付款时间,买家会员名,收货人姓名,收货地址,联系手机,广告挂链追踪码,挂链点击时间\r\n";
     let mut line_id: u64 = 1_000_000_000_000;
@@ -282,6 +295,51 @@ pub fn generate(dir: &Path, spec: &Spec) -> Result<()> {
             }
         }
         w.flush()?;
+    }
+    Ok(())
+}
+
+/// RED note reports for every day: one file per 50 brands (an agency's ad accounts), a row per note
+/// and report date, figures drawn afresh in each export (re-exports replace them).
+fn red_reports(dir: &Path, spec: &Spec) -> Result<()> {
+    const BRANDS_PER_FILE: u32 = 50;
+    let notes_per_campaign = spec.links_per_campaign / 2;
+    let mut rng = Rng(spec.seed.wrapping_mul(31).max(1));
+    for day in 0..spec.days {
+        let date = spec.first_day + Duration::days(i64::from(day));
+        let dest = dir.join(format!("exports/xhs/{date}"));
+        std::fs::create_dir_all(&dest)?;
+        for first in (0..spec.brands).step_by(BRANDS_PER_FILE as usize) {
+            let path = dest.join(format!(
+                "聚光_笔记报表_{}_{first:04}.csv",
+                date.format("%Y%m%d")
+            ));
+            let file = std::fs::File::create(&path).with_context(|| path.display().to_string())?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            w.write_all("日期,笔记ID,计划名称,展现量,点击量,点击率,互动量,组件点击量,消费\r\n".as_bytes())?;
+            let brands = first..(first + BRANDS_PER_FILE).min(spec.brands);
+            for back in (0..3).rev() {
+                let d = date - Duration::days(back);
+                for b in brands.clone() {
+                    for c in b * spec.campaigns_per_brand..(b + 1) * spec.campaigns_per_brand {
+                        for n in 0..notes_per_campaign {
+                            let impressions = 200 + rng.below(20_000);
+                            let clicks = impressions * (1 + rng.below(8)) / 100;
+                            writeln!(
+                                w,
+                                "{d},n{c:08}{n:02},种草计划 {c},\"{}\",{clicks},{:.2}%,{},{},{}\r",
+                                seedline_core::money::grouped(impressions),
+                                clicks as f64 * 100.0 / impressions as f64,
+                                clicks / 2,
+                                clicks / 5,
+                                money(clicks * (20 + rng.below(80)))
+                            )?;
+                        }
+                    }
+                }
+            }
+            w.flush()?;
+        }
     }
     Ok(())
 }
