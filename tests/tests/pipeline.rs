@@ -27,11 +27,11 @@ const RED_EXPORT: &str = "exports/xhs/2025-05-20/聚光_笔记报表_20250520.cs
 
 const FUNNEL_HEADER: &str = "\u{feff}date,brand_id,campaign_id,note_id,impressions,clicks,engagements,link_clicks,spend,orders,net_gmv,halo_net_gmv,ctr,cvr,cpc,roas\r\n";
 
-/// Day 20's RED report: plans 1 and 2 of n-1 summed (the totals row skipped, the `1.5` row
+/// Day 20's RED report: plans 1 and 2 of n1 summed (the totals row skipped, the `1.5` row
 /// rejected); orders O1 and J1, net 199.00 + 90.00. cvr 2/300 = 0.0067, cpc 600.00/300 = 2.00,
 /// roas 289.00/600.00 = 0.4817 -> 0.48.
 const DAY20_FUNNEL: &str =
-    "2025-05-20,b-fix,c-fix,n-1,12000,300,40,30,600.00,2,289.00,140.50,0.0250,0.0067,2.00,0.48\r\n";
+    "2025-05-20,b-fix,c-fix,n1,12000,300,40,30,600.00,2,289.00,140.50,0.0250,0.0067,2.00,0.48\r\n";
 
 #[tokio::test]
 async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
@@ -92,8 +92,8 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
     assert_eq!(
         notes,
         "\u{feff}date,brand_id,campaign_id,note_id,link_kind,marketplace,orders,units,net_gmv,halo_net_gmv\r\n\
-         2025-05-20,b-fix,c-fix,n-1,ad_link,taobao,1,2,199.00,50.50\r\n\
-         2025-05-20,b-fix,c-fix,n-1,comment_link,jd,1,1,90.00,90.00\r\n"
+         2025-05-20,b-fix,c-fix,n1,ad_link,taobao,1,2,199.00,50.50\r\n\
+         2025-05-20,b-fix,c-fix,n1,comment_link,jd,1,1,90.00,90.00\r\n"
     );
     let (_, funnel) = w.latest_file("b-fix", "2025-05-20", "funnel.csv").await;
     assert_eq!(funnel, format!("{FUNNEL_HEADER}{DAY20_FUNNEL}"));
@@ -103,10 +103,10 @@ async fn an_export_put_in_the_bucket_ends_as_the_report_a_brand_downloads() {
         orders,
         format!(
             "\u{feff}date,brand_id,campaign_id,note_id,link_kind,marketplace,shop_id,order_id,line_id,item_id,title,quantity,paid,refund,net,paid_at,buyer_hash,match\r\n\
-             2025-05-20,b-fix,c-fix,n-1,comment_link,jd,10020001,J1,J1/9001,9001,精华,1,90.00,0.00,90.00,2025-05-20 12:00:00,{jd},direct\r\n\
-             2025-05-20,b-fix,c-fix,n-1,comment_link,jd,10020001,J1,J1/9002,9002,面膜,2,90.00,0.00,90.00,2025-05-20 12:00:00,{jd},halo\r\n\
-             2025-05-20,b-fix,c-fix,n-1,ad_link,taobao,57300001,O1,1001,7001,面霜,2,199.00,0.00,199.00,2025-05-20 09:05:00,{a},direct\r\n\
-             2025-05-20,b-fix,c-fix,n-1,ad_link,taobao,57300001,O1,1002,7002,手霜,1,50.50,0.00,50.50,2025-05-20 09:05:00,{a},halo\r\n",
+             2025-05-20,b-fix,c-fix,n1,comment_link,jd,10020001,J1,J1/9001,9001,精华,1,90.00,0.00,90.00,2025-05-20 12:00:00,{jd},direct\r\n\
+             2025-05-20,b-fix,c-fix,n1,comment_link,jd,10020001,J1,J1/9002,9002,面膜,2,90.00,0.00,90.00,2025-05-20 12:00:00,{jd},halo\r\n\
+             2025-05-20,b-fix,c-fix,n1,ad_link,taobao,57300001,O1,1001,7001,面霜,2,199.00,0.00,199.00,2025-05-20 09:05:00,{a},direct\r\n\
+             2025-05-20,b-fix,c-fix,n1,ad_link,taobao,57300001,O1,1002,7002,手霜,1,50.50,0.00,50.50,2025-05-20 09:05:00,{a},halo\r\n",
             jd = h("jd_buyer_1"),
             a = h("buyer_a")
         )
@@ -190,8 +190,8 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
             "\u{feff}file,change,key,field,before,after,source\r\n\
              campaigns,changed,c-fix/taobao,net_gmv,199.00,149.00,\r\n\
              campaigns,changed,c-fix/taobao,refund,0.00,50.00,\r\n\
-             funnel,changed,c-fix/n-1,net_gmv,289.00,239.00,{RED_EXPORT}\r\n\
-             funnel,changed,c-fix/n-1,roas,0.48,0.40,{RED_EXPORT}\r\n\
+             funnel,changed,c-fix/n1,net_gmv,289.00,239.00,{RED_EXPORT}\r\n\
+             funnel,changed,c-fix/n1,roas,0.48,0.40,{RED_EXPORT}\r\n\
              orders,changed,taobao/1001,net,199.00,149.00,{REFUND_EXPORT}\r\n\
              orders,changed,taobao/1001,refund,0.00,50.00,{REFUND_EXPORT}\r\n"
         )

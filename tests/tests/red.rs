@@ -40,8 +40,8 @@ async fn a_re_export_replaces_the_figures_and_restates_just_that_statement() {
         .unwrap();
     // RED settles day 20's figures in the next day's export (one row now: the plans merged).
     let body = "日期,笔记ID,展现量,点击量,互动量,组件点击量,消费\n\
-                2025-05-20,n-1,\"12,500\",310,40,30,620.00\n\
-                2025-05-21,n-1,900,9,1,1,18.00\n";
+                2025-05-20,n1,\"12,500\",310,40,30,620.00\n\
+                2025-05-21,n1,900,9,1,1,18.00\n";
     w.put_export(REEXPORT, body.as_bytes().to_vec()).await;
     run_day(&w.stores, &w.hasher, day("2025-05-21"), 30)
         .await
@@ -51,7 +51,7 @@ async fn a_re_export_replaces_the_figures_and_restates_just_that_statement() {
     assert_eq!(version, 2);
     assert!(
         funnel.ends_with(
-            "2025-05-20,b-fix,c-fix,n-1,12500,310,40,30,620.00,2,289.00,140.50,0.0248,0.0065,2.00,0.47\r\n"
+            "2025-05-20,b-fix,c-fix,n1,12500,310,40,30,620.00,2,289.00,140.50,0.0248,0.0065,2.00,0.47\r\n"
         ),
         "replaced, not added: {funnel}"
     );
@@ -60,12 +60,12 @@ async fn a_re_export_replaces_the_figures_and_restates_just_that_statement() {
         changes,
         format!(
             "\u{feff}file,change,key,field,before,after,source\r\n\
-             funnel,changed,c-fix/n-1,clicks,300,310,{REEXPORT}\r\n\
-             funnel,changed,c-fix/n-1,ctr,0.0250,0.0248,{REEXPORT}\r\n\
-             funnel,changed,c-fix/n-1,cvr,0.0067,0.0065,{REEXPORT}\r\n\
-             funnel,changed,c-fix/n-1,impressions,12000,12500,{REEXPORT}\r\n\
-             funnel,changed,c-fix/n-1,roas,0.48,0.47,{REEXPORT}\r\n\
-             funnel,changed,c-fix/n-1,spend,600.00,620.00,{REEXPORT}\r\n"
+             funnel,changed,c-fix/n1,clicks,300,310,{REEXPORT}\r\n\
+             funnel,changed,c-fix/n1,ctr,0.0250,0.0248,{REEXPORT}\r\n\
+             funnel,changed,c-fix/n1,cvr,0.0067,0.0065,{REEXPORT}\r\n\
+             funnel,changed,c-fix/n1,impressions,12000,12500,{REEXPORT}\r\n\
+             funnel,changed,c-fix/n1,roas,0.48,0.47,{REEXPORT}\r\n\
+             funnel,changed,c-fix/n1,spend,600.00,620.00,{REEXPORT}\r\n"
         )
     );
     // Day 21's statement is new; no other statement moved; the to-date report follows.
@@ -82,7 +82,7 @@ async fn a_re_export_replaces_the_figures_and_restates_just_that_statement() {
     let (_, funnel21) = w.latest_file("b-fix", "2025-05-21", "funnel.csv").await;
     assert!(
         funnel21.ends_with(
-            "2025-05-21,b-fix,c-fix,n-1,900,9,1,1,18.00,0,0.00,0.00,0.0100,0.0000,2.00,0.00\r\n"
+            "2025-05-21,b-fix,c-fix,n1,900,9,1,1,18.00,0,0.00,0.00,0.0100,0.0000,2.00,0.00\r\n"
         ),
         "{funnel21}"
     );
@@ -96,7 +96,7 @@ async fn a_re_export_replaces_the_figures_and_restates_just_that_statement() {
     // The same re-export again, under a name that sorts first: the later key keeps standing.
     w.put_export(
         "exports/xhs/2025-05-21/0-copy.csv",
-        "日期,笔记ID,展现量,点击量,消费\n2025-05-20,n-1,1,1,1\n"
+        "日期,笔记ID,展现量,点击量,消费\n2025-05-20,n1,1,1,1\n"
             .as_bytes()
             .to_vec(),
     )
@@ -169,7 +169,7 @@ async fn a_note_listed_by_another_campaign_is_refused_naming_both() {
     let mut other = campaigns[0].clone();
     other.campaign_id = "c-copycat".into();
     other.brand_id = "b-other".into();
-    other.notes[0].links.clear(); // n-1, without c-fix's tokens
+    other.notes[0].links.clear(); // n1, without c-fix's tokens
     let err = w
         .stores
         .campaigns
@@ -178,7 +178,7 @@ async fn a_note_listed_by_another_campaign_is_refused_naming_both() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("c-copycat") && err.contains("n-1") && err.contains("c-fix"),
+        err.contains("c-copycat") && err.contains("n1") && err.contains("c-fix"),
         "{err}"
     );
     // The table refuses it too.
@@ -193,7 +193,7 @@ async fn a_note_listed_by_another_campaign_is_refused_naming_both() {
     assert_eq!(w.stores.campaigns.load_all().await.unwrap().1, campaigns);
     // The note set free (c-fix no longer lists it) can be listed by another campaign.
     let mut fixed = campaigns[0].clone();
-    fixed.notes[0].note_id = "n-renamed".into();
+    fixed.notes[0].note_id = "nrenamed".into();
     w.stores.campaigns.save(&[], &[fixed]).await.unwrap();
     w.stores.campaigns.save(&[], &[other]).await.unwrap();
 }

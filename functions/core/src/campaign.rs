@@ -149,13 +149,107 @@ fn rec_err(record: &str, field: &str, message: impl Into<String>) -> RecordError
     }
 }
 
-/// Pulls the field name out of serde's "missing field `x`" / "unknown field `x`" messages.
-fn serde_field(msg: &str) -> String {
-    msg.split('`').nth(1).unwrap_or("").to_string()
+/// A brand or campaign id (campaigns.md): it names folders and object keys.
+pub fn check_key_id(id: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&id.len())
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not an id: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not beginning with '.'"
+        ))
+    }
 }
 
-/// Parses one JSON line into a brand or a campaign (a campaign has `campaign_id`) and checks its own fields.
+/// A RED note id (campaigns.md): 1 to 64 ASCII letters and digits.
+pub fn check_note_id(id: &str) -> Result<(), String> {
+    if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{id:?} is not a note id: use 1 to 64 ASCII letters and digits (RED's 24-character id)"
+        ))
+    }
+}
+
+/// Deserialises a record, naming the field that failed by its path (`notes[0].links[0].kind`)
+/// and saying what would be accepted.
+fn record_from<T: serde::de::DeserializeOwned>(
+    label: &str,
+    value: serde_json::Value,
+) -> Result<T, RecordError> {
+    let raw = value.clone();
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let join = |name: &str| {
+            if path.is_empty() {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            }
+        };
+        let quoted = inner.split('`').nth(1).unwrap_or("");
+        if inner.starts_with("missing field") {
+            return rec_err(label, &join(quoted), "is missing");
+        }
+        if inner.starts_with("unknown field") {
+            return rec_err(
+                label,
+                &join(quoted),
+                format!("is not a field of this record ({inner})"),
+            );
+        }
+        let pointer: String = path
+            .split('.')
+            .flat_map(|seg| seg.split('['))
+            .map(|seg| format!("/{}", seg.trim_end_matches(']')))
+            .collect();
+        let got = raw
+            .pointer(&pointer)
+            .map_or_else(String::new, |v| v.to_string());
+        let last = path.rsplit(['.', '[']).next().unwrap_or("");
+        let message = match last {
+            "start" | "end" => {
+                format!("{got} is not a date: expected YYYY-MM-DD, a day that exists")
+            }
+            "kind" => format!("{got} is not a link kind: expected \"ad_link\" or \"comment_link\""),
+            "marketplace" => format!("{got} is not a marketplace: expected \"taobao\" or \"jd\""),
+            "window_days" => {
+                format!("{got} is not a number of days: expected a whole number 1..90")
+            }
+            "spend_fen" => {
+                format!("{got} is not an amount in fen: expected a whole number of at least 0")
+            }
+            _ if got.is_empty() => inner,
+            _ => format!("{got}: {inner}"),
+        };
+        rec_err(label, &path, message)
+    })
+}
+
+/// Parses one JSON line into a brand or a campaign (a campaign has `campaign_id`) and checks its
+/// own fields, ids included: what `campaigns load` accepts.
 pub fn parse_record(origin: &str, json: &str) -> Result<Record, RecordError> {
+    let r = parse_stored(origin, json)?;
+    match &r {
+        Record::Brand(b) => check_key_id(&b.brand_id)
+            .map_err(|m| rec_err(&format!("{origin} (brand {})", b.brand_id), "brand_id", m))?,
+        Record::Campaign(c) => {
+            check_campaign_ids(&format!("{origin} (campaign {})", c.campaign_id), c)?
+        }
+    }
+    Ok(r)
+}
+
+/// A record as stored: its shape and fields checked, its ids not (a table written by an older
+/// seedline may hold ids the rule now refuses: [`Catalog::for_run`] sets those aside).
+pub fn parse_stored(origin: &str, json: &str) -> Result<Record, RecordError> {
     let value: serde_json::Value = serde_json::from_str(json)
         .map_err(|e| rec_err(origin, "", format!("not valid JSON: {e}")))?;
     let obj = value
@@ -163,10 +257,7 @@ pub fn parse_record(origin: &str, json: &str) -> Result<Record, RecordError> {
         .ok_or_else(|| rec_err(origin, "", "a record must be a JSON object"))?;
     if let Some(id) = obj.get("campaign_id") {
         let label = format!("{origin} (campaign {})", id.as_str().unwrap_or("?"));
-        let c: Campaign = serde_json::from_value(value.clone()).map_err(|e| {
-            let m = e.to_string();
-            rec_err(&label, &serde_field(&m), m)
-        })?;
+        let c: Campaign = record_from(&label, value)?;
         check_campaign(&label, &c)?;
         Ok(Record::Campaign(c))
     } else {
@@ -174,15 +265,22 @@ pub fn parse_record(origin: &str, json: &str) -> Result<Record, RecordError> {
             "{origin} (brand {})",
             obj.get("brand_id").and_then(|v| v.as_str()).unwrap_or("?")
         );
-        let b: Brand = serde_json::from_value(value.clone()).map_err(|e| {
-            let m = e.to_string();
-            rec_err(&label, &serde_field(&m), m)
-        })?;
-        if b.brand_id.trim().is_empty() {
+        let b: Brand = record_from(&label, value)?;
+        if b.brand_id.is_empty() {
             return Err(rec_err(&label, "brand_id", "must not be empty"));
         }
         Ok(Record::Brand(b))
     }
+}
+
+/// The ids of a campaign record against campaigns.md's rule.
+pub fn check_campaign_ids(label: &str, c: &Campaign) -> Result<(), RecordError> {
+    check_key_id(&c.campaign_id).map_err(|m| rec_err(label, "campaign_id", m))?;
+    check_key_id(&c.brand_id).map_err(|m| rec_err(label, "brand_id", m))?;
+    for (i, n) in c.notes.iter().enumerate() {
+        check_note_id(&n.note_id).map_err(|m| rec_err(label, &format!("notes[{i}].note_id"), m))?;
+    }
+    Ok(())
 }
 
 fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
@@ -236,13 +334,26 @@ fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
 
 /// Parses a JSON-lines text (blank lines skipped), naming each record by `file:line`.
 pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
+    parse_lines(file, text, parse_record)
+}
+
+/// [`parse_jsonl`] of a stored file: ids are checked per run ([`Catalog::for_run`]), not here.
+pub fn parse_stored_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
+    parse_lines(file, text, parse_stored)
+}
+
+fn parse_lines(
+    file: &str,
+    text: &str,
+    parse: fn(&str, &str) -> Result<Record, RecordError>,
+) -> Result<Vec<Record>, RecordError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim().trim_start_matches('\u{feff}');
         if line.is_empty() {
             continue;
         }
-        out.push(parse_record(&format!("{file}:{}", i + 1), line)?);
+        out.push(parse(&format!("{file}:{}", i + 1), line)?);
     }
     Ok(out)
 }
@@ -331,6 +442,8 @@ pub struct Catalog {
     tokens: HashMap<Box<str>, LinkRef, foldhash::fast::RandomState>,
     /// The campaign (index) that lists each note: a note belongs to one campaign.
     notes: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
+    /// Stored records [`Catalog::for_run`] set aside, with why.
+    refused: Vec<RecordError>,
     /// Shops of a brand and items of a campaign on one marketplace, each once ([`LinkRef`]).
     packed: Vec<Packed>,
 }
@@ -341,7 +454,17 @@ fn index32(i: usize, what: &str) -> Result<u32, RecordError> {
 }
 
 impl Catalog {
-    pub fn new(brands: Vec<Brand>, mut campaigns: Vec<Campaign>) -> Result<Catalog, RecordError> {
+    pub fn new(brands: Vec<Brand>, campaigns: Vec<Campaign>) -> Result<Catalog, RecordError> {
+        Catalog::build(brands, campaigns).map_err(|(e, _, _)| e)
+    }
+
+    /// [`Catalog::new`], handing the records back with the refusal (a run sets the refused campaign
+    /// aside and builds again).
+    #[allow(clippy::type_complexity)]
+    fn build(
+        brands: Vec<Brand>,
+        mut campaigns: Vec<Campaign>,
+    ) -> Result<Catalog, (RecordError, Vec<Brand>, Vec<Campaign>)> {
         let mut by_id = BTreeMap::new();
         for b in brands {
             by_id.insert(b.brand_id.clone(), b);
@@ -353,72 +476,89 @@ impl Catalog {
             HashMap::with_hasher(foldhash::fast::RandomState::default());
         let mut packed: Vec<Packed> = Vec::new();
         let mut shops_of: HashMap<(usize, Marketplace), u32> = HashMap::new();
-        let mut pack = |strings: Option<&Vec<String>>| -> Result<u32, RecordError> {
-            packed.push(Packed::of(strings.into_iter().flatten()));
-            index32(packed.len() - 1, "shops and items")
-        };
-        for (ci, c) in campaigns.iter().enumerate() {
-            let mut items_of: HashMap<Marketplace, u32> = HashMap::new();
-            let label = format!("campaign {}", c.campaign_id);
-            if ci > 0 && campaigns[ci - 1].campaign_id == c.campaign_id {
-                return Err(rec_err(&label, "campaign_id", "appears twice"));
-            }
-            let Ok(brand) = brands.binary_search_by(|b| b.brand_id.cmp(&c.brand_id)) else {
-                return Err(rec_err(
-                    &label,
-                    "brand_id",
-                    format!("unknown brand {}", c.brand_id),
-                ));
+        let refused: Option<RecordError> = 'check: {
+            let mut pack = |strings: Option<&Vec<String>>| -> Result<u32, RecordError> {
+                packed.push(Packed::of(strings.into_iter().flatten()));
+                index32(packed.len() - 1, "shops and items")
             };
-            for (ni, n) in c.notes.iter().enumerate() {
-                match notes.entry(n.note_id.as_str().into()) {
-                    Entry::Occupied(e) if *e.get() as usize != ci => {
-                        return Err(rec_err(
+            macro_rules! tryc {
+                ($e:expr) => {
+                    match $e {
+                        Ok(v) => v,
+                        Err(e) => break 'check Some(e),
+                    }
+                };
+            }
+            for (ci, c) in campaigns.iter().enumerate() {
+                let mut items_of: HashMap<Marketplace, u32> = HashMap::new();
+                let label = format!("campaign {}", c.campaign_id);
+                if ci > 0 && campaigns[ci - 1].campaign_id == c.campaign_id {
+                    break 'check Some(rec_err(&label, "campaign_id", "appears twice"));
+                }
+                let Ok(brand) = brands.binary_search_by(|b| b.brand_id.cmp(&c.brand_id)) else {
+                    break 'check Some(rec_err(
+                        &label,
+                        "brand_id",
+                        format!("unknown brand {}", c.brand_id),
+                    ));
+                };
+                // A refused campaign must leave nothing behind: its notes and tokens are checked
+                // before any is indexed.
+                for n in &c.notes {
+                    if let Some(prev) = notes.get(n.note_id.as_str()) {
+                        break 'check Some(rec_err(
                             &label,
                             "notes.note_id",
                             format!(
                                 "note {} is already listed by campaign {}",
-                                n.note_id,
-                                campaigns[*e.get() as usize].campaign_id
+                                n.note_id, campaigns[*prev as usize].campaign_id
                             ),
                         ));
                     }
-                    Entry::Occupied(_) => {}
-                    Entry::Vacant(e) => {
-                        e.insert(index32(ci, "campaigns")?);
+                    for l in &n.links {
+                        if let Some(prev) = tokens.get(l.token.as_str()) {
+                            let prev: &LinkRef = prev;
+                            break 'check Some(rec_err(
+                                &label,
+                                "notes.links.token",
+                                format!(
+                                    "token {} is already used by campaign {}",
+                                    l.token, campaigns[prev.campaign as usize].campaign_id
+                                ),
+                            ));
+                        }
                     }
                 }
-                for (li, l) in n.links.iter().enumerate() {
-                    let m = l.marketplace;
-                    let shops = match shops_of.entry((brand, m)) {
-                        Entry::Occupied(e) => *e.get(),
-                        Entry::Vacant(e) => *e.insert(pack(brands[brand].shops.get(&m))?),
-                    };
-                    let items = match items_of.entry(m) {
-                        Entry::Occupied(e) => *e.get(),
-                        Entry::Vacant(e) => *e.insert(pack(c.items.get(&m))?),
-                    };
-                    let r = LinkRef {
-                        campaign: index32(ci, "campaigns")?,
-                        note: index32(ni, "notes")?,
-                        link: index32(li, "links")?,
-                        brand: index32(brand, "brands")?,
-                        marketplace: m,
-                        shops,
-                        items,
-                    };
-                    if let Some(prev) = tokens.insert(l.token.as_str().into(), r) {
-                        return Err(rec_err(
-                            &label,
-                            "notes.links.token",
-                            format!(
-                                "token {} is already used by campaign {}",
-                                l.token, campaigns[prev.campaign as usize].campaign_id
-                            ),
-                        ));
+                for (ni, n) in c.notes.iter().enumerate() {
+                    notes.insert(n.note_id.as_str().into(), tryc!(index32(ci, "campaigns")));
+                    for (li, l) in n.links.iter().enumerate() {
+                        let m = l.marketplace;
+                        let shops = match shops_of.entry((brand, m)) {
+                            Entry::Occupied(e) => *e.get(),
+                            Entry::Vacant(e) => *e.insert(tryc!(pack(brands[brand].shops.get(&m)))),
+                        };
+                        let items = match items_of.entry(m) {
+                            Entry::Occupied(e) => *e.get(),
+                            Entry::Vacant(e) => *e.insert(tryc!(pack(c.items.get(&m)))),
+                        };
+                        let r = LinkRef {
+                            campaign: tryc!(index32(ci, "campaigns")),
+                            note: tryc!(index32(ni, "notes")),
+                            link: tryc!(index32(li, "links")),
+                            brand: tryc!(index32(brand, "brands")),
+                            marketplace: m,
+                            shops,
+                            items,
+                        };
+                        // A token twice within the campaign is refused when its record is read.
+                        tokens.insert(l.token.as_str().into(), r);
                     }
                 }
             }
+            None
+        };
+        if let Some(e) = refused {
+            return Err((e, brands, campaigns));
         }
         Ok(Catalog {
             brands,
@@ -429,8 +569,71 @@ impl Catalog {
             campaigns,
             tokens,
             notes,
+            refused: Vec::new(),
             packed,
         })
+    }
+
+    /// The stored records set aside for this run, each with its reason.
+    pub fn refused(&self) -> &[RecordError] {
+        &self.refused
+    }
+
+    /// This catalog with the campaigns `keep` says yes to (and the same refused records).
+    pub fn filtered(&self, keep: impl Fn(&Campaign) -> bool) -> Result<Catalog, RecordError> {
+        let campaigns = self.campaigns.iter().filter(|c| keep(c)).cloned().collect();
+        let mut c = Catalog::new(self.brands.clone(), campaigns)?;
+        c.refused = self.refused.clone();
+        Ok(c)
+    }
+
+    /// The catalog a run works from: stored records that break a rule (an id the rule refuses, an
+    /// unknown brand, a token or note another campaign holds) are set aside, each with its reason,
+    /// so that one bad record fails its own reports and never another brand's.
+    pub fn for_run(
+        brands: Vec<Brand>,
+        campaigns: Vec<Campaign>,
+    ) -> Result<(Catalog, Vec<RecordError>), RecordError> {
+        let mut refused = Vec::new();
+        let (brands, bad): (Vec<Brand>, Vec<Brand>) = brands
+            .into_iter()
+            .partition(|b| check_key_id(&b.brand_id).is_ok());
+        for b in bad {
+            if let Err(m) = check_key_id(&b.brand_id) {
+                refused.push(rec_err(&format!("brand {}", b.brand_id), "brand_id", m));
+            }
+        }
+        let mut kept: Vec<Campaign> = Vec::with_capacity(campaigns.len());
+        for c in campaigns {
+            match check_campaign_ids(&format!("campaign {}", c.campaign_id), &c) {
+                Ok(()) => kept.push(c),
+                Err(e) => refused.push(e),
+            }
+        }
+        let mut brands = brands;
+        loop {
+            match Catalog::build(brands, kept) {
+                Ok(mut c) => {
+                    c.refused = refused.clone();
+                    return Ok((c, refused));
+                }
+                Err((e, b, mut c)) => {
+                    // build names the campaign it refused as `campaign {id}`.
+                    let id = e
+                        .record
+                        .strip_prefix("campaign ")
+                        .unwrap_or_default()
+                        .to_string();
+                    let before = c.len();
+                    c.retain(|c| c.campaign_id != id);
+                    if c.len() == before {
+                        return Err(e);
+                    }
+                    refused.push(e);
+                    (brands, kept) = (b, c);
+                }
+            }
+        }
     }
 
     /// The campaign that lists `note_id`.
@@ -718,6 +921,39 @@ mod tests {
             Some("c-other")
         );
         assert_eq!(cat.note_owner("nope"), None);
+    }
+
+    #[test]
+    fn a_run_sets_aside_stored_records_that_break_a_rule_and_keeps_the_rest() {
+        let Record::Brand(b) = parse_record("x", BRAND).unwrap() else {
+            panic!()
+        };
+        let Record::Campaign(c) = parse_record("x", CAMPAIGN).unwrap() else {
+            panic!()
+        };
+        let mut evil_brand = b.clone();
+        evil_brand.brand_id = "../evil".into();
+        let mut evil = c.clone();
+        evil.campaign_id = "c-evil/../../x".into();
+        evil.notes[0].note_id = "bbbb0000".into();
+        evil.notes[0].links.clear();
+        let mut thief = c.clone();
+        thief.campaign_id = "c-zz-thief".into();
+        thief.notes[0].note_id = "cccc0000".into();
+        let (cat, refused) =
+            Catalog::for_run(vec![b, evil_brand], vec![c.clone(), evil, thief]).unwrap();
+        assert_eq!(cat.campaigns().len(), 1);
+        assert_eq!(cat.campaigns()[0].campaign_id, c.campaign_id);
+        let why: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
+        assert_eq!(why.len(), 3, "{why:?}");
+        assert!(why.iter().any(|w| w.contains("../evil")), "{why:?}");
+        assert!(why.iter().any(|w| w.contains("c-evil/../../x")), "{why:?}");
+        assert!(
+            why.iter()
+                .any(|w| w.contains("c-zz-thief") && w.contains("already used")),
+            "{why:?}"
+        );
+        assert_eq!(cat.refused().len(), 3);
     }
 
     #[test]

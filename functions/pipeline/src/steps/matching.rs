@@ -121,6 +121,10 @@ pub async fn match_orders(
         .load_for_range(from.min(to - Duration::days(SCOPE_TAIL_DAYS)), to)
         .await?;
 
+    for e in catalog.refused() {
+        // Its own reports are not made; every other brand's run goes on.
+        tracing::error!(record = %e.record, field = %e.field, reason = %e.message, "stored record set aside");
+    }
     let red = super::red::load(stores, &catalog, date).await?;
     let mut files: Vec<KeyFile> = stores
         .staging

@@ -363,7 +363,9 @@ impl CampaignStore for DynamoCampaigns {
     async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
         let brands = self.brands().await?;
         let campaigns = self.campaigns(Some(from), Some(to)).await?;
-        Catalog::new(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))
+        Catalog::for_run(brands, campaigns)
+            .map(|(c, _)| c)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
@@ -375,7 +377,8 @@ impl CampaignStore for DynamoCampaigns {
         brands: &[Brand],
         campaigns: &[Campaign],
     ) -> Result<SaveSummary, StoreError> {
-        // Check everything before the first write: brands known, tokens free, transactions in bounds.
+        // Check everything before the first write: ids, brands known, tokens free, transactions in bounds.
+        super::check_new_ids(brands, campaigns)?;
         let stored_brands = self.brands().await?;
         let mut known: Vec<Brand> = stored_brands
             .into_iter()

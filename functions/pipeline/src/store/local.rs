@@ -5,7 +5,7 @@ use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use seedline_core::campaign::{parse_jsonl, Brand, Campaign, Catalog, Record};
+use seedline_core::campaign::{parse_stored_jsonl, Brand, Campaign, Catalog, Record};
 
 use super::{
     Body, CampaignStore, Object, ObjectMeta, ObjectStore, Precondition, SaveSummary, StoreError,
@@ -372,7 +372,7 @@ impl LocalCampaigns {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(io_err("read", &path, e)),
         };
-        parse_jsonl(&path.display().to_string(), &text)
+        parse_stored_jsonl(&path.display().to_string(), &text)
             .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
@@ -423,21 +423,15 @@ impl LocalCampaigns {
 impl CampaignStore for LocalCampaigns {
     async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
         let (brands, campaigns) = self.read_all()?;
-        // Check the whole file (token uniqueness across every campaign), then keep what the range
-        // needs: that catalog itself when every campaign touches the range (20,000 campaigns are
-        // not copied and indexed twice).
-        let all =
-            Catalog::new(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        // Check the whole file (token uniqueness across every campaign, records the rules refuse
+        // set aside), then keep what the range needs: that catalog itself when every campaign
+        // touches the range (20,000 campaigns are not copied and indexed twice).
+        let (all, _) =
+            Catalog::for_run(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
         if all.campaigns().iter().all(|c| c.touches(from, to)) {
             return Ok(all);
         }
-        let touching = all
-            .campaigns()
-            .iter()
-            .filter(|c| c.touches(from, to))
-            .cloned()
-            .collect();
-        Catalog::new(all.brands().cloned().collect(), touching)
+        all.filtered(|c| c.touches(from, to))
             .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
@@ -450,6 +444,7 @@ impl CampaignStore for LocalCampaigns {
         brands: &[Brand],
         campaigns: &[Campaign],
     ) -> Result<SaveSummary, StoreError> {
+        super::check_new_ids(brands, campaigns)?;
         let (mut all_brands, mut all_campaigns) = self.read_all()?;
         for b in brands {
             all_brands.retain(|x| x.brand_id != b.brand_id);

@@ -175,6 +175,23 @@ pub struct SaveSummary {
 }
 
 /// Where brands and campaigns live.
+/// What `save` writes must meet campaigns.md's id rule: checked by both stores before any write.
+pub(crate) fn check_new_ids(
+    brands: &[seedline_core::campaign::Brand],
+    campaigns: &[seedline_core::campaign::Campaign],
+) -> Result<(), StoreError> {
+    for b in brands {
+        seedline_core::campaign::check_key_id(&b.brand_id).map_err(|m| {
+            StoreError::Invalid(format!("brand {}: field `brand_id`: {m}", b.brand_id))
+        })?;
+    }
+    for c in campaigns {
+        seedline_core::campaign::check_campaign_ids(&format!("campaign {}", c.campaign_id), c)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait CampaignStore: Send + Sync + fmt::Debug {
     /// Every brand, and every campaign whose flight plus window touches `from ..= to`, checked as a whole.
