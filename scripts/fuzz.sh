@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Fuzzes the export reader (seedline_core::ingest::normalise) with cargo-fuzz and libFuzzer, on the
+# Fuzzes the export readers (seedline_core::ingest::normalise, seedline_core::red) with cargo-fuzz and libFuzzer, on the
 # stable toolchain (-s none: no sanitizer, which needs nightly; Rust's own checks still panic).
-# Seeds: the test fixtures (both dialects, GB18030, gzip), each prefixed with its dialect byte.
+# Seeds: the test fixtures (orders of both marketplaces, GB18030, gzip; RED note reports), each
+# prefixed with its dialect byte (0 Taobao, 1 JD, 2 RED).
 # Usage: scripts/fuzz.sh [seconds, default 60]. Prints the executions run; fails on any crash.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 
+# cargo-fuzz goes into the project's .venv/bin, beside the other tools the tests install.
+export PATH="$PWD/.venv/bin:$PATH"
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked --version 0.13.2
+  cargo install --root .venv cargo-fuzz --locked --version 0.13.2
 fi
 
 corpus=fuzz/corpus/normalise
@@ -16,6 +19,7 @@ mkdir -p "$corpus"
 for f in $(find tests/fixtures/exports -type f); do
   case "$f" in
     */jd/*) sel='\x01' ;;
+    */xhs/*) sel='\x02' ;;
     *) sel='\x00' ;;
   esac
   name=$(echo "$f" | tr '/' '_')

@@ -316,7 +316,9 @@ fn red_reports(dir: &Path, spec: &Spec) -> Result<()> {
             ));
             let file = std::fs::File::create(&path).with_context(|| path.display().to_string())?;
             let mut w = BufWriter::with_capacity(1 << 20, file);
-            w.write_all("日期,笔记ID,计划名称,展现量,点击量,点击率,互动量,组件点击量,消费\r\n".as_bytes())?;
+            w.write_all(
+                "日期,笔记ID,计划名称,展现量,点击量,点击率,互动量,组件点击量,消费\r\n".as_bytes(),
+            )?;
             let brands = first..(first + BRANDS_PER_FILE).min(spec.brands);
             for back in (0..3).rev() {
                 let d = date - Duration::days(back);

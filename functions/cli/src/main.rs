@@ -22,22 +22,44 @@ use seedline_pipeline::steps::run::{run_day, DayRun};
 #[command(
     name = "seedline",
     version,
-    about = "Attribution of Xiaohongshu seeding notes to marketplace orders"
+    about = "Attribution of Xiaohongshu seeding notes to marketplace orders",
+    long_about = "Attribution of Xiaohongshu (RED) seeding notes to Taobao/Tmall and JD orders, with RED's \
+note reports beside them: a statement per brand and day and a to-date report, on a local directory \
+(--data DIR) or on S3 and DynamoDB (--aws).\n\nStart with `seedline demo`; then `seedline run --data DIR --date YYYY-MM-DD`."
 )]
 struct Cli {
+    /// Log format on stderr: `text` (colours only on a terminal) or `json` (one object per event,
+    /// as the Lambda functions write).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Write a sample data set (a week of exports, refunds, bad rows) and run every day through the pipeline.
+    /// Write a sample data set (a week of order exports and RED note reports, refunds, bad rows)
+    /// and run every day through the pipeline; prints the page to open.
     Demo {
         /// Where to write it.
         #[arg(long, default_value = "seedline-demo")]
         data: PathBuf,
     },
-    /// One daily run: ingest that day's exports, match, publish.
+    /// One daily run: ingest that day's exports (orders and RED note reports), match, publish.
+    ///
+    /// Needs SEEDLINE_BUYER_KEY (a secret of at least 16 bytes; keep it: the same buyer must hash
+    /// the same every day). On a local directory, DIR must hold brands.jsonl and campaigns.jsonl
+    /// (see `seedline campaigns load`) and exports/{taobao|jd|xhs}/DATE/. Exits non-zero, writing
+    /// nothing, when any of them is missing.
+    #[command(
+        after_help = "Example: SEEDLINE_BUYER_KEY=$(cat key) seedline run --data DIR --date 2025-05-28"
+    )]
     Run {
         #[command(flatten)]
         target: Target,
@@ -55,14 +77,21 @@ enum Command {
         #[arg(long, required = true)]
         aws: bool,
     },
-    /// Run the days FROM ..= TO in order, with a progress bar; resumes where a stopped backfill left off.
+    /// Run every day from FROM to TO (both included) in order, with a progress bar; a stopped
+    /// backfill resumes at the first day not yet finished. Needs SEEDLINE_BUYER_KEY, as `run` does.
+    #[command(
+        after_help = "Example: seedline backfill --data DIR --from 2025-05-01 --to 2025-05-31"
+    )]
     Backfill {
         #[command(flatten)]
         target: Target,
+        /// The first export date to run, YYYY-MM-DD.
         #[arg(long, value_parser = parse_date)]
         from: NaiveDate,
+        /// The last export date to run, YYYY-MM-DD (included).
         #[arg(long, value_parser = parse_date)]
         to: NaiveDate,
+        /// How many report dates before each day to re-attribute.
         #[arg(long, env = "SEEDLINE_LOOKBACK_DAYS", default_value_t = config::DEFAULT_LOOKBACK_DAYS)]
         lookback_days: u32,
     },
@@ -75,16 +104,18 @@ enum Command {
     Status {
         #[command(flatten)]
         target: Target,
+        /// The export date, YYYY-MM-DD.
         #[arg(long, value_parser = parse_date)]
         date: NaiveDate,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// The rejected rows of a day's exports (CSV: export, line, order, reason, detail).
+    /// The rejected rows of a day's exports (CSV: export, line, order id or RED note id, reason, detail).
     Rejects {
         #[command(flatten)]
         target: Target,
+        /// The export date, YYYY-MM-DD.
         #[arg(long, value_parser = parse_date)]
         date: NaiveDate,
     },
@@ -126,6 +157,7 @@ enum Command {
         expires_in: u64,
     },
     /// Generate exports and campaigns at production scale for the benchmark (scripts/bench.sh).
+    #[command(hide = true)]
     BenchData {
         /// Where to write brands.jsonl, campaigns.jsonl and exports/.
         #[arg(long)]
@@ -196,13 +228,46 @@ impl Target {
     }
 }
 
-fn init_tracing() {
+/// Logs on stderr: readable text (coloured only on a terminal), or JSON lines.
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => fmt.json().with_ansi(false).init(),
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+/// A local run needs the campaigns to match against and the exports to read: refused, before
+/// anything is written, when they are not there (a mistyped or empty directory).
+fn check_local_run(target: &Target) -> Result<()> {
+    let Some(dir) = target.data.as_ref().filter(|_| !target.aws) else {
+        return Ok(());
+    };
+    if !dir.is_dir() {
+        bail!("data directory {} does not exist", dir.display());
+    }
+    for f in ["brands.jsonl", "campaigns.jsonl"] {
+        if !dir.join(f).is_file() {
+            bail!(
+                "{} has no {f}: load brands and campaigns first (`seedline campaigns load brands.jsonl campaigns.jsonl --data {}`)",
+                dir.display(),
+                dir.display()
+            );
+        }
+    }
+    if !dir.join("exports").is_dir() {
+        bail!(
+            "{} has no exports/ directory: put each day's exports under {}/exports/{{taobao|jd|xhs}}/YYYY-MM-DD/",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// An error and its causes, each cause said once: storage errors already carry the SDK's own
@@ -234,8 +299,8 @@ fn main() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     match dispatch(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -255,6 +320,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             lookback_days,
         } => {
             let hasher = config::buyer_hasher_from_env()?;
+            check_local_run(&target)?;
             let stores = target.stores().await?;
             let run = run_day(&stores, &hasher, date, lookback_days).await?;
             print_run(&run);
@@ -283,6 +349,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             lookback_days,
         } => {
             let hasher = config::buyer_hasher_from_env()?;
+            check_local_run(&target)?;
             operate::backfill(&target.stores().await?, &hasher, from, to, lookback_days).await
         }
         Command::Restage { target } => {

@@ -59,6 +59,95 @@ fn run_refuses_without_a_buyer_key() {
 }
 
 #[test]
+fn run_on_an_empty_directory_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = seedline(&["run", "--data", d, "--date", "2025-05-20"], Some(KEY));
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("has no brands.jsonl"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("brands.jsonl"), "").unwrap();
+    std::fs::write(dir.path().join("campaigns.jsonl"), "").unwrap();
+    let o = seedline(&["run", "--data", d, "--date", "2025-05-20"], Some(KEY));
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("has no exports/ directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("staging").exists(), "nothing written");
+    // Logs on a pipe carry no colour codes.
+    assert!(!stderr(&o).contains('\u{1b}'), "{}", stderr(&o));
+}
+
+#[test]
+fn campaign_records_are_refused_naming_the_field_and_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let file = dir.path().join("in.jsonl");
+    let base = r#"{"campaign_id": "c1", "brand_id": "b1", "name": "C", "start": "2025-05-01", "end": "2025-05-10", "window_days": 3, "spend_fen": 100, "items": {}, "notes": [{"note_id": "n1", "links": [{"token": "t", "kind": "ad_link", "marketplace": "taobao"}]}]}"#;
+    let brand = r#"{"brand_id": "b1", "name": "B", "shops": {"taobao": ["1"]}}"#;
+    for (from, to, field, says) in [
+        (
+            "\"ad_link\"",
+            "\"adlink\"",
+            "notes[0].links[0].kind",
+            "expected \"ad_link\" or \"comment_link\"",
+        ),
+        (
+            "\"window_days\": 3",
+            "\"window_days\": 5000.0",
+            "window_days",
+            "whole number 1..90",
+        ),
+        (
+            "\"2025-05-10\"",
+            "\"2025-02-30\"",
+            "end",
+            "a day that exists",
+        ),
+        (
+            "\"c1\"",
+            "\"c-evil/../../x\"",
+            "campaign_id",
+            "1 to 64 ASCII letters",
+        ),
+        (
+            "\"n1\"",
+            "\"n-1\"",
+            "notes[0].note_id",
+            "ASCII letters and digits",
+        ),
+    ] {
+        std::fs::write(&file, format!("{brand}\n{}\n", base.replacen(from, to, 1))).unwrap();
+        let o = seedline(
+            &["campaigns", "load", file.to_str().unwrap(), "--data", d],
+            None,
+        );
+        assert!(!o.status.success(), "{to}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("in.jsonl:2") && e.contains(&format!("field `{field}`")) && e.contains(says),
+            "{to}: {e}"
+        );
+    }
+    std::fs::write(
+        &file,
+        r#"{"brand_id": "../evil", "name": "B", "shops": {}}"#,
+    )
+    .unwrap();
+    let o = seedline(
+        &["campaigns", "load", file.to_str().unwrap(), "--data", d],
+        None,
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("field `brand_id`"), "{}", stderr(&o));
+    assert!(
+        !dir.path().join("campaigns.jsonl").exists(),
+        "nothing written"
+    );
+}
+
+#[test]
 fn run_on_a_missing_directory_fails_clearly() {
     let o = seedline(
         &[
@@ -91,6 +180,7 @@ fn run_with_a_bad_campaigns_file_names_the_record_and_field() {
         "\n{\"campaign_id\": \"c1\", \"brand_id\": \"b1\", \"name\": \"C\", \"start\": \"2025-05-10\", \"end\": \"2025-05-01\", \"window_days\": 3, \"spend_fen\": 1, \"items\": {}, \"notes\": []}\n",
     )
     .unwrap();
+    std::fs::create_dir(dir.path().join("exports")).unwrap();
     let o = seedline(
         &[
             "run",

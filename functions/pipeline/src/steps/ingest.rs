@@ -260,7 +260,7 @@ pub async fn ingest_object(
             stores.staging.delete(&ek.keys_key()).await?;
             stores.staging.delete(&ek.lines_key()).await?;
             stores.staging.delete(&ek.rejects_key()).await?;
-            tracing::warn!(export_key = key, reason = %reason, "export rejected whole");
+            tracing::info!(export_key = key, reason = %reason, "export rejected whole");
             IngestRecord {
                 export_key: key.to_string(),
                 etag,
@@ -342,7 +342,7 @@ async fn ingest_red(
             // A replaced object that no longer reads: its earlier figures must not stand.
             stores.staging.delete(&ek.red_key()).await?;
             stores.staging.delete(&ek.rejects_key()).await?;
-            tracing::warn!(export_key = %key, reason = %reason, "RED note report rejected whole");
+            tracing::info!(export_key = %key, reason = %reason, "RED note report rejected whole");
             record.reason = Some(reason);
         }
     }

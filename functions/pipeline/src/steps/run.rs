@@ -100,7 +100,7 @@ pub async fn day_exports(
     for (d, found) in day_objects(stores, date).await? {
         match d.marketplace() {
             Some(m) if found.is_empty() => {
-                tracing::warn!(marketplace = %m, run_date = %date, "no export for this marketplace and day");
+                tracing::info!(marketplace = %m, run_date = %date, "no export for this marketplace and day");
                 missing.push(m);
             }
             None if found.is_empty() => {
