@@ -539,12 +539,13 @@ impl Plan {
         }
         for (brand, _) in to_dates {
             let name = ctx.catalog.brand(brand).map_or("", |b| b.name.as_str());
-            let campaigns = to_date::scope(ctx.catalog.campaigns(), brand, self.to)
-                .into_iter()
+            let scope = to_date::scope(ctx.catalog.campaigns(), brand, self.to);
+            let campaigns = scope
+                .iter()
                 .map(|c| campaign_info(ctx.catalog, c))
                 .collect();
             let mut b = to_date::Builder::new(brand, name, self.to, campaigns);
-            for c in to_date::scope(ctx.catalog.campaigns(), brand, self.to) {
+            for c in scope {
                 for n in &c.notes {
                     for d in ctx.red.latest.dates_of(&n.note_id) {
                         if let Some((_, f)) = ctx.red.latest.get(&n.note_id, d, self.to) {
@@ -586,11 +587,8 @@ fn add_red(
             .iter()
             .any(|c| c.campaign_id == r.campaign_id)
         {
-            if let Some(c) = catalog
-                .campaigns()
-                .iter()
-                .find(|c| c.campaign_id == r.campaign_id)
-            {
+            // The note's owner is the figures' campaign (red_of_statements): found by index.
+            if let Some(c) = catalog.note_owner(&r.note_id) {
                 input.campaigns.push(campaign_info(catalog, c));
             }
         }
