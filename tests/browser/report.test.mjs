@@ -82,6 +82,38 @@ test('the campaigns table sorts without a network', async () => {
   await context.close();
 });
 
+test('notes by their titles, links in the brand\'s words, amounts to the fen', async () => {
+  const { file } = pages('2025-06-05').find((p) => p.brand === 'b-shuihua');
+  const titles = new Map(fs.readFileSync(path.join(path.dirname(reports), 'campaigns.jsonl'), 'utf8')
+    .split('\n').filter((l) => l.includes('"campaign_id"')).map((l) => JSON.parse(l))
+    .filter((c) => c.brand_id === 'b-shuihua')
+    .flatMap((c) => c.notes.filter((n) => n.title).map((n) => [n.note_id, n.title])));
+  assert.ok(titles.size >= 2, 'the demo gives its notes titles');
+  const { page, problems, context } = await open(file);
+  const notes = await page.$$eval('#notes tbody td[data-field="note"]', (tds) => tds.map((td) => [td.dataset.v, td.innerText]));
+  assert.ok(notes.length >= 1, 'notes are listed');
+  for (const [id, text] of notes) {
+    assert.ok(text.includes(id), `${id} is shown`);
+    if (titles.has(id)) assert.ok(text.includes(titles.get(id)), `${id} shows its title: ${text}`);
+  }
+  assert.ok(notes.some(([id]) => titles.has(id)), 'a titled note is on the page');
+  const kinds = await page.$$eval('#notes tbody tr', (trs) => trs.map((tr) => [tr.dataset.linkKind, tr.children[2].innerText]));
+  const label = { ad_link: /广告挂链/, comment_link: /评论区蓝链/ };
+  for (const [kind, shown] of kinds) assert.match(shown, label[kind], `${kind} reads ${shown}`);
+  assert.ok(!(await page.innerText('main')).match(/\b(ad_link|comment_link)\b/), 'no enum names on the page');
+  // Every amount cell prints its exact fen: ¥1,234.56 for data-v 123456.
+  const money = await page.$$eval('td[data-field$="gmv"], td[data-field="refund"], td[data-field="spend"]',
+    (tds) => tds.map((td) => [td.dataset.v, td.innerText]));
+  assert.ok(money.length >= 4);
+  for (const [v, shown] of money) {
+    const fen = Math.round(Number(shown.replace(/[¥,]/g, '')) * 100);
+    assert.match(shown, /^-?¥[0-9]{1,3}(,[0-9]{3})*\.[0-9]{2}$/, shown);
+    assert.equal(fen, Number(v), `${shown} is ${v} fen`);
+  }
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
 /** Every statement whose latest version restates an earlier one. */
 function restated() {
   return fs.readdirSync(reports).flatMap((brand) =>

@@ -3,6 +3,7 @@
 
 mod common;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use common::{day, World};
 use seedline_pipeline::steps::ingest::{ingest_object, FileOutcome};
 use seedline_pipeline::steps::run::run_day;
@@ -438,4 +439,70 @@ async fn a_token_held_by_another_campaign_is_refused_and_the_table_is_unchanged(
             .len(),
         0
     );
+}
+
+/// A record an older table holds that breaks today's id rule: its own brand's reports are held
+/// back with the reason, every other brand's are published, and once it is removed the next run
+/// publishes the held brand too.
+#[tokio::test]
+async fn a_stored_record_that_breaks_a_rule_holds_back_only_its_own_brand() {
+    let w = World::new("held-brand").await;
+    w.load_campaigns().await;
+    let (_, campaigns) = w.stores.campaigns.load_all().await.unwrap();
+    let mut other = campaigns[0].clone();
+    other.campaign_id = "c-other".into();
+    other.brand_id = "b-other".into();
+    other.notes[0].note_id = "nother".into();
+    other.notes.truncate(1);
+    for (i, l) in other.notes[0].links.iter_mut().enumerate() {
+        l.token = format!("tok_other_{i}");
+    }
+    w.stores.campaigns.save(&[], &[other]).await.unwrap();
+    // Written past the loader's check, as a table from before the rule would hold it.
+    let mut bad = campaigns[0].clone();
+    bad.campaign_id = "c-fix/../../x".into();
+    bad.notes = vec![];
+    let table = seedline_pipeline::store::dynamo::DynamoCampaigns::new(
+        w.clients.dynamodb.clone(),
+        &w.settings.table,
+    );
+    table.write_campaign(&bad).await.unwrap();
+
+    w.drop_exports("2025-05-20").await;
+    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .expect("one brand's bad record never fails the run");
+    let why = &run.matched.held["b-fix"];
+    assert!(
+        why.contains("c-fix/../../x") && why.contains("campaign_id"),
+        "{why}"
+    );
+    assert_eq!(run.matched.held.len(), 1);
+    assert!(run.matched.set_aside[0].contains("c-fix/../../x"));
+    let keys: Vec<String> = w.report_listing().await.into_iter().map(|(k, _)| k).collect();
+    assert!(
+        keys.iter().any(|k| k.starts_with("reports/b-other/2025-05-20/v1/")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.starts_with("reports/b-other/to-date/v1/")),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.starts_with("reports/b-fix/")), "{keys:?}");
+
+    w.clients
+        .dynamodb
+        .delete_item()
+        .table_name(&w.settings.table)
+        .key("pk", AttributeValue::S("CAMPAIGN#c-fix/../../x".into()))
+        .key("sk", AttributeValue::S("CAMPAIGN".into()))
+        .send()
+        .await
+        .unwrap();
+    let run = run_day(&w.stores, &w.hasher, day("2025-05-20"), 30)
+        .await
+        .unwrap();
+    assert!(run.matched.held.is_empty());
+    let (version, _) = w.latest_file("b-fix", "2025-05-20", "campaigns.csv").await;
+    assert_eq!(version, 1);
 }

@@ -6,6 +6,7 @@ mod demo;
 mod operate;
 mod rng;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -324,7 +325,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
             let stores = target.stores().await?;
             let run = run_day(&stores, &hasher, date, lookback_days).await?;
             print_run(&run);
-            Ok(())
+            held_back(std::slice::from_ref(&run))
         }
         Command::Campaigns {
             command:
@@ -474,6 +475,24 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
     Ok(())
 }
 
+/// A run that held a brand's reports back did the rest of its work, and still fails: an operator
+/// (or cron) must see that a brand got no reports.
+pub(crate) fn held_back(runs: &[DayRun]) -> Result<()> {
+    let held: BTreeMap<&str, &str> = runs
+        .iter()
+        .flat_map(|r| r.matched.held.iter())
+        .map(|(b, why)| (b.as_str(), why.as_str()))
+        .collect();
+    match held.iter().next() {
+        None => Ok(()),
+        Some((brand, why)) => bail!(
+            "the reports of {} brand(s) were held back, {brand}'s because {why}; every other brand's \
+             were published. Correct or remove the stored record, then run the day again",
+            held.len()
+        ),
+    }
+}
+
 pub(crate) fn print_run(run: &DayRun) {
     let rejected_files = run
         .ingested
@@ -516,6 +535,9 @@ pub(crate) fn print_run(run: &DayRun) {
     }
     for m in &run.missing_exports {
         println!("  warning: no {m} export for {}", run.date);
+    }
+    for (brand, why) in &run.matched.held {
+        println!("  {brand}: reports held back: {why}");
     }
 }
 
@@ -608,6 +630,20 @@ async fn run_demo(dir: &Path) -> Result<()> {
     }
     if let Some(h) = latest_html {
         println!("and a statement of one day: {}", h.display());
+    }
+    // `cargo run` leaves the binary in target/: say where, so that the README's next commands work.
+    if let Ok(exe) = std::env::current_exe() {
+        let on_path = |dir: &Path| {
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.as_path() == dir))
+        };
+        if let Some(bin) = exe.parent().filter(|d| !on_path(d)) {
+            println!(
+                "\nThe seedline command is {}; to type `seedline`:\n  export PATH=\"{}:$PATH\"",
+                exe.display(),
+                bin.display()
+            );
+        }
     }
     Ok(())
 }

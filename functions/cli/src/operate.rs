@@ -11,6 +11,7 @@ use seedline_core::pii::BuyerHasher;
 use seedline_core::time::format_timestamp;
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::ops::{self, BackfillDay, BackfillProgress};
+use seedline_pipeline::steps::run::DayRun;
 use seedline_pipeline::steps::ingest::{FileOutcome, IngestResult};
 
 /// A progress bar over the backfill's export bytes, with files, lines and time left.
@@ -81,7 +82,14 @@ pub async fn backfill(
         "backfill {from} .. {to}: {ran} days run, {} skipped",
         days.len() - ran
     );
-    Ok(())
+    let runs: Vec<DayRun> = days
+        .into_iter()
+        .filter_map(|d| match d {
+            BackfillDay::Ran(run) => Some(*run),
+            _ => None,
+        })
+        .collect();
+    crate::held_back(&runs)
 }
 
 pub async fn status(stores: &Stores, date: NaiveDate, json: bool) -> Result<()> {
@@ -154,6 +162,12 @@ pub async fn status(stores: &Stores, date: NaiveDate, json: bool) -> Result<()> 
                 m.changed.len(),
                 m.to_date_changed.len()
             );
+            for why in &m.set_aside {
+                println!("  stored record set aside: {why}");
+            }
+            for (brand, why) in &m.held {
+                println!("  {brand}: reports held back ({why})");
+            }
         }
         None => println!("attributed: this day has not run"),
     }

@@ -308,6 +308,9 @@ pub struct CampaignInfo {
     pub window_days: u32,
     pub spend_fen: i64,
     pub version: String,
+    /// Titles of the campaign's notes that have one, by note id: pages show them beside the ids.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub note_titles: BTreeMap<String, String>,
 }
 
 /// An export a report's lines came from.
@@ -684,6 +687,11 @@ pub fn campaign_info(catalog: &Catalog, c: &Campaign) -> CampaignInfo {
         window_days: c.window_days,
         spend_fen: c.spend_fen,
         version: catalog.version_of(c).into_owned(),
+        note_titles: c
+            .notes
+            .iter()
+            .filter_map(|n| Some((n.note_id.clone(), n.title.clone()?)))
+            .collect(),
     }
 }
 

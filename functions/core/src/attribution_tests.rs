@@ -10,7 +10,7 @@ pub(crate) fn catalog() -> Catalog {
     let text = r#"
 {"brand_id": "b1", "name": "水花", "shops": {"taobao": ["T1", "T2"], "jd": ["J1"]}}
 {"brand_id": "b2", "name": "Other", "shops": {"taobao": ["T9"]}}
-{"campaign_id": "c1", "brand_id": "b1", "name": "=全脸盘", "start": "2025-05-10", "end": "2025-05-20", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["I1"], "jd": ["J-I1"]}, "notes": [{"note_id": "n1", "links": [{"token": "tk_ad", "kind": "ad_link", "marketplace": "taobao"}, {"token": "tk_jd", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "n2", "links": [{"token": "tk_cm", "kind": "comment_link", "marketplace": "taobao"}]}]}
+{"campaign_id": "c1", "brand_id": "b1", "name": "=全脸盘", "start": "2025-05-10", "end": "2025-05-20", "window_days": 3, "spend_fen": 300000, "items": {"taobao": ["I1"], "jd": ["J-I1"]}, "notes": [{"note_id": "n1", "title": "夏日<防晒>", "links": [{"token": "tk_ad", "kind": "ad_link", "marketplace": "taobao"}, {"token": "tk_jd", "kind": "comment_link", "marketplace": "jd"}]}, {"note_id": "n2", "links": [{"token": "tk_cm", "kind": "comment_link", "marketplace": "taobao"}]}]}
 {"campaign_id": "c2", "brand_id": "b2", "name": "Zero spend", "start": "2025-05-01", "end": "2025-05-31", "window_days": 1, "spend_fen": 0, "items": {"taobao": ["I9"]}, "notes": [{"note_id": "n9", "links": [{"token": "tk_b2", "kind": "ad_link", "marketplace": "taobao"}]}]}
 "#;
     let mut brands = Vec::new();

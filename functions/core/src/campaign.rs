@@ -444,6 +444,9 @@ pub struct Catalog {
     notes: HashMap<Box<str>, u32, foldhash::fast::RandomState>,
     /// Stored records [`Catalog::for_run`] set aside, with why.
     refused: Vec<RecordError>,
+    /// Brands whose reports a run holds back, each with the first reason: one of their campaigns
+    /// was set aside, so their figures would be wrong.
+    held: BTreeMap<String, String>,
     /// Shops of a brand and items of a campaign on one marketplace, each once ([`LinkRef`]).
     packed: Vec<Packed>,
 }
@@ -570,6 +573,7 @@ impl Catalog {
             tokens,
             notes,
             refused: Vec::new(),
+            held: BTreeMap::new(),
             packed,
         })
     }
@@ -579,11 +583,17 @@ impl Catalog {
         &self.refused
     }
 
+    /// Brands whose reports are held back this run (a campaign of theirs was set aside), with why.
+    pub fn held(&self) -> &BTreeMap<String, String> {
+        &self.held
+    }
+
     /// This catalog with the campaigns `keep` says yes to (and the same refused records).
     pub fn filtered(&self, keep: impl Fn(&Campaign) -> bool) -> Result<Catalog, RecordError> {
         let campaigns = self.campaigns.iter().filter(|c| keep(c)).cloned().collect();
         let mut c = Catalog::new(self.brands.clone(), campaigns)?;
         c.refused = self.refused.clone();
+        c.held = self.held.clone();
         Ok(c)
     }
 
@@ -603,11 +613,20 @@ impl Catalog {
                 refused.push(rec_err(&format!("brand {}", b.brand_id), "brand_id", m));
             }
         }
+        let mut held: BTreeMap<String, String> = BTreeMap::new();
+        let mut hold = |brand: &str, e: &RecordError| {
+            if brands.iter().any(|b| b.brand_id == brand) {
+                held.entry(brand.to_string()).or_insert_with(|| e.to_string());
+            }
+        };
         let mut kept: Vec<Campaign> = Vec::with_capacity(campaigns.len());
         for c in campaigns {
             match check_campaign_ids(&format!("campaign {}", c.campaign_id), &c) {
                 Ok(()) => kept.push(c),
-                Err(e) => refused.push(e),
+                Err(e) => {
+                    hold(&c.brand_id, &e);
+                    refused.push(e);
+                }
             }
         }
         let mut brands = brands;
@@ -615,6 +634,11 @@ impl Catalog {
             match Catalog::build(brands, kept) {
                 Ok(mut c) => {
                     c.refused = refused.clone();
+                    for (b, why) in held {
+                        if c.brand(&b).is_some() {
+                            c.held.insert(b, why);
+                        }
+                    }
                     return Ok((c, refused));
                 }
                 Err((e, b, mut c)) => {
@@ -625,6 +649,10 @@ impl Catalog {
                         .unwrap_or_default()
                         .to_string();
                     let before = c.len();
+                    for gone in c.iter().filter(|c| c.campaign_id == id) {
+                        held.entry(gone.brand_id.clone())
+                            .or_insert_with(|| e.to_string());
+                    }
                     c.retain(|c| c.campaign_id != id);
                     if c.len() == before {
                         return Err(e);
@@ -940,10 +968,28 @@ mod tests {
         let mut thief = c.clone();
         thief.campaign_id = "c-zz-thief".into();
         thief.notes[0].note_id = "cccc0000".into();
-        let (cat, refused) =
-            Catalog::for_run(vec![b, evil_brand], vec![c.clone(), evil, thief]).unwrap();
-        assert_eq!(cat.campaigns().len(), 1);
-        assert_eq!(cat.campaigns()[0].campaign_id, c.campaign_id);
+        let mut b2 = b.clone();
+        b2.brand_id = "b-two".into();
+        b2.shops = BTreeMap::new();
+        let mut c2 = c.clone();
+        c2.campaign_id = "c-two".into();
+        c2.brand_id = "b-two".into();
+        c2.notes[0].note_id = "dddd0000".into();
+        c2.notes.truncate(1);
+        for (i, l) in c2.notes[0].links.iter_mut().enumerate() {
+            l.token = format!("tk-two-{i}");
+        }
+        let brand_id = b.brand_id.clone();
+        let (cat, refused) = Catalog::for_run(
+            vec![b, evil_brand, b2],
+            vec![c.clone(), evil, thief, c2],
+        )
+        .unwrap();
+        let kept: Vec<&str> = cat.campaigns().iter().map(|c| c.campaign_id.as_str()).collect();
+        assert_eq!(kept.len(), 2, "{kept:?}: {:?}", cat.refused());
+        // The brand of the set-aside campaigns is held back with the first reason; the other is not.
+        assert_eq!(cat.held().len(), 1, "{:?}", cat.held());
+        assert!(cat.held()[&brand_id].contains("c-evil/../../x"));
         let why: Vec<String> = refused.iter().map(|e| e.to_string()).collect();
         assert_eq!(why.len(), 3, "{why:?}");
         assert!(why.iter().any(|w| w.contains("../evil")), "{why:?}");

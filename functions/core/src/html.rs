@@ -4,13 +4,13 @@
 //! Charts are inline SVG ([`crate::svg`]). Every number cell carries `data-field` and
 //! `data-v` (fen or a count) so that tests and scripts can read the page's numbers exactly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use crate::attribution::{DayTotals, MatchKind, ReportInput};
+use crate::attribution::{CampaignInfo, DayTotals, MatchKind, ReportInput};
 use crate::campaign::LinkKind;
 use crate::changes::{Change, ChangeKind};
-use crate::money::yuan_grouped;
+use crate::money::{grouped, yuan_grouped};
 use crate::report::Rendered;
 use crate::statement::Rows;
 
@@ -114,9 +114,39 @@ pub(crate) fn money_td(out: &mut String, field: &str, fen: i64) {
 
 pub(crate) fn count_td(out: &mut String, field: &str, n: u64) {
     let mut buf = itoa::Buffer::new();
-    let n = buf.format(n);
-    td_open(out, field, n);
-    out.push_str(n);
+    td_open(out, field, buf.format(n));
+    crate::money::push_grouped(out, n);
+    out.push_str("</td>");
+}
+
+/// Note titles of a report's campaigns, by (campaign_id, note_id).
+pub(crate) type Titles<'a> = HashMap<(&'a str, &'a str), &'a str>;
+
+pub(crate) fn note_titles(campaigns: &[CampaignInfo]) -> Titles<'_> {
+    campaigns
+        .iter()
+        .flat_map(|c| {
+            c.note_titles
+                .iter()
+                .map(|(n, t)| ((c.campaign_id.as_str(), n.as_str()), t.as_str()))
+        })
+        .collect()
+}
+
+/// A note's cell: its title on RED when the campaign record has one, its id under it.
+fn note_td(out: &mut String, titles: &Titles<'_>, campaign_id: &str, note_id: &str) {
+    out.push_str("<td class=\"t\" data-field=\"note\" data-v=\"");
+    push_escaped(out, note_id);
+    out.push_str("\">");
+    if let Some(title) = titles.get(&(campaign_id, note_id)) {
+        out.push_str("<span class=\"title\">");
+        push_escaped(out, title);
+        out.push_str("</span><br><small class=\"id\">");
+        push_escaped(out, note_id);
+        out.push_str("</small>");
+    } else {
+        push_escaped(out, note_id);
+    }
     out.push_str("</td>");
 }
 
@@ -293,6 +323,7 @@ pub fn render_statement(
     supersedes: Option<u64>,
 ) -> Rendered {
     let today = DayTotals::of(&input.lines);
+    let titles = note_titles(&input.campaigns);
     let mut h = String::with_capacity(64 * 1024);
     open_page(
         &mut h,
@@ -312,7 +343,7 @@ pub fn render_statement(
         "Orders 订单",
         "orders",
         &today.orders.to_string(),
-        &today.orders.to_string(),
+        &grouped(today.orders),
     );
     card(
         &mut h,
@@ -333,7 +364,7 @@ pub fn render_statement(
         "Buyers 买家",
         "buyers",
         &today.buyers.to_string(),
-        &today.buyers.to_string(),
+        &grouped(today.buyers),
     );
     card(
         &mut h,
@@ -417,9 +448,8 @@ pub fn render_statement(
         push_escaped(&mut f, &r.note_id);
         f.push_str("\"><td class=\"t\">");
         push_escaped(&mut f, &r.campaign_id);
-        f.push_str("</td><td class=\"t\">");
-        push_escaped(&mut f, &r.note_id);
         f.push_str("</td>");
+        note_td(&mut f, &titles, &r.campaign_id, &r.note_id);
         count_td(&mut f, "impressions", r.red.impressions);
         count_td(&mut f, "clicks", r.red.clicks);
         count_td(&mut f, "engagements", r.red.engagements);
@@ -445,11 +475,17 @@ pub fn render_statement(
     section_into(&mut h, "Note funnel 笔记漏斗", &f);
 
     // Charts of the day.
-    let mut per_note: BTreeMap<String, i64> = BTreeMap::new();
+    let mut per_note: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for l in &input.lines {
-        *per_note.entry(l.note_id.clone()).or_default() += l.net_fen();
+        *per_note.entry((&l.campaign_id, &l.note_id)).or_default() += l.net_fen();
     }
-    let mut per_note: Vec<(String, i64)> = per_note.into_iter().collect();
+    let mut per_note: Vec<(String, i64)> = per_note
+        .into_iter()
+        .map(|((c, n), v)| match titles.get(&(c, n)) {
+            Some(title) => (title.to_string(), v),
+            None => (n.to_string(), v),
+        })
+        .collect();
     per_note.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     per_note.truncate(20);
     let note_chart = if per_note.iter().all(|(_, v)| *v == 0) {
@@ -528,9 +564,9 @@ pub fn render_statement(
             "\" data-link-kind=\"{kind}\" data-marketplace=\"{m}\"><td class=\"t\">"
         );
         push_escaped(&mut n, &r.campaign_id);
-        n.push_str("</td><td class=\"t\">");
-        push_escaped(&mut n, &r.note_id);
-        n.push_str("</td><td class=\"t\">");
+        n.push_str("</td>");
+        note_td(&mut n, &titles, &r.campaign_id, &r.note_id);
+        n.push_str("<td class=\"t\">");
         n.push_str(r.link_kind.map(link_kind_label).unwrap_or(""));
         let _ = write!(n, "</td><td class=\"t\">{m}</td>");
         count_td(&mut n, "orders", r.orders);

@@ -172,6 +172,31 @@ fn text_from_exports_and_campaigns_is_escaped_and_nothing_is_fetched() {
 }
 
 #[test]
+fn notes_show_their_titles_and_counts_their_thousands() {
+    let mut input = sample();
+    // The title comes from the campaign record (campaigns.md's optional `title`), escaped.
+    assert_eq!(input.campaigns[0].note_titles["n1"], "夏日<防晒>");
+    let html = String::from_utf8(render_html(&input).bytes).unwrap();
+    let notes = &html[html.find("id=\"notes\"").unwrap()..];
+    let notes = &notes[..notes.find("</table>").unwrap()];
+    assert!(notes.contains(
+        "data-field=\"note\" data-v=\"n1\"><span class=\"title\">夏日&lt;防晒&gt;</span><br><small class=\"id\">n1</small>"
+    ));
+    // A note without a title shows its id alone.
+    assert!(notes.contains("data-field=\"note\" data-v=\"n2\">n2</td>"));
+    assert!(
+        html.contains("end\" font-family=\"sans-serif\" font-size=\"11\" fill=\"#4e5969\">夏日&lt;防晒&gt;</text>"),
+        "the note chart names it by its title"
+    );
+
+    for l in &mut input.lines {
+        l.quantity = 12_345;
+    }
+    let html = String::from_utf8(render_html(&input).bytes).unwrap();
+    assert!(html.contains("data-field=\"units\" data-v=\"12345\">12,345</td>"));
+}
+
+#[test]
 fn a_brand_with_fifty_campaigns_stays_under_one_megabyte() {
     let brand = Brand {
         brand_id: "big".into(),

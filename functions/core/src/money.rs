@@ -161,7 +161,7 @@ pub fn grouped(n: u64) -> String {
     s
 }
 
-fn push_grouped(out: &mut String, n: u64) {
+pub(crate) fn push_grouped(out: &mut String, n: u64) {
     let mut buf = itoa::Buffer::new();
     let int = buf.format(n);
     for (i, c) in int.chars().enumerate() {

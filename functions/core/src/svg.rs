@@ -159,7 +159,27 @@ pub fn columns(title: &str, points: &[(String, i64)]) -> String {
 
 /// Horizontal bars, one per labelled value (net GMV by note), the amount at the end of each.
 pub fn bars(title: &str, points: &[(String, i64)]) -> String {
-    bars_labelled(title, points, yuan_label)
+    bars_labelled(title, points, crate::money::yuan_grouped)
+}
+
+/// `name` cut to what the label column holds (a CJK character is two units wide, ASCII one), with
+/// an ellipsis when cut; the bar's tooltip has it whole.
+fn fit(name: &str, units: usize) -> String {
+    let width = |c: char| if c.is_ascii() { 1 } else { 2 };
+    if name.chars().map(width).sum::<usize>() <= units {
+        return name.to_string();
+    }
+    let mut used = 0;
+    let mut out = String::new();
+    for c in name.chars() {
+        if used + width(c) > units - 1 {
+            break;
+        }
+        used += width(c);
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 /// Horizontal bars of counts (a campaign's funnel), the count at the end of each.
@@ -189,7 +209,7 @@ fn bars_labelled(title: &str, points: &[(String, i64)], label: fn(i64) -> String
         let y = TOP + i as i64 * ROW;
         let x = LEFT + axis.at(*v, pw);
         let (left, width) = (x.min(zero), (x - zero).abs());
-        let shown: String = name.chars().take(26).collect();
+        let shown = fit(name, 32);
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" {FONT}>{}</text><rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{BLUE}\"><title>{} {}</title></rect><text x=\"{}\" y=\"{}\" {FONT}>{}</text>",
@@ -385,6 +405,18 @@ mod tests {
         assert!(svg.contains("&lt;script&gt;"));
         let widths: Vec<f64> = bars_of(&svg).iter().map(|r| attr(r, "width")[0]).collect();
         assert!((widths[0] - 3.0 * widths[1]).abs() <= 0.3, "{widths:?}");
+    }
+
+    #[test]
+    fn bar_labels_keep_the_fen_and_long_names_are_cut_to_fit() {
+        let long = "一盘搞定全脸！618 必入眼影腮红高光 超长标题".to_string();
+        let svg = bars("by note", &[(long.clone(), 123_456), ("n2".into(), 5)]);
+        assert!(svg.contains(">¥1,234.56</text>"), "{svg}");
+        assert!(svg.contains(">¥0.05</text>"), "{svg}");
+        assert!(svg.contains(&format!("<title>{long} ¥1,234.56</title>")), "whole in the tooltip");
+        assert!(svg.contains(">一盘搞定全脸！618 必入眼影腮红…</text>"), "{svg}");
+        assert_eq!(fit("n2", 32), "n2");
+        assert_eq!(fit(&"a".repeat(33), 32), format!("{}…", "a".repeat(31)));
     }
 
     #[test]

@@ -485,6 +485,7 @@ mod tests {
             window_days: 7,
             spend_fen: spend,
             version: "v".into(),
+            note_titles: BTreeMap::new(),
         }
     }
 

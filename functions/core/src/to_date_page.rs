@@ -54,7 +54,7 @@ pub fn render(t: &ToDateInput) -> Rendered {
         "Orders 订单",
         "orders",
         &t.orders().to_string(),
-        &t.orders().to_string(),
+        &crate::money::grouped(t.orders()),
     );
     h.push_str("</div>");
 

@@ -1,7 +1,7 @@
 //! match-orders: the latest state of every staged line, attributed, as the inputs of statements
 //! (per brand and report date) and of to-date reports (per brand).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
@@ -49,6 +49,12 @@ pub struct MatchOutcome {
     pub to_date_changed_key: String,
     pub files_read: usize,
     pub stats: MatchStats,
+    /// Stored records this run set aside, each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub set_aside: Vec<String>,
+    /// Brands whose reports this run held back (a campaign of theirs was set aside), with why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub held: BTreeMap<String, String>,
 }
 
 impl MatchOutcome {
@@ -122,8 +128,13 @@ pub async fn match_orders(
         .await?;
 
     for e in catalog.refused() {
-        // Its own reports are not made; every other brand's run goes on.
         tracing::error!(record = %e.record, field = %e.field, reason = %e.message, "stored record set aside");
+    }
+    // A held brand's reports would lack a campaign: none are published; every other brand's are.
+    let set_aside: Vec<String> = catalog.refused().iter().map(|e| e.to_string()).collect();
+    let held = catalog.held().clone();
+    for (brand, why) in &held {
+        tracing::error!(brand = %brand, reason = %why, "brand's reports held back");
     }
     let red = super::red::load(stores, &catalog, date).await?;
     let mut files: Vec<KeyFile> = stores
@@ -194,6 +205,8 @@ pub async fn match_orders(
     let mut found =
         tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
             .await??;
+    found.changed.retain(|t| !held.contains_key(&t.brand_id));
+    found.to_date_changed.retain(|b| !held.contains_key(b));
     found
         .changed
         .sort_by(|a, b| (a.date, &a.brand_id).cmp(&(b.date, &b.brand_id)));
@@ -209,6 +222,8 @@ pub async fn match_orders(
         to_date_changed_key: layout::to_date_changed_list_key(date),
         files_read,
         stats: found.stats,
+        set_aside,
+        held,
     };
     tracing::info!(
         run_date = %date,
