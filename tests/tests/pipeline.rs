@@ -479,16 +479,26 @@ async fn a_stored_record_that_breaks_a_rule_holds_back_only_its_own_brand() {
     );
     assert_eq!(run.matched.held.len(), 1);
     assert!(run.matched.set_aside[0].contains("c-fix/../../x"));
-    let keys: Vec<String> = w.report_listing().await.into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<String> = w
+        .report_listing()
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert!(
-        keys.iter().any(|k| k.starts_with("reports/b-other/2025-05-20/v1/")),
+        keys.iter()
+            .any(|k| k.starts_with("reports/b-other/2025-05-20/v1/")),
         "{keys:?}"
     );
     assert!(
-        keys.iter().any(|k| k.starts_with("reports/b-other/to-date/v1/")),
+        keys.iter()
+            .any(|k| k.starts_with("reports/b-other/to-date/v1/")),
         "{keys:?}"
     );
-    assert!(!keys.iter().any(|k| k.starts_with("reports/b-fix/")), "{keys:?}");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("reports/b-fix/")),
+        "{keys:?}"
+    );
 
     w.clients
         .dynamodb

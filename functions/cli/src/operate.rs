@@ -11,8 +11,8 @@ use seedline_core::pii::BuyerHasher;
 use seedline_core::time::format_timestamp;
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::ops::{self, BackfillDay, BackfillProgress};
-use seedline_pipeline::steps::run::DayRun;
 use seedline_pipeline::steps::ingest::{FileOutcome, IngestResult};
+use seedline_pipeline::steps::run::DayRun;
 
 /// A progress bar over the backfill's export bytes, with files, lines and time left.
 struct Bar {

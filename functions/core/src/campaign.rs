@@ -334,26 +334,36 @@ fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
 
 /// Parses a JSON-lines text (blank lines skipped), naming each record by `file:line`.
 pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
-    parse_lines(file, text, parse_record)
+    Ok(parse_jsonl_located(file, text)?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
 }
 
-/// [`parse_jsonl`] of a stored file: ids are checked per run ([`Catalog::for_run`]), not here.
-pub fn parse_stored_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
-    parse_lines(file, text, parse_stored)
-}
-
-fn parse_lines(
-    file: &str,
-    text: &str,
-    parse: fn(&str, &str) -> Result<Record, RecordError>,
-) -> Result<Vec<Record>, RecordError> {
+/// [`parse_jsonl`], each record with where it came from (`campaigns.jsonl:3`), so that a refusal
+/// of the records as a whole (an unknown brand, a shared token) can name the line.
+pub fn parse_jsonl_located(file: &str, text: &str) -> Result<Vec<(String, Record)>, RecordError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim().trim_start_matches('\u{feff}');
         if line.is_empty() {
             continue;
         }
-        out.push(parse(&format!("{file}:{}", i + 1), line)?);
+        let at = format!("{file}:{}", i + 1);
+        let r = parse_record(&at, line)?;
+        out.push((at, r));
+    }
+    Ok(out)
+}
+
+/// [`parse_jsonl`] of a stored file: ids are checked per run ([`Catalog::for_run`]), not here.
+pub fn parse_stored_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim().trim_start_matches('\u{feff}');
+        if !line.is_empty() {
+            out.push(parse_stored(&format!("{file}:{}", i + 1), line)?);
+        }
     }
     Ok(out)
 }
@@ -616,7 +626,8 @@ impl Catalog {
         let mut held: BTreeMap<String, String> = BTreeMap::new();
         let mut hold = |brand: &str, e: &RecordError| {
             if brands.iter().any(|b| b.brand_id == brand) {
-                held.entry(brand.to_string()).or_insert_with(|| e.to_string());
+                held.entry(brand.to_string())
+                    .or_insert_with(|| e.to_string());
             }
         };
         let mut kept: Vec<Campaign> = Vec::with_capacity(campaigns.len());
@@ -980,12 +991,13 @@ mod tests {
             l.token = format!("tk-two-{i}");
         }
         let brand_id = b.brand_id.clone();
-        let (cat, refused) = Catalog::for_run(
-            vec![b, evil_brand, b2],
-            vec![c.clone(), evil, thief, c2],
-        )
-        .unwrap();
-        let kept: Vec<&str> = cat.campaigns().iter().map(|c| c.campaign_id.as_str()).collect();
+        let (cat, refused) =
+            Catalog::for_run(vec![b, evil_brand, b2], vec![c.clone(), evil, thief, c2]).unwrap();
+        let kept: Vec<&str> = cat
+            .campaigns()
+            .iter()
+            .map(|c| c.campaign_id.as_str())
+            .collect();
         assert_eq!(kept.len(), 2, "{kept:?}: {:?}", cat.refused());
         // The brand of the set-aside campaigns is held back with the first reason; the other is not.
         assert_eq!(cat.held().len(), 1, "{:?}", cat.held());

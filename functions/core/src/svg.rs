@@ -413,8 +413,14 @@ mod tests {
         let svg = bars("by note", &[(long.clone(), 123_456), ("n2".into(), 5)]);
         assert!(svg.contains(">¥1,234.56</text>"), "{svg}");
         assert!(svg.contains(">¥0.05</text>"), "{svg}");
-        assert!(svg.contains(&format!("<title>{long} ¥1,234.56</title>")), "whole in the tooltip");
-        assert!(svg.contains(">一盘搞定全脸！618 必入眼影腮红…</text>"), "{svg}");
+        assert!(
+            svg.contains(&format!("<title>{long} ¥1,234.56</title>")),
+            "whole in the tooltip"
+        );
+        assert!(
+            svg.contains(">一盘搞定全脸！618 必入眼影腮红…</text>"),
+            "{svg}"
+        );
         assert_eq!(fit("n2", 32), "n2");
         assert_eq!(fit(&"a".repeat(33), 32), format!("{}…", "a".repeat(31)));
     }
