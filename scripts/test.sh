@@ -47,6 +47,8 @@ rm -rf target/browser-demo
 target/debug/seedline demo --data target/browser-demo >/dev/null
 (cd tests/browser && SEEDLINE_REPORTS_DIR="$PWD/../../target/browser-demo/reports" \
   SEEDLINE_SCREENSHOTS_DIR="$PWD/../../target/browser" node --test)
+# A new user's first contact: a clean clone, the README's demo command, then each refusal.
+tests/first-contact.sh
 # The stack: cfn-lint, then the project's own template checks (what cfn-lint misses on SAM resources).
 .venv/bin/cfn-lint infra/template.yaml
 .venv/bin/python -m pytest -q -p no:cacheprovider tests/infra
