@@ -11,8 +11,11 @@
 
 use std::io::{self, Read};
 
-/// The longest row read; see [`crate::ingest::MAX_ROW_BYTES`].
-const MAX_ROW: usize = crate::ingest::MAX_ROW_BYTES as usize;
+/// The longest row seedline reads. An order row is well under 4 KiB; a longer one is malformed or
+/// hostile. Its first MAX_ROW_BYTES go to the parser, the rest is dropped unread, and the row is
+/// rejected (`row_too_long`): memory stays bounded whatever a file holds.
+pub const MAX_ROW_BYTES: u64 = 1 << 20;
+const MAX_ROW: usize = MAX_ROW_BYTES as usize;
 
 /// How many bytes a batch reads at a time.
 pub(crate) const BATCH_BYTES: usize = 1 << 20;

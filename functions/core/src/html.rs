@@ -14,33 +14,7 @@ use crate::money::{grouped, yuan_grouped};
 use crate::report::Rendered;
 use crate::statement::Rows;
 
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    push_escaped(&mut out, s);
-    out
-}
-
-/// [`escape`] onto the end of `out`, without a string of its own: most text needs no escaping
-/// and is copied in one go.
-pub fn push_escaped(out: &mut String, s: &str) {
-    let mut plain = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let with = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'"' => "&quot;",
-            b'\'' => "&#39;",
-            _ => continue,
-        };
-        // `i` is the index of an ASCII byte, so a char boundary.
-        out.push_str(&s[plain..i]);
-        out.push_str(with);
-        plain = i + 1;
-    }
-    out.push_str(&s[plain..]);
-}
+pub use crate::text::{escape, push_escaped};
 
 pub(crate) const STYLE: &str = r#"
 :root{--red:#ff2442;--ink:#1d2129;--mute:#86909c;--line:#eef0f3}

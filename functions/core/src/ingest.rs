@@ -437,10 +437,7 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// The longest row seedline reads. An order row is well under 4 KiB; a longer one is malformed or
-/// hostile. Its first MAX_ROW_BYTES go to the parser, the rest is dropped unread, and the row is
-/// rejected (`row_too_long`): memory stays bounded whatever a file holds.
-pub const MAX_ROW_BYTES: u64 = 1 << 20;
+pub use crate::csvscan::MAX_ROW_BYTES;
 
 enum Msg {
     Header {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use crate::html::escape;
+use crate::text::escape;
 
 const RED: &str = "#ff2442";
 const BLUE: &str = "#3d7eff";

@@ -1,4 +1,4 @@
-//! Cell clean-up on the way in (trim, Excel text guards) and on the way out (formula guard).
+//! Cell clean-up on the way in (trim, Excel text guards) and on the way out (formula guard, HTML escaping).
 
 use std::borrow::Cow;
 
@@ -44,6 +44,34 @@ pub fn formula_guard(cell: &str) -> Cow<'_, str> {
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{cell}")),
         _ => Cow::Borrowed(cell),
     }
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    push_escaped(&mut out, s);
+    out
+}
+
+/// [`escape`] onto the end of `out`, without a string of its own: most text needs no escaping
+/// and is copied in one go.
+pub fn push_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let with = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        // `i` is the index of an ASCII byte, so a char boundary.
+        out.push_str(&s[plain..i]);
+        out.push_str(with);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
 }
 
 #[cfg(test)]

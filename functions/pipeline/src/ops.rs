@@ -314,19 +314,7 @@ pub async fn explain_line(
     }))
 }
 
-/// Exports whose staged lines are in an earlier format (ingested by an earlier seedline): match
-/// refuses to run until they are staged again ([`restage`]), since it would miss their lines.
-pub async fn stale_exports(stores: &Stores) -> Result<Vec<String>, StepError> {
-    // One listing, no reads: an export staged in the earlier format has a version-1 line file.
-    Ok(stores
-        .staging
-        .list(layout::LINES_PREFIX)
-        .await?
-        .iter()
-        .filter_map(|o| ExportKey::from_v1_lines_key(&o.key))
-        .map(|k| k.key())
-        .collect())
-}
+pub use crate::steps::stale_exports;
 
 /// Stages again every export staged in an earlier format, and removes its old line file. Reports
 /// are untouched: the next run's match brings them up to date.

@@ -15,19 +15,12 @@ use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
 use super::latest::{latest_states, KeyFile, Latest, ROWS_PER_PASS};
-use super::publish::Target;
 use super::spill::{KeptLines, Spill};
+pub use super::target::{BrandDate, Target};
 use super::{on_every_core, sha256_hex, vanished, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
 use crate::store::{ObjectStore, StoreError};
-
-/// One brand's statement of one date.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct BrandDate {
-    pub brand_id: String,
-    pub date: NaiveDate,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchOutcome {
@@ -90,7 +83,7 @@ pub async fn match_orders(
     lookback_days: u32,
 ) -> Result<MatchOutcome, StepError> {
     let started = std::time::Instant::now();
-    let stale = crate::ops::stale_exports(stores).await?;
+    let stale = super::stale_exports(stores).await?;
     if let Some(first) = stale.first() {
         return Err(StepError::BadInput(format!(
             "{} export(s) were staged by an earlier seedline ({first}{}): run `seedline restage` once \

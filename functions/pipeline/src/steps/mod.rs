@@ -1,14 +1,18 @@
 //! The three pipeline steps, over the storage traits: the Lambdas and the CLI call these and nothing else.
 
+use crate::config::Stores;
+use crate::layout::{self, ExportKey};
 use crate::store::StoreError;
 
 pub mod ingest;
 mod latest;
 pub mod matching;
 pub mod publish;
+mod record;
 mod red;
 pub mod run;
 mod spill;
+mod target;
 
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
@@ -94,4 +98,18 @@ fn vanished(key: &str) -> StepError {
 
 fn store_invalid(why: String) -> StepError {
     StepError::Store(StoreError::Invalid(why))
+}
+
+/// Exports whose staged lines are in an earlier format (ingested by an earlier seedline): match
+/// refuses to run until they are staged again ([`crate::ops::restage`]), since it would miss their lines.
+pub async fn stale_exports(stores: &Stores) -> Result<Vec<String>, StepError> {
+    // One listing, no reads: an export staged in the earlier format has a version-1 line file.
+    Ok(stores
+        .staging
+        .list(layout::LINES_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|o| ExportKey::from_v1_lines_key(&o.key))
+        .map(|k| k.key())
+        .collect())
 }

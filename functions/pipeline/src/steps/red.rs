@@ -148,7 +148,7 @@ pub(super) async fn load(
             unknown_note += (before - rows.len()) as u64;
         }
         if let Some(b) = stores.staging.get_bytes(&ek.record_key()).await? {
-            if let Ok(rec) = serde_json::from_slice::<super::ingest::IngestRecord>(&b) {
+            if let Ok(rec) = serde_json::from_slice::<super::record::IngestRecord>(&b) {
                 etags.insert(ek.key(), rec.etag);
             }
         }
