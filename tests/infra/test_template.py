@@ -302,3 +302,48 @@ def test_checks_catch_a_misspelt_state_and_a_missing_function(template):
     assert any("unknown state type 'Taks'" in p for p in problems)
     assert any("'MatchOrderFunction', which the template does not define" in p for p in problems)
     assert any("'Nowhere' does not exist" in p for p in problems)
+
+
+def tasks(states, in_map=False):
+    """(name, task, inside a Map's item processor) of every Task state, nested ones too."""
+    for name, st in states.items():
+        if st["Type"] == "Task":
+            yield name, st, in_map
+        for key in ("ItemProcessor", "Iterator"):
+            if key in st:
+                yield from tasks(st[key]["States"], True)
+        for b in st.get("Branches", []):
+            yield from tasks(b["States"], in_map)
+
+
+def check_retries(asl):
+    """Only what may succeed the next time is retried: the functions report `Seedline.Retryable` or
+    `Seedline.NotRetryable`; one item's bad input is caught and the rest of the Map goes on."""
+    problems = []
+    for name, st, in_map in tasks(asl["States"]):
+        retried = {e for r in st.get("Retry", []) for e in r["ErrorEquals"]}
+        for never in ("States.ALL", "States.TaskFailed", "Seedline.NotRetryable"):
+            if never in retried:
+                problems.append(f"{name} retries {never}")
+        if "Seedline.Retryable" not in retried:
+            problems.append(f"{name} does not retry Seedline.Retryable")
+        caught = {e for c in st.get("Catch", []) for e in c["ErrorEquals"]}
+        if in_map and "Seedline.NotRetryable" not in caught:
+            problems.append(f"{name}: one item's bad input would fail the whole Map")
+    return problems
+
+
+def test_only_retryable_failures_are_retried_and_bad_input_fails_once(template):
+    assert check_retries(template[1]) == []
+
+
+def test_checks_catch_a_retry_of_bad_input(template):
+    asl = copy.deepcopy(template[1])
+    asl["States"]["Match"]["Retry"][1]["ErrorEquals"] = ["States.TaskFailed"]
+    item = asl["States"]["Publish"]["ItemProcessor"]
+    item["States"][item["StartAt"]].pop("Catch")
+    assert check_retries(asl) == [
+        "Match retries States.TaskFailed",
+        "Match does not retry Seedline.Retryable",
+        "PublishBatch: one item's bad input would fail the whole Map",
+    ]

@@ -86,5 +86,14 @@ csv=$(curl -sf "$(grep -m1 '/funnel.csv?' <<<"$links")" || true)
 check "publish-reports: the to-date funnel.csv through a presigned link" \
   grep -q '2025-05-20,b-fix,c-fix,面霜 种草,12000,300,40,30,600.00,1000.00,1600.00' <<<"$csv"
 
+# Bad input is reported as such, so that the state machine does not retry it.
+bad=$(cargo lambda invoke match-orders --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-ascii '{"date": "2025-13-01"}' --output-format json 2>&1 || true)
+echo "$bad" >> target/lambda-responses.log
+check "match-orders: a bad date fails as Seedline.NotRetryable" grep -q 'Seedline.NotRetryable' <<<"$bad"
+published=$(cargo lambda invoke publish-reports --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-ascii '{"brand_id": "b-fix"}' --output-format json 2>&1 || true)
+check "publish-reports: a target without a date fails as Seedline.NotRetryable" grep -q 'Seedline.NotRetryable' <<<"$published"
+
 echo "lambda: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

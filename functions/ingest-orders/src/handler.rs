@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::Diagnostic;
 use percent_encoding::percent_decode_str;
 use seedline_core::pii::BuyerHasher;
 use seedline_pipeline::config::{AwsClients, AwsSettings, Stores};
 use seedline_pipeline::steps::ingest::ingest_object;
+use seedline_pipeline::steps::StepError;
 use seedline_pipeline::store::s3::S3Objects;
 use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde::Deserialize;
@@ -56,9 +58,9 @@ fn objects(event: Value) -> anyhow::Result<Vec<(String, String)>> {
     Ok(vec![(d.bucket, d.key)])
 }
 
-pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Error> {
+pub async fn handle(app: &App, event: Value) -> Result<Value, Diagnostic> {
     let mut results = Vec::new();
-    for (bucket, key) in objects(event)? {
+    for (bucket, key) in objects(event).map_err(bad_request)? {
         let mut stores = Stores::aws(&app.clients, &app.settings);
         if bucket != app.settings.exports_bucket {
             stores.exports = Arc::new(S3Objects::new(app.clients.s3.clone(), &bucket));
@@ -66,7 +68,7 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Er
         let started = std::time::Instant::now();
         let result = ingest_object(&stores, &app.hasher, &key).await.inspect_err(|e| {
             tracing::error!(bucket = %bucket, export_key = %key, retryable = e.is_retryable(), error = %e, "ingest failed");
-        })?;
+        }).map_err(failed)?;
         let c = &result.record.counts;
         emit_metrics(
             "ingest-orders",
@@ -82,6 +84,19 @@ pub async fn handle(app: &App, event: Value) -> Result<Value, lambda_runtime::Er
         results.push(result);
     }
     Ok(json!({ "ingested": results }))
+}
+
+/// What the Lambda reports: the error type says whether the state machine tries again.
+fn failed(e: StepError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
+    }
+}
+
+/// A request that can never succeed: reported once, never retried.
+fn bad_request(e: impl std::fmt::Display) -> Diagnostic {
+    failed(StepError::BadInput(e.to_string()))
 }
 
 #[cfg(test)]

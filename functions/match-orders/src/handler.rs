@@ -3,8 +3,11 @@
 use seedline_core::NaiveDate;
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::matching::{match_orders, MatchOutcome};
+use seedline_pipeline::steps::StepError;
 use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde::Deserialize;
+
+use lambda_runtime::Diagnostic;
 
 pub struct App {
     pub stores: Stores,
@@ -25,13 +28,13 @@ impl MatchRequest {
     }
 }
 
-pub async fn handle(app: &App, req: MatchRequest) -> Result<MatchOutcome, lambda_runtime::Error> {
+pub async fn handle(app: &App, req: MatchRequest) -> Result<MatchOutcome, Diagnostic> {
     let lookback = req.lookback_days.unwrap_or(app.default_lookback);
-    let date = req.date()?;
+    let date = req.date().map_err(bad_request)?;
     let started = std::time::Instant::now();
     let outcome = match_orders(&app.stores, date, lookback).await.inspect_err(|e| {
         tracing::error!(run_date = %date, retryable = e.is_retryable(), error = %e, "match failed");
-    })?;
+    }).map_err(failed)?;
     let st = &outcome.stats;
     let excluded: Vec<(String, u64)> = st
         .excluded
@@ -49,6 +52,19 @@ pub async fn handle(app: &App, req: MatchRequest) -> Result<MatchOutcome, lambda
     metrics.extend(excluded.iter().map(|(name, n)| Metric::count(name, *n)));
     emit_metrics("match-orders", &metrics);
     Ok(outcome)
+}
+
+/// What the Lambda reports: the error type says whether the state machine tries again.
+fn failed(e: StepError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
+    }
+}
+
+/// A request that can never succeed: reported once, never retried.
+fn bad_request(e: impl std::fmt::Display) -> Diagnostic {
+    failed(StepError::BadInput(e.to_string()))
 }
 
 #[cfg(test)]

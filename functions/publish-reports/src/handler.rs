@@ -2,8 +2,11 @@
 
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::publish::{publish, Target};
+use seedline_pipeline::steps::StepError;
 use seedline_pipeline::telemetry::{emit_metrics, Metric};
 use serde_json::{json, Value};
+
+use lambda_runtime::Diagnostic;
 
 /// Accepts one target (`{"brand_id","date"}` for a statement, `{"brand_id","to_date":true}` for the
 /// to-date report), a list of them, match-orders' output (`{"changed": [...], "to_date_changed":
@@ -38,13 +41,13 @@ pub fn targets(event: Value) -> anyhow::Result<Vec<Target>> {
     Ok(serde_json::from_value(list)?)
 }
 
-pub async fn handle(stores: &Stores, event: Value) -> Result<Value, lambda_runtime::Error> {
+pub async fn handle(stores: &Stores, event: Value) -> Result<Value, Diagnostic> {
     let started = std::time::Instant::now();
     let mut published = Vec::new();
-    for t in targets(event)? {
+    for t in targets(event).map_err(bad_request)? {
         let outcome = publish(stores, &t).await.inspect_err(|e| {
             tracing::error!(target = ?t, retryable = e.is_retryable(), error = %e, "publish failed");
-        })?;
+        }).map_err(failed)?;
         published.push(outcome);
     }
     let written = published.iter().filter(|p| p.written).count() as u64;
@@ -57,6 +60,19 @@ pub async fn handle(stores: &Stores, event: Value) -> Result<Value, lambda_runti
         ],
     );
     Ok(json!({ "published": published }))
+}
+
+/// What the Lambda reports: the error type says whether the state machine tries again.
+fn failed(e: StepError) -> Diagnostic {
+    Diagnostic {
+        error_type: e.error_type().into(),
+        error_message: e.to_string(),
+    }
+}
+
+/// A request that can never succeed: reported once, never retried.
+fn bad_request(e: impl std::fmt::Display) -> Diagnostic {
+    failed(StepError::BadInput(e.to_string()))
 }
 
 #[cfg(test)]

@@ -34,7 +34,22 @@ pub enum StepError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// The error type a Lambda reports for a failure worth trying again (a timeout, throttling, a 5xx):
+/// the state machine's Retry names it, and only it.
+pub const RETRYABLE: &str = "Seedline.Retryable";
+/// The error type of a failure that fails the same way every time (bad input): never retried.
+pub const NOT_RETRYABLE: &str = "Seedline.NotRetryable";
+
 impl StepError {
+    /// [`RETRYABLE`] or [`NOT_RETRYABLE`], as the Lambda reports it.
+    pub fn error_type(&self) -> &'static str {
+        if self.is_retryable() {
+            RETRYABLE
+        } else {
+            NOT_RETRYABLE
+        }
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             StepError::Store(e) => e.is_retryable(),
