@@ -457,7 +457,7 @@ async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Re
     let mut all = existing.clone();
     all.retain(|c| !campaigns.iter().any(|n| n.campaign_id == c.campaign_id));
     all.extend(campaigns.iter().cloned());
-    if let Err(mut e) = seedline_core::campaign::Catalog::new(known, all) {
+    if let Err(mut e) = seedline_core::catalog::Catalog::new(known, all) {
         if let Some(at) = origin.get(&e.record) {
             e.record = format!("{at} ({})", e.record);
         }

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{Brand, Campaign, Catalog, Link, LinkKind, Linked, Note};
+use crate::campaign::{Brand, Campaign, Link, LinkKind, Note};
+use crate::catalog::{Catalog, Linked};
 use crate::funnel::NoteRed;
 use crate::line::{Marketplace, OrderLine};
 

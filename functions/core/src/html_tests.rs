@@ -3,7 +3,8 @@
 use super::*;
 use crate::attribution::tests::{catalog, line};
 use crate::attribution::{Attribution, ExportRef};
-use crate::campaign::{Brand, Campaign, Catalog, Link, Note};
+use crate::campaign::{Brand, Campaign, Link, Note};
+use crate::catalog::Catalog;
 use crate::line::{Marketplace, OrderLine};
 use crate::money::parse_amount;
 use crate::statement::{render_csvs, Rows};

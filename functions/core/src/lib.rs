@@ -1,7 +1,7 @@
 //! seedline's core: pure functions over readers and iterators, with no AWS and no async.
 //!
 //! - [`ingest`]: the two export dialects of exports.md into canonical [`line::OrderLine`]s and rejects;
-//! - [`campaign`]: brands and campaigns of campaigns.md, checked;
+//! - [`campaign`]: brands and campaigns of campaigns.md, each record checked; [`catalog`] them all together;
 //! - [`attribution`]: the rules of attribution.md, line by line;
 //! - [`funnel`]: the funnel metrics of funnel.md;
 //! - [`statement`], [`to_date`] and [`changes`]: the files of reports.md; [`html`] their pages;
@@ -9,6 +9,7 @@
 
 pub mod attribution;
 pub mod campaign;
+pub mod catalog;
 pub mod changes;
 mod csvscan;
 pub mod decode;

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::ExportRef;
-use seedline_core::campaign::Catalog;
+use seedline_core::catalog::Catalog;
 use seedline_core::ingest::Reject;
 use seedline_core::line::{line_key, read_keys, read_staged, Marketplace, OrderLine};
 use seedline_core::pii::BuyerHasher;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
 use seedline_core::attribution::{campaign_info, Attribution, MatchStats};
-use seedline_core::campaign::Catalog;
+use seedline_core::catalog::Catalog;
 use seedline_core::funnel::NoteRed;
 use seedline_core::line::{decode_staged_into, read_staged_rows, StagedReadError};
 use seedline_core::to_date::{self, SCOPE_TAIL_DAYS};

@@ -2,7 +2,7 @@
 //! and its rejects; match reads them back into the latest figures of every (note, date).
 
 use chrono::NaiveDate;
-use seedline_core::campaign::Catalog;
+use seedline_core::catalog::Catalog;
 use seedline_core::funnel::NoteFigures;
 use seedline_core::ingest::{IngestError, Summary};
 use seedline_core::red::{read_note_report, RedReject, RedRow};

@@ -22,7 +22,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use chrono::NaiveDate;
-use seedline_core::campaign::{Brand, Campaign, Catalog};
+use seedline_core::campaign::{Brand, Campaign};
+use seedline_core::catalog::Catalog;
 
 use super::s3::sdk_error;
 use super::{CampaignStore, SaveSummary, StoreError};

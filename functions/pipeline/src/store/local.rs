@@ -5,7 +5,8 @@ use std::time::UNIX_EPOCH;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use seedline_core::campaign::{parse_stored_jsonl, Brand, Campaign, Catalog, Record};
+use seedline_core::campaign::{parse_stored_jsonl, Brand, Campaign, Record};
+use seedline_core::catalog::Catalog;
 
 use super::{
     Body, CampaignStore, Object, ObjectMeta, ObjectStore, Precondition, SaveSummary, StoreError,

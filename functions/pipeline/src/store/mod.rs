@@ -5,7 +5,8 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use seedline_core::campaign::{Brand, Campaign, Catalog};
+use seedline_core::campaign::{Brand, Campaign};
+use seedline_core::catalog::Catalog;
 use tokio::io::AsyncRead;
 
 pub mod dynamo;
