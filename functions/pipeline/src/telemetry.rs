@@ -1,4 +1,9 @@
-//! Logging set-up shared by the Lambda functions: JSON lines with named fields, as CloudWatch wants them.
+//! Logging set-up shared by the Lambda functions (JSON lines with named fields, as CloudWatch wants
+//! them), their metrics, and the time each step takes.
+
+use std::time::{Duration, Instant};
+
+use cpu_time::ProcessTime;
 
 /// Caps glibc's malloc at two arenas. By default every thread that allocates (tokio's workers, its
 /// blocking pool, the steps' parsing threads) gets an arena of its own, up to eight per core, and
@@ -110,5 +115,41 @@ mod tests {
         );
         assert_eq!(v["function"], "ingest-orders");
         assert_eq!(v["LinesIn"], 12.0);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepTimings {
+    /// The size of the day's exports, as stored (compressed where gzipped).
+    pub export_bytes: u64,
+    pub ingest: Duration,
+    pub matching: Duration,
+    pub publish: Duration,
+    /// CPU time of the whole process (every thread, user and system) during each step.
+    pub ingest_cpu: Duration,
+    pub matching_cpu: Duration,
+    pub publish_cpu: Duration,
+}
+
+/// Wall and CPU time (every thread of the process, user and system) since the last lap.
+pub struct Stopwatch {
+    wall: Instant,
+    cpu: ProcessTime,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: ProcessTime::now(),
+        }
+    }
+
+    /// (wall, CPU) since the start or the last lap; the next lap counts from now.
+    pub fn lap(&mut self) -> (Duration, Duration) {
+        let (wall, cpu) = (Instant::now(), ProcessTime::now());
+        let out = (wall - self.wall, cpu.duration_since(self.cpu));
+        (self.wall, self.cpu) = (wall, cpu);
+        out
     }
 }

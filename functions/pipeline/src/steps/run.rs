@@ -27,40 +27,8 @@ pub struct DayRun {
     pub timings: StepTimings,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StepTimings {
-    /// The size of the day's exports, as stored (compressed where gzipped).
-    pub export_bytes: u64,
-    pub ingest: std::time::Duration,
-    pub matching: std::time::Duration,
-    pub publish: std::time::Duration,
-    /// CPU time of the whole process (every thread, user and system) during each step.
-    pub ingest_cpu: std::time::Duration,
-    pub matching_cpu: std::time::Duration,
-    pub publish_cpu: std::time::Duration,
-}
-
-/// CPU time this process has used so far, every thread, user and system (zero where unknown).
-pub fn process_cpu() -> std::time::Duration {
-    #[cfg(unix)]
-    {
-        let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-        // SAFETY: getrusage fills the struct it is given; RUSAGE_SELF always exists.
-        let u = unsafe {
-            if libc::getrusage(libc::RUSAGE_SELF, u.as_mut_ptr()) != 0 {
-                return std::time::Duration::ZERO;
-            }
-            u.assume_init()
-        };
-        let tv = |t: libc::timeval| {
-            std::time::Duration::from_secs(t.tv_sec.max(0) as u64)
-                + std::time::Duration::from_micros(t.tv_usec.max(0) as u64)
-        };
-        tv(u.ru_utime) + tv(u.ru_stime)
-    }
-    #[cfg(not(unix))]
-    std::time::Duration::ZERO
-}
+pub use crate::telemetry::StepTimings;
+use crate::telemetry::Stopwatch;
 
 /// What a finished day saw: its export objects and their ETags (`staging/days/{date}.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,8 +139,7 @@ pub async fn run_day_with(
     lookback_days: u32,
     on_ingested: &(dyn Fn(&IngestResult) + Send + Sync),
 ) -> Result<DayRun, StepError> {
-    let started = std::time::Instant::now();
-    let cpu_started = process_cpu();
+    let mut watch = Stopwatch::start();
     let (exports, missing_exports, export_bytes) = day_exports(stores, date).await?;
     let mut ingested = Vec::with_capacity(exports.len());
     for e in &exports {
@@ -180,23 +147,24 @@ pub async fn run_day_with(
         on_ingested(&r);
         ingested.push(r);
     }
-    let (ingest_done, cpu_ingest_done) = (std::time::Instant::now(), process_cpu());
+    let (ingest, ingest_cpu) = watch.lap();
     let matched = match_orders(stores, date, lookback_days).await?;
-    let (match_done, cpu_match_done) = (std::time::Instant::now(), process_cpu());
+    let (matching, matching_cpu) = watch.lap();
     // Statements first, then each brand's to-date report: a reader of the to-date report finds the
     // statements it sums already there.
     let statements: Vec<Target> = matched.statement_targets();
     let mut published = publish_all(stores, &statements).await?;
     let to_date: Vec<Target> = matched.to_date_targets();
     published.extend(publish_all(stores, &to_date).await?);
+    let (publish, publish_cpu) = watch.lap();
     let timings = StepTimings {
         export_bytes,
-        ingest: ingest_done - started,
-        matching: match_done - ingest_done,
-        publish: match_done.elapsed(),
-        ingest_cpu: cpu_ingest_done.saturating_sub(cpu_started),
-        matching_cpu: cpu_match_done.saturating_sub(cpu_ingest_done),
-        publish_cpu: process_cpu().saturating_sub(cpu_match_done),
+        ingest,
+        matching,
+        publish,
+        ingest_cpu,
+        matching_cpu,
+        publish_cpu,
     };
     let done = DayDone { date, exports };
     let bytes = serde_json::to_vec_pretty(&done).map_err(|e| StepError::BadInput(e.to_string()))?;
