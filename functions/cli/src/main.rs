@@ -403,15 +403,11 @@ async fn setup_aws() -> Result<()> {
     ];
     buckets.dedup();
     for b in buckets {
-        match clients.s3.create_bucket().bucket(b).send().await {
-            Ok(_) => println!("created bucket {b}"),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
-            {
-                println!("bucket {b} exists")
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("creating bucket {b}"))),
+        let bucket = seedline_pipeline::store::s3::S3Objects::new(clients.s3.clone(), b);
+        if bucket.create_bucket().await? {
+            println!("created bucket {b}");
+        } else {
+            println!("bucket {b} exists");
         }
     }
     let table = seedline_pipeline::store::dynamo::DynamoCampaigns::new(

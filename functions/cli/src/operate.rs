@@ -356,27 +356,14 @@ pub async fn presign(
             .keys()
             .map(|name| format!("{}{name}", latest.prefix)),
     );
-    if !target.aws {
-        let dir = target.data.clone().unwrap_or_default();
-        for k in keys {
-            println!("{}", dir.join(k).display());
-        }
-        return Ok(());
-    }
-    let settings = seedline_pipeline::config::AwsSettings::from_env()?;
-    let clients = seedline_pipeline::config::AwsClients::from_env().await;
-    let config =
-        aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(expires_in))?;
     for k in keys {
-        let req = clients
-            .s3
-            .get_object()
-            .bucket(&settings.reports_bucket)
-            .key(&k)
-            .presigned(config.clone())
-            .await
-            .with_context(|| format!("presigning {k}"))?;
-        println!("{}", req.uri());
+        println!(
+            "{}",
+            stores
+                .reports
+                .download_link(&k, Duration::from_secs(expires_in))
+                .await?
+        );
     }
     Ok(())
 }

@@ -80,6 +80,13 @@ impl ObjectStore for Crashing {
         self.write("delete", key)?;
         self.inner.delete(key).await
     }
+    async fn download_link(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StoreError> {
+        self.inner.download_link(key, expires_in).await
+    }
     fn describe(&self) -> String {
         format!("crashing {}", self.inner.describe())
     }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -146,6 +147,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// A name for logs and messages (`s3://bucket` or a directory).
     fn describe(&self) -> String;
+
+    /// Where a brand downloads the object from: a presigned GET URL valid for `expires_in` (S3), or
+    /// the file's path (a local directory).
+    async fn download_link(&self, key: &str, expires_in: Duration) -> Result<String, StoreError>;
 
     /// Reads a small object whole.
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

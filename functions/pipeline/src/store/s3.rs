@@ -1,10 +1,12 @@
 //! Objects in an S3 bucket (or any S3 API: moto server, MinIO).
 
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 
@@ -72,6 +74,26 @@ pub struct S3Objects {
 }
 
 impl S3Objects {
+    /// Creates the bucket: `Ok(false)` when this account already has it.
+    pub async fn create_bucket(&self) -> Result<bool, StoreError> {
+        match self
+            .client
+            .create_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_error("create bucket", self.describe(), e)),
+        }
+    }
+
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         S3Objects {
             client,
@@ -229,5 +251,19 @@ impl ObjectStore for S3Objects {
 
     fn describe(&self) -> String {
         format!("s3://{}", self.bucket)
+    }
+
+    async fn download_link(&self, key: &str, expires_in: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expires_in)
+            .map_err(|e| StoreError::Invalid(format!("a link valid for {expires_in:?}: {e}")))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| sdk_error("presign", self.target(key), e))?;
+        Ok(req.uri().to_string())
     }
 }
