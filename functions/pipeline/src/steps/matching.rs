@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use seedline_core::attribution::{campaign_info, Attribution, MatchStats};
+use seedline_core::attribution::{campaign_info, AttributedLine, Attribution, MatchStats};
 use seedline_core::catalog::Catalog;
 use seedline_core::funnel::NoteRed;
 use seedline_core::line::{decode_staged_into, read_staged_rows, StagedReadError};
@@ -402,7 +402,7 @@ impl Plan {
                 if catalog.brand(brand).is_none() {
                     continue;
                 }
-                let first = to_date::scope(catalog.campaigns(), brand, self.to)
+                let first = to_date::scope(catalog.campaigns_of(brand), brand, self.to)
                     .iter()
                     .map(|c| c.start)
                     .min();
@@ -518,14 +518,30 @@ impl Plan {
         for t in &mine {
             wanted.entry(&t.brand_id).or_default().insert(t.date);
         }
-        let kept = load_bucket(ctx.spills, bucket, |brand, d| {
+        let mut kept = load_bucket(ctx.spills, bucket, |brand, d| {
             wanted.get(brand).is_some_and(|days| days.contains(&d))
                 || ctx.to_date.get(brand).is_some_and(|first| *first <= d)
         })?;
+        // To-date reports first, reading the lines; the statements then take them.
+        let mut of_brand: HashMap<&str, Vec<(NaiveDate, &[AttributedLine])>> = HashMap::new();
+        for ((b, d), lines) in &kept {
+            of_brand.entry(b.as_str()).or_default().push((*d, lines));
+        }
+        for (brand, _) in to_dates {
+            let input = self.to_date_input(ctx, brand, of_brand.get(brand.as_str()));
+            let bytes = serde_json::to_vec(&input)
+                .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
+            if !is_published(self.to_date_published.get(brand), &sha256_hex(&bytes)) {
+                handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
+                found.to_date_changed.push(brand.clone());
+            } else {
+                found.unchanged += 1;
+            }
+        }
+        drop(of_brand);
         for target in mine {
             let lines = kept
-                .get(&(target.brand_id.clone(), target.date))
-                .cloned()
+                .remove(&(target.brand_id.clone(), target.date))
                 .unwrap_or_default();
             let mut input = ctx
                 .a
@@ -545,39 +561,40 @@ impl Plan {
                 found.unchanged += 1;
             }
         }
-        for (brand, _) in to_dates {
-            let name = ctx.catalog.brand(brand).map_or("", |b| b.name.as_str());
-            let scope = to_date::scope(ctx.catalog.campaigns(), brand, self.to);
-            let campaigns = scope
-                .iter()
-                .map(|c| campaign_info(ctx.catalog, c))
-                .collect();
-            let mut b = to_date::Builder::new(brand, name, self.to, campaigns);
-            for c in scope {
-                for n in &c.notes {
-                    for d in ctx.red.latest.dates_of(&n.note_id) {
-                        if let Some((_, f)) = ctx.red.latest.get(&n.note_id, d, self.to) {
-                            b.add_red(d, &c.campaign_id, f);
-                        }
+        Ok(())
+    }
+
+    /// A brand's to-date input: its campaigns in scope on `to`, their RED figures, and its lines
+    /// of every date from the first start.
+    fn to_date_input(
+        &self,
+        ctx: &Building<'_, '_>,
+        brand: &str,
+        lines: Option<&Vec<(NaiveDate, &[AttributedLine])>>,
+    ) -> to_date::ToDateInput {
+        let name = ctx.catalog.brand(brand).map_or("", |b| b.name.as_str());
+        let scope = to_date::scope(ctx.catalog.campaigns_of(brand), brand, self.to);
+        let campaigns = scope
+            .iter()
+            .map(|c| campaign_info(ctx.catalog, c))
+            .collect();
+        let mut b = to_date::Builder::new(brand, name, self.to, campaigns);
+        for c in scope {
+            for n in &c.notes {
+                for d in ctx.red.latest.dates_of(&n.note_id) {
+                    if let Some((_, f)) = ctx.red.latest.get(&n.note_id, d, self.to) {
+                        b.add_red(d, &c.campaign_id, f);
                     }
                 }
             }
-            for ((_, d), lines) in kept.iter().filter(|((b, _), _)| b == brand) {
-                for l in lines {
-                    let etag = ctx.etags.get(&l.source_key).map_or("", String::as_str);
-                    b.add_line(*d, l, etag);
-                }
-            }
-            let bytes = serde_json::to_vec(&b.finish())
-                .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
-            if !is_published(self.to_date_published.get(brand), &sha256_hex(&bytes)) {
-                handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
-                found.to_date_changed.push(brand.clone());
-            } else {
-                found.unchanged += 1;
+        }
+        for (d, lines) in lines.into_iter().flatten() {
+            for l in *lines {
+                let etag = ctx.etags.get(&l.source_key).map_or("", String::as_str);
+                b.add_line(*d, l, etag);
             }
         }
-        Ok(())
+        b.finish()
     }
 }
 
