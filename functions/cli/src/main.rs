@@ -3,20 +3,18 @@
 
 mod benchdata;
 mod demo;
+mod load;
 mod operate;
 mod rng;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use seedline_core::campaign::{parse_jsonl_located, Record};
-use seedline_core::money::yuan_grouped;
 use seedline_pipeline::config::{self, AwsClients, AwsSettings, Stores};
-use seedline_pipeline::layout;
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
 #[derive(Parser)]
@@ -313,7 +311,7 @@ async fn run() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo { data } => run_demo(&data).await,
+        Command::Demo { data } => demo::run_demo(&data).await,
         Command::BenchData { data, spec } => benchdata::generate(&data, &spec),
         Command::Run {
             target,
@@ -334,7 +332,7 @@ async fn dispatch(cli: Cli) -> Result<()> {
                     target,
                     dry_run,
                 },
-        } => load_campaigns(&files, &target, dry_run).await,
+        } => load::load_campaigns(&files, &target, dry_run).await,
         Command::Setup { aws: _ } => setup_aws().await,
         Command::Presign {
             target,
@@ -424,67 +422,6 @@ async fn setup_aws() -> Result<()> {
     Ok(())
 }
 
-async fn load_campaigns(files: &[PathBuf], target: &Target, dry_run: bool) -> Result<()> {
-    let mut brands = Vec::new();
-    let mut campaigns = Vec::new();
-    // Where each record came from: a refusal of the records together names its line.
-    let mut origin: HashMap<String, String> = HashMap::new();
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
-        for (at, r) in parse_jsonl_located(&f.display().to_string(), &text)? {
-            match r {
-                Record::Brand(b) => {
-                    origin.insert(format!("brand {}", b.brand_id), at);
-                    brands.push(b)
-                }
-                Record::Campaign(c) => {
-                    origin.insert(format!("campaign {}", c.campaign_id), at);
-                    campaigns.push(c)
-                }
-            }
-        }
-    }
-    let stores = target.stores().await?;
-    // The records as a whole, with what is stored: the store checks again as it writes.
-    let (mut known, existing) = stores.campaigns.load_all().await?;
-    known.retain(|b| !brands.iter().any(|n| n.brand_id == b.brand_id));
-    known.extend(brands.iter().cloned());
-    let mut all = existing.clone();
-    all.retain(|c| !campaigns.iter().any(|n| n.campaign_id == c.campaign_id));
-    all.extend(campaigns.iter().cloned());
-    if let Err(mut e) = seedline_core::catalog::Catalog::new(known, all) {
-        if let Some(at) = origin.get(&e.record) {
-            e.record = format!("{at} ({})", e.record);
-        }
-        return Err(e.into());
-    }
-    if dry_run {
-        for c in &campaigns {
-            let verb = match existing.iter().find(|e| e.campaign_id == c.campaign_id) {
-                None => "add",
-                Some(e) if e == c => "unchanged",
-                Some(_) => "update",
-            };
-            println!("{verb:9} campaign {}", c.campaign_id);
-        }
-        println!(
-            "dry run: {} brands and {} campaigns are valid; nothing written",
-            brands.len(),
-            campaigns.len()
-        );
-        return Ok(());
-    }
-    let saved = stores.campaigns.save(&brands, &campaigns).await?;
-    println!(
-        "loaded {} brands and {} campaigns into {}",
-        saved.brands,
-        saved.campaigns,
-        stores.campaigns.describe()
-    );
-    Ok(())
-}
-
 /// A run that held a brand's reports back did the rest of its work, and still fails: an operator
 /// (or cron) must see that a brand got no reports.
 pub(crate) fn held_back(runs: &[DayRun]) -> Result<()> {
@@ -549,125 +486,4 @@ pub(crate) fn print_run(run: &DayRun) {
     for (brand, why) in &run.matched.held {
         println!("  {brand}: reports held back: {why}");
     }
-}
-
-/// The key the demo hashes buyers with: the environment's, else one made once and kept in the data directory.
-fn demo_key(dir: &Path) -> Result<seedline_core::pii::BuyerHasher> {
-    if let Ok(h) = config::buyer_hasher_from_env() {
-        return Ok(h);
-    }
-    let path = dir.join(".buyer-key");
-    let key = match std::fs::read_to_string(&path) {
-        Ok(k) => k.trim().to_string(),
-        Err(_) => {
-            let mut seed = [0u8; 32];
-            let random = std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
-                .is_ok();
-            if !random {
-                let t = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)?
-                    .as_nanos();
-                seed[..16].copy_from_slice(&t.to_le_bytes());
-            }
-            let k = hex::encode(seed);
-            std::fs::write(&path, &k).with_context(|| format!("writing {}", path.display()))?;
-            k
-        }
-    };
-    Ok(seedline_core::pii::BuyerHasher::new(key.as_bytes())?)
-}
-
-async fn run_demo(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let days = demo::generate(dir)?;
-    let hasher = demo_key(dir)?;
-    let stores = Stores::local(dir);
-    println!(
-        "seedline demo: a week of Taobao and JD exports and RED note reports in {}",
-        dir.display()
-    );
-    let mut runs = Vec::new();
-    for d in &days {
-        let run = run_day(&stores, &hasher, *d, config::DEFAULT_LOOKBACK_DAYS).await?;
-        print_run(&run);
-        runs.push(run);
-    }
-    // Summary: every brand's latest report for every day.
-    println!();
-    println!(
-        "{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}",
-        "brand", "date", "version", "orders", "net GMV", "refunds"
-    );
-    let mut latest_html = None;
-    let (brands, _) = stores.campaigns.load_all().await?;
-    for b in &brands {
-        let showcased = b.brand_id == demo::SHOWCASE_BRAND;
-        for d in &days {
-            let key = layout::latest_key(&b.brand_id, *d);
-            let Some(bytes) = stores.reports.get_bytes(&key).await? else {
-                continue;
-            };
-            let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
-            let csv_path = dir.join(format!("{}campaigns.csv", latest.prefix));
-            let (orders, net, refund) = campaign_totals(&csv_path)?;
-            println!(
-                "{:<12} {:<10} {:>7} {:>7} {:>14} {:>12}",
-                b.brand_id,
-                d,
-                format!("v{}", latest.version),
-                orders,
-                yuan_grouped(net),
-                yuan_grouped(refund)
-            );
-            // A restated statement shows its "restated" panel too.
-            if showcased && (latest.version > 1 || latest_html.is_none()) {
-                latest_html = Some(dir.join(format!("{}report.html", latest.prefix)));
-            }
-        }
-    }
-    println!();
-    println!("Reports: {}", dir.join("reports").display());
-    // The brand whose funnel is full: RED figures from impression to order, and ROAS on what it spent.
-    let showcase = layout::to_date_latest_key(demo::SHOWCASE_BRAND);
-    if let Some(bytes) = stores.reports.get_bytes(&showcase).await? {
-        let latest: seedline_core::report::Latest = serde_json::from_slice(&bytes)?;
-        println!(
-            "Open {}'s to-date report (every campaign from impression to order, spend and ROAS):\n  {}",
-            demo::SHOWCASE_BRAND,
-            dir.join(format!("{}report.html", latest.prefix)).display()
-        );
-    }
-    if let Some(h) = latest_html {
-        println!("and a statement of one day: {}", h.display());
-    }
-    // `cargo run` leaves the binary in target/: say where, so that the README's next commands work.
-    if let Ok(exe) = std::env::current_exe() {
-        let on_path = |dir: &Path| {
-            std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.as_path() == dir))
-        };
-        if let Some(bin) = exe.parent().filter(|d| !on_path(d)) {
-            println!(
-                "\nThe seedline command is {}; to type `seedline`:\n  export PATH=\"{}:$PATH\"",
-                exe.display(),
-                bin.display()
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Orders, net GMV and refunds (fen) summed over a campaigns.csv.
-fn campaign_totals(path: &Path) -> Result<(u64, i64, i64)> {
-    let mut rdr =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let (mut orders, mut net, mut refund) = (0u64, 0i64, 0i64);
-    for rec in rdr.records() {
-        let rec = rec?;
-        orders += rec.get(5).unwrap_or("0").parse::<u64>().unwrap_or(0);
-        refund += seedline_core::money::parse_amount(rec.get(8).unwrap_or("0")).unwrap_or(0);
-        net += seedline_core::money::parse_amount(rec.get(9).unwrap_or("0")).unwrap_or(0);
-    }
-    Ok((orders, net, refund))
 }

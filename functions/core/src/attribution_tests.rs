@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::campaign::{parse_jsonl, Record};
-use crate::line::StatusClass;
+use crate::line::{Marketplace, StatusClass};
 use crate::statement::{campaign_rows, note_rows, render_csvs, Rows};
 use crate::time::parse_timestamp;
 

@@ -5,22 +5,22 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use seedline_core::attribution::{campaign_info, AttributedLine, Attribution, MatchStats};
+use seedline_core::attribution::MatchStats;
 use seedline_core::catalog::Catalog;
 use seedline_core::funnel::NoteRed;
-use seedline_core::line::{decode_staged_into, read_staged_rows, StagedReadError};
 use seedline_core::to_date::{self, SCOPE_TAIL_DAYS};
-use seedline_core::wire::{put_record, take_record};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
+use super::decide::decide;
+use super::inputs::{self, Building, Found};
 use super::latest::{latest_states, KeyFile, Latest, ROWS_PER_PASS};
-use super::spill::{KeptLines, Spill};
+use super::spill::Spill;
 pub use super::target::{BrandDate, Target};
-use super::{on_every_core, sha256_hex, vanished, StepError};
+use super::{on_every_core, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
-use crate::store::{ObjectStore, StoreError};
+use crate::store::ObjectStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchOutcome {
@@ -264,35 +264,6 @@ struct Plan {
     red: super::red::RedFigures,
 }
 
-#[derive(Default)]
-struct Found {
-    changed: Vec<BrandDate>,
-    to_date_changed: Vec<String>,
-    /// Reports whose input is the one already published (the published markers' saving).
-    unchanged: u64,
-    stats: MatchStats,
-}
-
-/// What one evaluation builds from its spills, shared by the workers.
-struct Building<'a, 'c> {
-    a: &'a Attribution<'c>,
-    spills: &'a [Spill],
-    targets: &'a [BrandDate],
-    catalog: &'c Catalog,
-    /// Brands whose to-date report this evaluation builds, with the first date it counts.
-    to_date: &'a HashMap<String, NaiveDate>,
-    etags: &'a HashMap<String, String>,
-    /// The RED figures of each statement, as of the exports its date sees.
-    red_stmt: &'a HashMap<BrandDate, Vec<NoteRed>>,
-    red: &'a super::red::RedFigures,
-}
-
-/// Whether the input with this SHA-256 is the one published (and the only marker: two mean a
-/// publish was interrupted, and the report is built again).
-fn is_published(markers: Option<&Vec<String>>, sha: &str) -> bool {
-    markers.is_some_and(|m| m.len() == 1 && m[0] == sha)
-}
-
 impl Plan {
     /// The RED figures of every statement of `dates`: a note's latest figures of date X, as of the
     /// exports dated up to X + lookback, under the brand of the campaign that lists the note.
@@ -470,10 +441,13 @@ impl Plan {
             etags: &etags,
             red_stmt: &red_stmt,
             red: &self.red,
+            to: self.to,
+            published: &self.published,
+            to_date_published: &self.to_date_published,
         };
         // Buckets are independent: shared out over the cores (each input is serialised, hashed and written).
         for mine in on_every_core(Spill::BUCKETS, Found::default, |mine, bucket| {
-            self.inputs_of_bucket(handle, staging, &ctx, bucket, mine)
+            inputs::inputs_of_bucket(handle, staging, &ctx, bucket, mine)
         })? {
             found.changed.extend(mine.changed);
             found.to_date_changed.extend(mine.to_date_changed);
@@ -491,294 +465,4 @@ impl Plan {
         );
         Ok(a.stats.clone())
     }
-
-    /// Stages the input of each statement and to-date report of one spill bucket whose content changed.
-    fn inputs_of_bucket(
-        &self,
-        handle: &Handle,
-        staging: &Arc<dyn ObjectStore>,
-        ctx: &Building<'_, '_>,
-        bucket: usize,
-        found: &mut Found,
-    ) -> Result<(), StepError> {
-        let mine: Vec<&BrandDate> = ctx
-            .targets
-            .iter()
-            .filter(|t| Spill::bucket(&t.brand_id) == bucket)
-            .collect();
-        let to_dates: Vec<(&String, &NaiveDate)> = ctx
-            .to_date
-            .iter()
-            .filter(|(b, _)| Spill::bucket(b) == bucket)
-            .collect();
-        if mine.is_empty() && to_dates.is_empty() {
-            return Ok(());
-        }
-        let mut wanted: HashMap<&str, BTreeSet<NaiveDate>> = HashMap::new();
-        for t in &mine {
-            wanted.entry(&t.brand_id).or_default().insert(t.date);
-        }
-        let mut kept = load_bucket(ctx.spills, bucket, |brand, d| {
-            wanted.get(brand).is_some_and(|days| days.contains(&d))
-                || ctx.to_date.get(brand).is_some_and(|first| *first <= d)
-        })?;
-        // To-date reports first, reading the lines; the statements then take them.
-        let mut of_brand: HashMap<&str, Vec<(NaiveDate, &[AttributedLine])>> = HashMap::new();
-        for ((b, d), lines) in &kept {
-            of_brand.entry(b.as_str()).or_default().push((*d, lines));
-        }
-        for (brand, _) in to_dates {
-            let input = self.to_date_input(ctx, brand, of_brand.get(brand.as_str()));
-            let bytes = serde_json::to_vec(&input)
-                .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
-            if !is_published(self.to_date_published.get(brand), &sha256_hex(&bytes)) {
-                handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
-                found.to_date_changed.push(brand.clone());
-            } else {
-                found.unchanged += 1;
-            }
-        }
-        drop(of_brand);
-        for target in mine {
-            let lines = kept
-                .remove(&(target.brand_id.clone(), target.date))
-                .unwrap_or_default();
-            let mut input = ctx
-                .a
-                .report_input_from(&target.brand_id, target.date, lines);
-            if let Some(red) = ctx.red_stmt.get(target) {
-                add_red(&mut input, red.clone(), ctx.catalog, &ctx.red.etags);
-            }
-            let bytes = seedline_core::attribution::codec::encode_input(&input)
-                .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
-            if !is_published(self.published.get(target), &sha256_hex(&bytes)) {
-                handle.block_on(staging.put(
-                    &layout::report_input_key(target.date, &target.brand_id),
-                    bytes,
-                ))?;
-                found.changed.push(target.clone());
-            } else {
-                found.unchanged += 1;
-            }
-        }
-        Ok(())
-    }
-
-    /// A brand's to-date input: its campaigns in scope on `to`, their RED figures, and its lines
-    /// of every date from the first start.
-    fn to_date_input(
-        &self,
-        ctx: &Building<'_, '_>,
-        brand: &str,
-        lines: Option<&Vec<(NaiveDate, &[AttributedLine])>>,
-    ) -> to_date::ToDateInput {
-        let name = ctx.catalog.brand(brand).map_or("", |b| b.name.as_str());
-        let scope = to_date::scope(ctx.catalog.campaigns_of(brand), brand, self.to);
-        let campaigns = scope
-            .iter()
-            .map(|c| campaign_info(ctx.catalog, c))
-            .collect();
-        let mut b = to_date::Builder::new(brand, name, self.to, campaigns);
-        for c in scope {
-            for n in &c.notes {
-                for d in ctx.red.latest.dates_of(&n.note_id) {
-                    if let Some((_, f)) = ctx.red.latest.get(&n.note_id, d, self.to) {
-                        b.add_red(d, &c.campaign_id, f);
-                    }
-                }
-            }
-        }
-        for (d, lines) in lines.into_iter().flatten() {
-            for l in *lines {
-                let etag = ctx.etags.get(&l.source_key).map_or("", String::as_str);
-                b.add_line(*d, l, etag);
-            }
-        }
-        b.finish()
-    }
-}
-
-/// A statement's RED figures into its input: the campaigns they belong to and the exports they
-/// come from are named beside the lines'.
-fn add_red(
-    input: &mut seedline_core::attribution::ReportInput,
-    red: Vec<NoteRed>,
-    catalog: &Catalog,
-    etags: &HashMap<String, String>,
-) {
-    for r in &red {
-        if !input
-            .campaigns
-            .iter()
-            .any(|c| c.campaign_id == r.campaign_id)
-        {
-            // The note's owner is the figures' campaign (red_of_statements): found by index.
-            if let Some(c) = catalog.note_owner(&r.note_id) {
-                input.campaigns.push(campaign_info(catalog, c));
-            }
-        }
-        if !input.exports.iter().any(|e| e.key == r.source) {
-            input.exports.push(seedline_core::attribution::ExportRef {
-                key: r.source.clone(),
-                etag: etags.get(&r.source).cloned().unwrap_or_default(),
-            });
-        }
-    }
-    input
-        .campaigns
-        .sort_by(|a, b| a.campaign_id.cmp(&b.campaign_id));
-    input.exports.sort_by(|a, b| a.key.cmp(&b.key));
-    input.red = red;
-}
-
-/// One bucket's lines of every spill, of the brands and dates `wanted`.
-fn load_bucket(
-    spills: &[Spill],
-    bucket: usize,
-    wanted: impl Fn(&str, NaiveDate) -> bool,
-) -> Result<KeptLines, StepError> {
-    let mut kept = KeptLines::new();
-    for s in spills {
-        for (k, lines) in s.load(bucket, &wanted)? {
-            kept.entry(k).or_default().extend(lines);
-        }
-    }
-    Ok(kept)
-}
-
-/// Pass two's deciding: the rows that are a latest state are read on this thread and handed in
-/// batches to a worker per core, each deciding with an attribution of its own and writing the
-/// credited lines of `dates` to its spill. Returns the workers' attributions merged, and the spills.
-fn decide<'c>(
-    handle: &Handle,
-    staging: &Arc<dyn ObjectStore>,
-    dates: &[NaiveDate],
-    latest: &Latest,
-    catalog: &'c Catalog,
-) -> Result<(Attribution<'c>, Vec<Spill>), StepError> {
-    /// Length-prefixed line records of one file.
-    struct Batch {
-        file: usize,
-        records: Vec<u8>,
-    }
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut spills = (0..workers)
-        .map(|_| Spill::new())
-        .collect::<Result<Vec<_>, _>>()?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
-    // Shared by the workers and dropped with the last of them, so that the reader is never left
-    // waiting on workers that stopped.
-    let rx = Arc::new(std::sync::Mutex::new(rx));
-    let merged = std::thread::scope(|scope| {
-        let handles: Vec<_> = spills
-            .iter_mut()
-            .map(|spill| {
-                let rx = Arc::clone(&rx);
-                scope.spawn(move || -> Result<Attribution<'c>, StepError> {
-                    let mut a = Attribution::new(catalog, dates.iter().copied());
-                    let mut line = seedline_core::line::OrderLine::blank(
-                        seedline_core::line::Marketplace::Taobao,
-                    );
-                    loop {
-                        let next = match rx.lock() {
-                            Ok(r) => r.recv(),
-                            Err(_) => break,
-                        };
-                        let Ok(batch) = next else { break };
-                        let s = &latest.staged[batch.file];
-                        let mut rest = &batch.records[..];
-                        while let Some(body) = take_record(&mut rest) {
-                            decode_staged_into(body, &mut line).map_err(|e| {
-                                StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
-                            })?;
-                            if let Some(k) = a.decide(&line, &s.source) {
-                                spill
-                                    .write(&k)
-                                    .map_err(|e| StepError::io("writing spill files", true, e))?;
-                            }
-                        }
-                    }
-                    spill.finish()?;
-                    Ok(a)
-                })
-            })
-            .collect();
-        drop(rx);
-        let read = read_wanted_rows(handle, staging, latest, |file, records| {
-            tx.send(Batch { file, records }).is_ok()
-        });
-        drop(tx);
-        let mut merged: Option<Attribution<'c>> = None;
-        let mut failed = None;
-        for h in handles {
-            match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                Ok(a) => match &mut merged {
-                    Some(m) => m.merge(a),
-                    None => merged = Some(a),
-                },
-                Err(e) => failed = failed.or(Some(e)),
-            }
-        }
-        // A worker's error explains a reader that stopped sending.
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        read?;
-        Ok(merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied())))
-    })?;
-    Ok((merged, spills))
-}
-
-/// Reads every staged line file with a latest state in it and hands its wanted rows to `send` in
-/// batches of length-prefixed records; stops when `send` says no one listens.
-fn read_wanted_rows(
-    handle: &Handle,
-    staging: &Arc<dyn ObjectStore>,
-    latest: &Latest,
-    send: impl Fn(usize, Vec<u8>) -> bool,
-) -> Result<(), StepError> {
-    const BATCH_BYTES: usize = 256 << 10;
-    for (f, s) in latest.staged.iter().enumerate() {
-        if latest.wanted[f].iter().all(|w| *w == 0) {
-            continue;
-        }
-        let key = s.export.lines_key();
-        let obj = handle
-            .block_on(staging.get(&key))?
-            .ok_or_else(|| vanished(&key))?;
-        let reader = crate::store::blocking_reader(obj.body, handle.clone());
-        let mut rows = 0u64;
-        let mut records = Vec::with_capacity(BATCH_BYTES + 4096);
-        let source = read_staged_rows(reader, |row| {
-            rows += 1;
-            if latest.is_wanted(f, row.index() as usize) {
-                put_record(&mut records, row.body());
-                if records.len() >= BATCH_BYTES {
-                    let full =
-                        std::mem::replace(&mut records, Vec::with_capacity(BATCH_BYTES + 4096));
-                    if !send(f, full) {
-                        return Err(StagedReadError::Invalid {
-                            record: rows,
-                            why: "the deciding threads stopped".into(),
-                        });
-                    }
-                }
-            }
-            Ok(())
-        })
-        .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-        if !records.is_empty() {
-            // A send fails only when every worker stopped; their error is the one told.
-            send(f, records);
-        }
-        if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
-            return Err(StoreError::Invalid(format!(
-                "{key} does not belong with {} (ingest of {} interrupted?): ingest it again",
-                s.export.keys_key(),
-                s.source.key
-            ))
-            .into());
-        }
-    }
-    Ok(())
 }

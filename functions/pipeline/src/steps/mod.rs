@@ -4,7 +4,9 @@ use crate::config::Stores;
 use crate::layout::{self, ExportKey};
 use crate::store::StoreError;
 
+mod decide;
 pub mod ingest;
+mod inputs;
 mod latest;
 pub mod matching;
 pub mod publish;
