@@ -1,17 +1,33 @@
 """The job a user would otherwise write: attribution.md's rules over one day's Taobao exports,
-as one DuckDB query. Usage: duckdb_job.py DATA_DIR DATE OUT_CSV
+as one DuckDB query. Usage: duckdb_job.py DATA_DIR DATE OUT_CSV [--latest arg_max|window|none]
 
 Writes, per campaign and report date, the direct orders, units, gmv, refund and halo net GMV in
 fen. Same rules as seedline for what the benchmark's generator writes: rejected rows (quantity
 below 1, an amount that is not one) are not appearances; the later row of a line wins; paid
 means a payment time and a paid or closed status; closed means fully refunded; refunds are
 capped at the paid amount; then unknown token, marketplace, shop and window, in that order.
+
+The latest-state rule (the later row of a line wins) in one of three forms:
+- arg_max (the default, the fastest found): a hash aggregation per line, `arg_max(col, rn)`;
+- window: the textbook form, `QUALIFY row_number() OVER (PARTITION BY line_id ORDER BY rn DESC) = 1`;
+- none: the rule skipped, the query most users write first; the same rows only where no line repeats.
 """
-import sys
+import argparse
 
 import duckdb
 
-data, date, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ap = argparse.ArgumentParser()
+ap.add_argument("data")
+ap.add_argument("date")
+ap.add_argument("out")
+ap.add_argument("--latest", choices=["arg_max", "window", "none"], default="arg_max")
+args = ap.parse_args()
+data, date, out = args.data, args.date, args.out
+LATEST = {
+    "arg_max": "SELECT line_id, arg_max(COLUMNS(* EXCLUDE (line_id)), rn) FROM good GROUP BY line_id",
+    "window": "SELECT * FROM good QUALIFY row_number() OVER (PARTITION BY line_id ORDER BY rn DESC) = 1",
+    "none": "SELECT * FROM good",
+}[args.latest]
 con = duckdb.connect()
 con.execute(f"""
 CREATE TABLE campaigns AS SELECT * FROM read_json('{data}/campaigns.jsonl',
@@ -46,7 +62,7 @@ WITH raw AS (
   FROM raw
   WHERE TRY_CAST("购买数量" AS INTEGER) >= 1 AND TRY_CAST("买家实付金额" AS DECIMAL(18, 2)) IS NOT NULL
 ), latest AS (
-  SELECT * FROM good QUALIFY row_number() OVER (PARTITION BY line_id ORDER BY rn DESC) = 1
+  {LATEST}
 ), paid AS (
   SELECT *, CASE WHEN status = '交易关闭' THEN paid ELSE least(refund0, paid) END AS refund
   FROM latest

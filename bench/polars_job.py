@@ -1,15 +1,22 @@
 """The same job as duckdb_job.py, written as a Polars lazy query run on its streaming engine.
-Usage: polars_job.py DATA_DIR DATE OUT_CSV
+Usage: polars_job.py DATA_DIR DATE OUT_CSV [--latest last|none]
 
 Writes, per campaign and report date, the direct orders, units, gmv, refund and halo net GMV in
 fen, with the rules of duckdb_job.py (rejected rows are not appearances, the later row of a line
 wins, paid, closed, refund cap, then unknown token, marketplace, shop and window, in that order).
+`--latest none` skips the latest-state rule (the same rows only where no line repeats).
 """
-import sys
+import argparse
 
 import polars as pl
 
-data, date, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ap = argparse.ArgumentParser()
+ap.add_argument("data")
+ap.add_argument("date")
+ap.add_argument("out")
+ap.add_argument("--latest", choices=["last", "none"], default="last")
+args = ap.parse_args()
+data, date, out = args.data, args.date, args.out
 
 campaigns = pl.read_ndjson(
     f"{data}/campaigns.jsonl",
@@ -58,7 +65,7 @@ good = (
     )
     .filter((pl.col("qty") >= 1) & pl.col("paid").is_not_null())
 )
-latest = good.unique(subset=["line_id"], keep="last", maintain_order=False)
+latest = good.unique(subset=["line_id"], keep="last", maintain_order=False) if args.latest == "last" else good
 paid = (
     latest.filter(pl.col("paid_at").is_not_null() & (pl.col("token").fill_null("") != "")
                   & pl.col("status").is_in(paid_states))

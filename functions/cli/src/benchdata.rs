@@ -39,6 +39,10 @@ pub struct Spec {
     /// no earlier report date, which tells the cost of history itself from that of republishing.
     #[arg(long)]
     pub same_day_restatements: bool,
+    /// Write every line once, no row restating another: the data on which a query that skips the
+    /// latest-state rule gives the same rows as one that keeps it.
+    #[arg(long, conflicts_with = "same_day_restatements")]
+    pub no_restatements: bool,
     /// Also write RED's daily note reports: each day's export holds one row per note of every
     /// campaign for that day and the two before it (RED revises recent figures).
     #[arg(long)]
@@ -174,7 +178,7 @@ pub fn generate(dir: &Path, spec: &Spec) -> Result<()> {
         let mut lines_in_order = 0;
         while written < spec.lines {
             // About 1% of rows restate a line written earlier in this file: closed, or part refunded.
-            if !recent.is_empty() && rng.per_mille(10) {
+            if !spec.no_restatements && !recent.is_empty() && rng.per_mille(10) {
                 let i = rng.below(recent.len() as u64) as usize;
                 let (lid, paid, rest) = recent.swap_remove(i);
                 row.clear();
