@@ -53,10 +53,11 @@ pub struct Change {
     pub source: String,
 }
 
-/// A CSV file of ours read back: its header and its rows by key (cells as written).
+/// A CSV file of ours read back: its header and its rows by key (cells as written, a record's
+/// cells in one buffer).
 struct Table {
     header: Vec<String>,
-    rows: BTreeMap<String, Vec<String>>,
+    rows: BTreeMap<String, csv::StringRecord>,
 }
 
 /// A cell as the id it was written from: without the formula guard's `'`.
@@ -75,7 +76,7 @@ fn read_table(bytes: &[u8], key_cols: [&str; 2]) -> Option<Table> {
     let (a, b) = (at(key_cols[0])?, at(key_cols[1])?);
     let mut rows = BTreeMap::new();
     for rec in r.records() {
-        let cells: Vec<String> = rec.ok()?.iter().map(String::from).collect();
+        let cells = rec.ok()?;
         let key = format!("{}/{}", unguarded(cells.get(a)?), unguarded(cells.get(b)?));
         rows.insert(key, cells);
     }
@@ -87,11 +88,12 @@ fn read_table(bytes: &[u8], key_cols: [&str; 2]) -> Option<Table> {
 pub fn diff(old: &BTreeMap<String, Vec<u8>>, new: &[Rendered], sources: &Sources) -> Vec<Change> {
     let mut out = Vec::new();
     for (file, name, key_cols) in TABLES {
-        let Some(now) = new
-            .iter()
-            .find(|f| f.name == name)
-            .and_then(|f| read_table(&f.bytes, key_cols))
-        else {
+        let rendered = new.iter().find(|f| f.name == name);
+        // A file that did not change has no changes (most files of a restated statement).
+        if rendered.zip(old.get(name)).is_some_and(|(n, o)| n.bytes == *o) {
+            continue;
+        }
+        let Some(now) = rendered.and_then(|f| read_table(&f.bytes, key_cols)) else {
             continue;
         };
         let before = old.get(name).and_then(|b| read_table(b, key_cols));
@@ -120,12 +122,12 @@ pub fn diff(old: &BTreeMap<String, Vec<u8>>, new: &[Rendered], sources: &Sources
                 Some(old_cells) => {
                     let old_header = before.as_ref().map_or(&now.header, |t| &t.header);
                     for (i, field) in now.header.iter().enumerate() {
-                        let a = cells.get(i).map_or("", String::as_str);
+                        let a = cells.get(i).unwrap_or("");
                         let b = old_header
                             .iter()
                             .position(|h| h == field)
                             .and_then(|j| old_cells.get(j))
-                            .map_or("", String::as_str);
+                            .unwrap_or("");
                         if a != b {
                             out.push(change(
                                 ChangeKind::Changed,
