@@ -90,7 +90,10 @@ pub fn diff(old: &BTreeMap<String, Vec<u8>>, new: &[Rendered], sources: &Sources
     for (file, name, key_cols) in TABLES {
         let rendered = new.iter().find(|f| f.name == name);
         // A file that did not change has no changes (most files of a restated statement).
-        if rendered.zip(old.get(name)).is_some_and(|(n, o)| n.bytes == *o) {
+        if rendered
+            .zip(old.get(name))
+            .is_some_and(|(n, o)| n.bytes == *o)
+        {
             continue;
         }
         let Some(now) = rendered.and_then(|f| read_table(&f.bytes, key_cols)) else {

@@ -166,9 +166,11 @@ pub struct Builder {
     brand_name: String,
     as_of: NaiveDate,
     campaigns: BTreeMap<String, CampaignInfo>,
-    totals: BTreeMap<(String, Marketplace), Sums>,
+    /// By campaign, then marketplace (and below, date): looked up by `&str`, with no key
+    /// allocated per line.
+    totals: BTreeMap<String, BTreeMap<Marketplace, Sums>>,
     funnel: BTreeMap<String, (Funnel, HashSet<(Marketplace, String)>)>,
-    daily: BTreeMap<(String, NaiveDate), Day>,
+    daily: BTreeMap<String, BTreeMap<NaiveDate, Day>>,
     exports: BTreeMap<String, String>,
 }
 
@@ -217,8 +219,13 @@ impl Builder {
     }
 
     fn day(&mut self, campaign_id: &str, date: NaiveDate) -> &mut Day {
+        if !self.daily.contains_key(campaign_id) {
+            self.daily.insert(campaign_id.to_string(), BTreeMap::new());
+        }
         self.daily
-            .entry((campaign_id.to_string(), date))
+            .get_mut(campaign_id)
+            .expect("inserted just above")
+            .entry(date)
             .or_insert_with(|| Day {
                 row: Daily {
                     campaign_id: campaign_id.to_string(),
@@ -229,6 +236,12 @@ impl Builder {
             })
     }
 
+    /// Whether an export is not yet named among the report's: only then does
+    /// [`Builder::add_line`] need its ETag.
+    pub fn lacks_export(&self, key: &str) -> bool {
+        !self.exports.contains_key(key)
+    }
+
     /// An attributed line of report date `date`, with the ETag of the export it came from.
     pub fn add_line(&mut self, date: NaiveDate, l: &AttributedLine, etag: &str) {
         if !self.counts(&l.campaign_id, date) {
@@ -237,20 +250,31 @@ impl Builder {
         if !self.exports.contains_key(&l.source_key) {
             self.exports.insert(l.source_key.clone(), etag.to_string());
         }
+        if !self.totals.contains_key(&l.campaign_id) {
+            self.totals.insert(l.campaign_id.clone(), BTreeMap::new());
+        }
         let s = self
             .totals
-            .entry((l.campaign_id.clone(), l.marketplace))
+            .get_mut(&l.campaign_id)
+            .expect("inserted just above")
+            .entry(l.marketplace)
             .or_default();
         let direct = l.match_kind == MatchKind::Direct;
+        // A set's key is copied only the first time it is seen.
+        let insert = |set: &mut HashSet<String>, v: &String| {
+            if !set.contains(v) {
+                set.insert(v.clone());
+            }
+        };
         if direct {
             s.totals.units += u64::from(l.quantity);
             s.totals.gmv += l.paid_fen;
             s.totals.refund += l.refund_fen;
-            s.orders.insert(l.order_id.clone());
-            s.buyers.insert(l.buyer_hash.clone());
+            insert(&mut s.orders, &l.order_id);
+            insert(&mut s.buyers, &l.buyer_hash);
         } else {
             s.totals.halo_net_gmv += l.net_fen();
-            s.halo_orders.insert(l.order_id.clone());
+            insert(&mut s.halo_orders, &l.order_id);
         }
         if let Some((f, orders)) = self.funnel.get_mut(&l.campaign_id) {
             if direct {
@@ -287,7 +311,11 @@ impl Builder {
         let totals = self
             .totals
             .into_iter()
-            .map(|((campaign_id, m), s)| Totals {
+            .flat_map(|(campaign_id, by_m)| {
+                by_m.into_iter()
+                    .map(move |(m, s)| (campaign_id.clone(), m, s))
+            })
+            .map(|(campaign_id, m, s)| Totals {
                 campaign_id,
                 marketplace: Some(m),
                 orders: s.orders.len() as u64,
@@ -308,6 +336,7 @@ impl Builder {
         let daily = self
             .daily
             .into_values()
+            .flat_map(BTreeMap::into_values)
             .map(|d| Daily {
                 orders: d.orders.len() as u64,
                 ..d.row

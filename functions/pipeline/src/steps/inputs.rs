@@ -146,7 +146,11 @@ fn to_date_input(
     }
     for (d, lines) in lines.into_iter().flatten() {
         for l in *lines {
-            let etag = ctx.etags.get(&l.source_key).map_or("", String::as_str);
+            let etag = if b.lacks_export(&l.source_key) {
+                ctx.etags.get(&l.source_key).map_or("", String::as_str)
+            } else {
+                ""
+            };
             b.add_line(*d, l, etag);
         }
     }
