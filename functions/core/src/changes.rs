@@ -89,17 +89,15 @@ pub fn diff(old: &BTreeMap<String, Vec<u8>>, new: &[Rendered], sources: &Sources
     let mut out = Vec::new();
     for (file, name, key_cols) in TABLES {
         let rendered = new.iter().find(|f| f.name == name);
+        let previous = old.get(name);
         // A file that did not change has no changes (most files of a restated statement).
-        if rendered
-            .zip(old.get(name))
-            .is_some_and(|(n, o)| n.bytes == *o)
-        {
+        if rendered.zip(previous).is_some_and(|(n, o)| n.bytes == *o) {
             continue;
         }
         let Some(now) = rendered.and_then(|f| read_table(&f.bytes, key_cols)) else {
             continue;
         };
-        let before = old.get(name).and_then(|b| read_table(b, key_cols));
+        let before = previous.and_then(|b| read_table(b, key_cols));
         let empty = BTreeMap::new();
         let before_rows = before.as_ref().map_or(&empty, |t| &t.rows);
         let source_of = |key: &str| -> String {

@@ -144,6 +144,15 @@ pub struct ToDateInput {
     pub exports: Vec<ExportRef>,
 }
 
+/// The value under `key`, inserted empty the first time: the key is copied only then, where
+/// `entry` takes an owned key for every line.
+fn by_str<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted just above")
+}
+
 #[derive(Default)]
 struct Sums {
     totals: Totals,
@@ -219,12 +228,7 @@ impl Builder {
     }
 
     fn day(&mut self, campaign_id: &str, date: NaiveDate) -> &mut Day {
-        if !self.daily.contains_key(campaign_id) {
-            self.daily.insert(campaign_id.to_string(), BTreeMap::new());
-        }
-        self.daily
-            .get_mut(campaign_id)
-            .expect("inserted just above")
+        by_str(&mut self.daily, campaign_id)
             .entry(date)
             .or_insert_with(|| Day {
                 row: Daily {
@@ -247,16 +251,10 @@ impl Builder {
         if !self.counts(&l.campaign_id, date) {
             return;
         }
-        if !self.exports.contains_key(&l.source_key) {
+        if self.lacks_export(&l.source_key) {
             self.exports.insert(l.source_key.clone(), etag.to_string());
         }
-        if !self.totals.contains_key(&l.campaign_id) {
-            self.totals.insert(l.campaign_id.clone(), BTreeMap::new());
-        }
-        let s = self
-            .totals
-            .get_mut(&l.campaign_id)
-            .expect("inserted just above")
+        let s = by_str(&mut self.totals, &l.campaign_id)
             .entry(l.marketplace)
             .or_default();
         let direct = l.match_kind == MatchKind::Direct;
