@@ -369,7 +369,8 @@ def print_targets(rows, hist, starts):
     by = {name: (s, d) for name, s, d, same in rows if same is not False}
     out = []
     size = lambda prefix: next((n for n in by if n.startswith(prefix)), None)
-    big, one, small, gb = size("10M-utf8"), size("1M-utf8"), size("100k-utf8"), size("1M-gb18030")
+    big, one, small = size("10M-utf8"), size("1M-utf8"), size("100k-utf8")
+    gb = next((n for n in by if "gb18030" in n), None)
     for name, bound in ((big, 0.7), (one, 1.0), (small, 1.0)):
         if name:
             s, d = by[name]
