@@ -52,6 +52,7 @@ fn stores(dir: &Path, objects: Arc<dyn ObjectStore>) -> Stores {
         staging: objects.clone(),
         reports: objects,
         campaigns: Arc::new(LocalCampaigns::new(dir)),
+        cache: Default::default(),
     }
 }
 

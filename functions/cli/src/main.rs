@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
-use seedline_pipeline::config::{self, AwsClients, AwsSettings, Stores};
+use seedline_pipeline::config::{self, AwsClients, AwsSettings, Cache, Stores};
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
 #[derive(Parser)]
@@ -207,6 +207,10 @@ pub(crate) struct Target {
     /// SEEDLINE_TABLE and the usual AWS variables (AWS_ENDPOINT_URL for a local server).
     #[arg(long)]
     pub(crate) aws: bool,
+    /// Trust no cache (the published markers): slower, and the same reports byte for byte
+    /// (SEEDLINE_CACHE=off does the same).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
@@ -215,15 +219,22 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 
 impl Target {
     pub(crate) async fn stores(&self) -> Result<Stores> {
-        if self.aws {
+        let mut stores = if self.aws {
             let settings = AwsSettings::from_env()?;
             let clients = AwsClients::from_env().await;
-            return Ok(Stores::aws(&clients, &settings));
-        }
-        let Some(dir) = &self.data else {
-            bail!("say where the data is: --data DIR for a local directory, or --aws");
+            Stores::aws(&clients, &settings)
+        } else {
+            let Some(dir) = &self.data else {
+                bail!("say where the data is: --data DIR for a local directory, or --aws");
+            };
+            Stores::local(&config::data_dir(dir)?)
         };
-        Ok(Stores::local(&config::data_dir(dir)?))
+        stores.cache = if self.no_cache {
+            Cache::Off
+        } else {
+            Cache::from_env()?
+        };
+        Ok(stores)
     }
 }
 

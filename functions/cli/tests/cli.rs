@@ -923,7 +923,11 @@ fn logged_sum(log: &str, field: &str) -> u64 {
 
 /// Edits the first occurrence of `from` in `root`'s campaigns.jsonl with `to(from's value)`.
 fn edit_campaigns(root: &Path, from: &str, to: impl Fn(&str) -> String) {
-    let path = root.join("campaigns.jsonl");
+    edit_records(root, "campaigns.jsonl", from, to);
+}
+
+fn edit_records(root: &Path, file: &str, from: &str, to: impl Fn(&str) -> String) {
+    let path = root.join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     let at = text.find(from).expect("the field") + from.len();
     let end = at + text[at..].find([',', '"']).unwrap();
@@ -974,10 +978,18 @@ fn assert_same_reports(a: &Path, b: &Path) {
 fn a_run_with_every_cache_removed_publishes_the_same_reports() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b, key) = demo_and_a_copy(dir.path(), "without-caches");
+    // The no-cache implementation, on markers lost as well.
     let run_uncached = |day: &str| {
         let _ = std::fs::remove_dir_all(b.join("staging/published"));
         ok(
-            &["run", "--data", b.to_str().unwrap(), "--date", day],
+            &[
+                "run",
+                "--no-cache",
+                "--data",
+                b.to_str().unwrap(),
+                "--date",
+                day,
+            ],
             Some(&key),
         );
     };
@@ -1014,6 +1026,22 @@ fn a_run_with_every_cache_removed_publishes_the_same_reports() {
     // An older day run again after newer ones.
     run_logged(&a, "2025-06-03", &key);
     run_uncached("2025-06-03");
+    assert_same_reports(&a, &b);
+    // The first brand's shops replaced: its statements of earlier days lose every line, and are
+    // restated empty whether or not a marker says they were published.
+    for root in [&a, &b] {
+        let shops = "\"shops\": {\"taobao\": [\"";
+        edit_records(root, "brands.jsonl", shops, |_| "99999991".into());
+        edit_records(root, "brands.jsonl", "\"jd\": [\"", |_| "99999992".into());
+    }
+    let before = report_contents(&a).len();
+    run_logged(&a, "2025-06-07", &key);
+    run_uncached("2025-06-07");
+    assert!(report_contents(&a).len() > before, "nothing was restated");
+    assert_same_reports(&a, &b);
+    // Markers written by a run without the cache are true for the next run with it.
+    let log = run_logged(&b, "2025-06-07", &key);
+    assert!(logged_sum(&log, "unchanged_inputs") > 0, "{log}");
     assert_same_reports(&a, &b);
 }
 

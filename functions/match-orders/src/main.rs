@@ -3,7 +3,7 @@
 mod handler;
 
 use lambda_runtime::{service_fn, LambdaEvent};
-use seedline_pipeline::config::{lookback_from_env, AwsClients, AwsSettings, Stores};
+use seedline_pipeline::config::{lookback_from_env, AwsClients, AwsSettings, Cache, Stores};
 
 fn main() -> Result<(), lambda_runtime::Error> {
     // Before the runtime starts its threads.
@@ -15,8 +15,10 @@ async fn run() -> Result<(), lambda_runtime::Error> {
     seedline_pipeline::telemetry::init_lambda_tracing();
     let settings = AwsSettings::from_env()?;
     let clients = AwsClients::from_env().await;
+    let mut stores = Stores::aws(&clients, &settings);
+    stores.cache = Cache::from_env()?;
     let app = handler::App {
-        stores: Stores::aws(&clients, &settings),
+        stores,
         default_lookback: lookback_from_env()?,
     };
     let app = &app;

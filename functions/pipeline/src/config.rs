@@ -46,13 +46,37 @@ pub fn lookback_from_env() -> Result<u32, ConfigError> {
     }
 }
 
-/// The three buckets and the campaign table a run uses.
+/// The three buckets and the campaign table a run uses, and whether it trusts its cache.
 #[derive(Debug, Clone)]
 pub struct Stores {
     pub exports: Arc<dyn ObjectStore>,
     pub staging: Arc<dyn ObjectStore>,
     pub reports: Arc<dyn ObjectStore>,
     pub campaigns: Arc<dyn CampaignStore>,
+    /// The cache boundary's switch (`steps/cache.rs`).
+    pub cache: Cache,
+}
+
+/// Whether match trusts the published markers (`On`, the default) or reads none (`Off`:
+/// `seedline --no-cache`, or `SEEDLINE_CACHE=off` for the Lambdas).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Cache {
+    #[default]
+    On,
+    Off,
+}
+
+impl Cache {
+    /// `SEEDLINE_CACHE`: `on` (or unset) or `off`.
+    pub fn from_env() -> Result<Cache, ConfigError> {
+        match std::env::var("SEEDLINE_CACHE").as_deref() {
+            Err(_) | Ok("on") | Ok("") => Ok(Cache::On),
+            Ok("off") => Ok(Cache::Off),
+            Ok(other) => Err(ConfigError::Invalid(format!(
+                "SEEDLINE_CACHE={other:?}: expected \"on\" or \"off\""
+            ))),
+        }
+    }
 }
 
 impl Stores {
@@ -64,6 +88,7 @@ impl Stores {
             staging: objects.clone(),
             reports: objects,
             campaigns: Arc::new(LocalCampaigns::new(dir)),
+            cache: Cache::On,
         }
     }
 
@@ -76,6 +101,7 @@ impl Stores {
             staging: bucket(&s.staging_bucket),
             reports: bucket(&s.reports_bucket),
             campaigns: Arc::new(DynamoCampaigns::new(clients.dynamodb.clone(), &s.table)),
+            cache: Cache::On,
         }
     }
 }

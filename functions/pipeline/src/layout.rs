@@ -156,13 +156,6 @@ pub fn to_date_input_key(brand: &str) -> String {
     format!("staging/to-date/{brand}.json")
 }
 
-/// Markers of the to-date input published for each brand: `{brand}@{sha}`, as for statements.
-pub const TO_DATE_PUBLISHED_PREFIX: &str = "staging/published/to-date/";
-
-pub fn to_date_published_key(brand: &str, input_sha: &str) -> String {
-    format!("{TO_DATE_PUBLISHED_PREFIX}{brand}@{input_sha}")
-}
-
 pub fn to_date_prefix(brand: &str) -> String {
     format!("reports/{brand}/to-date/")
 }
@@ -177,29 +170,6 @@ pub fn to_date_latest_key(brand: &str) -> String {
 
 pub fn report_input_key(date: NaiveDate, brand: &str) -> String {
     format!("staging/attributed/{date}/{brand}.json")
-}
-
-pub fn published_prefix(date: NaiveDate) -> String {
-    format!("staging/published/{date}/")
-}
-
-/// A marker that the report input with this hash has been published for the brand and date. One
-/// directory per date (`@` is in no brand id): match lists a date's markers in one listing, where a
-/// directory per brand cost the local store a directory read per brand and date of the lookback.
-pub fn published_key(date: NaiveDate, brand: &str, input_sha: &str) -> String {
-    format!("staging/published/{date}/{brand}@{input_sha}")
-}
-
-/// What a listing of `published_prefix(date)` holds under one key (the part after the prefix): the
-/// brand and the input hash, from a marker of either layout (`{brand}@{sha}`, or an earlier
-/// seedline's `{brand}/{sha}`, still read, and deleted by the next publish of that report).
-pub fn parse_published(rest: &str) -> Option<(&str, &str)> {
-    let (brand, sha) = match rest.split_once('@') {
-        Some(parts) => parts,
-        None => rest.split_once('/')?,
-    };
-    (!brand.is_empty() && !brand.contains('/') && !sha.is_empty() && !sha.contains('/'))
-        .then_some((brand, sha))
 }
 
 pub fn report_prefix(brand: &str, date: NaiveDate) -> String {
@@ -245,18 +215,5 @@ mod tests {
         assert!(ExportKey::parse("exports/jd/2025-5-28/a.csv").is_err());
         assert!(ExportKey::parse("exports/jd/2025-05-28/").is_err());
         assert!(ExportKey::parse("other/jd/2025-05-28/a.csv").is_err());
-    }
-
-    #[test]
-    fn published_markers_read_in_both_layouts() {
-        let d = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
-        let key = published_key(d, "b-01", "ab12");
-        let rest = key.strip_prefix(&published_prefix(d)).unwrap();
-        assert_eq!(rest, "b-01@ab12");
-        assert_eq!(parse_published(rest), Some(("b-01", "ab12")));
-        assert_eq!(parse_published("b.x_1/ab12"), Some(("b.x_1", "ab12")));
-        for bad in ["b-01", "@ab", "b-01@", "b-01/", "b/c/ab", "b-01@a/b"] {
-            assert_eq!(parse_published(bad), None, "{bad}");
-        }
     }
 }

@@ -11,9 +11,10 @@ use seedline_core::funnel::NoteRed;
 use seedline_core::to_date;
 use tokio::runtime::Handle;
 
+use super::cache::Published;
 use super::spill::{KeptLines, Spill};
 use super::target::BrandDate;
-use super::{sha256_hex, StepError};
+use super::StepError;
 use crate::layout;
 use crate::store::ObjectStore;
 
@@ -40,15 +41,8 @@ pub(super) struct Building<'a, 'c> {
     pub red: &'a super::red::RedFigures,
     /// The newest date run: the to-date reports' `as_of`.
     pub to: NaiveDate,
-    /// The published markers of statements and of to-date reports.
-    pub published: &'a HashMap<BrandDate, Vec<String>>,
-    pub to_date_published: &'a HashMap<String, Vec<String>>,
-}
-
-/// Whether the input with this SHA-256 is the one published (and the only marker: two mean a
-/// publish was interrupted, and the report is built again).
-fn is_published(markers: Option<&Vec<String>>, sha: &str) -> bool {
-    markers.is_some_and(|m| m.len() == 1 && m[0] == sha)
+    /// What the cache says was published.
+    pub published: &'a Published,
 }
 
 pub(super) fn inputs_of_bucket(
@@ -88,7 +82,7 @@ pub(super) fn inputs_of_bucket(
         let input = to_date_input(ctx, brand, of_brand.get(brand.as_str()));
         let bytes = serde_json::to_vec(&input)
             .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
-        if !is_published(ctx.to_date_published.get(brand), &sha256_hex(&bytes)) {
+        if !ctx.published.has_to_date(brand, &bytes) {
             handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
             found.to_date_changed.push(brand.clone());
         } else {
@@ -108,7 +102,7 @@ pub(super) fn inputs_of_bucket(
         }
         let bytes = seedline_core::attribution::codec::encode_input(&input)
             .map_err(|e| StepError::io("encoding a report input", false, e.into()))?;
-        if !is_published(ctx.published.get(target), &sha256_hex(&bytes)) {
+        if !ctx.published.has_statement(target, &bytes) {
             handle.block_on(staging.put(
                 &layout::report_input_key(target.date, &target.brand_id),
                 bytes,

@@ -12,6 +12,7 @@ use seedline_core::to_date::{self, SCOPE_TAIL_DAYS};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
+use super::cache::Published;
 use super::decide::decide;
 use super::inputs::{self, Building, Found};
 use super::latest::{latest_states, KeyFile, Latest, ROWS_PER_PASS};
@@ -145,37 +146,7 @@ pub async fn match_orders(
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
     files.sort_by_key(|f| (f.export.date, f.export.key()));
 
-    let mut published: HashMap<BrandDate, Vec<String>> = HashMap::new();
-    let mut d = from;
-    while d <= to {
-        let prefix = layout::published_prefix(d);
-        for o in stores.staging.list(&prefix).await? {
-            if let Some((brand, sha)) = layout::parse_published(&o.key[prefix.len()..]) {
-                published
-                    .entry(BrandDate {
-                        brand_id: brand.to_string(),
-                        date: d,
-                    })
-                    .or_default()
-                    .push(sha.to_string());
-            }
-        }
-        d += Duration::days(1);
-    }
-    let mut to_date_published: HashMap<String, Vec<String>> = HashMap::new();
-    for o in stores
-        .staging
-        .list(layout::TO_DATE_PUBLISHED_PREFIX)
-        .await?
-    {
-        let rest = &o.key[layout::TO_DATE_PUBLISHED_PREFIX.len()..];
-        if let Some((brand, sha)) = layout::parse_published(rest) {
-            to_date_published
-                .entry(brand.to_string())
-                .or_default()
-                .push(sha.to_string());
-        }
-    }
+    let published = Published::load(stores.staging.as_ref(), stores.cache, from, to).await?;
     let files_read = files.len();
     tracing::info!(
         campaigns = catalog.campaigns().len(),
@@ -192,7 +163,6 @@ pub async fn match_orders(
         lookback,
         run_dates,
         published,
-        to_date_published,
         red,
     };
     let mut found =
@@ -258,9 +228,8 @@ struct Plan {
     to: NaiveDate,
     lookback: Duration,
     run_dates: BTreeSet<NaiveDate>,
-    /// The published markers: the SHA-256 of the input each statement was last published from.
-    published: HashMap<BrandDate, Vec<String>>,
-    to_date_published: HashMap<String, Vec<String>>,
+    /// What the cache says was published.
+    published: Published,
     red: super::red::RedFigures,
 }
 
@@ -417,8 +386,8 @@ impl Plan {
             // A statement published before is brought up to date, even when its lines are gone.
             brands.extend(
                 self.published
-                    .keys()
-                    .filter(|bd| bd.date == x && catalog.brand(&bd.brand_id).is_some())
+                    .statements_of(x)
+                    .filter(|bd| catalog.brand(&bd.brand_id).is_some())
                     .map(|bd| bd.brand_id.clone()),
             );
             targets.extend(
@@ -443,7 +412,6 @@ impl Plan {
             red: &self.red,
             to: self.to,
             published: &self.published,
-            to_date_published: &self.to_date_published,
         };
         // Buckets are independent: shared out over the cores (each input is serialised, hashed and written).
         for mine in on_every_core(Spill::BUCKETS, Found::default, |mine, bucket| {

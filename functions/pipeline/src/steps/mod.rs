@@ -4,6 +4,7 @@ use crate::config::Stores;
 use crate::layout::{self, ExportKey};
 use crate::store::StoreError;
 
+pub mod cache;
 mod decide;
 pub mod ingest;
 mod inputs;

@@ -12,6 +12,7 @@ use seedline_core::statement::{self, Rows};
 use seedline_core::to_date::ToDateInput;
 use serde::{Deserialize, Serialize};
 
+use super::cache::{self, Marked};
 pub use super::target::{BrandDate, Target};
 use super::{sha256_hex, StepError};
 use crate::config::Stores;
@@ -275,15 +276,8 @@ pub async fn publish_report(
         tracing::info!(brand_id = brand, report_date = %date, version, "statement unchanged; no new version");
     }
     // Remember what input is published, so match can tell a changed statement without reading it back.
-    let date_prefix = layout::published_prefix(date);
-    mark_published(
-        stores,
-        &date_prefix,
-        &layout::published_key(date, brand, &sha256_hex(&bytes)),
-        brand,
-        had_latest,
-    )
-    .await?;
+    let staging = stores.staging.as_ref();
+    cache::mark(staging, Marked::Statement(date), brand, &bytes, had_latest).await?;
     Ok(PublishOutcome {
         kind: Kind::Statement,
         brand_id: brand.to_string(),
@@ -329,11 +323,11 @@ pub async fn publish_to_date(stores: &Stores, brand: &str) -> Result<PublishOutc
     };
     let (version, written, had_latest) = publish_version(stores, &target, csvs, &follow).await?;
     tracing::info!(brand_id = brand, as_of = %input.as_of, version, written, "to-date report published");
-    mark_published(
-        stores,
-        layout::TO_DATE_PUBLISHED_PREFIX,
-        &layout::to_date_published_key(brand, &sha256_hex(&bytes)),
+    cache::mark(
+        stores.staging.as_ref(),
+        Marked::ToDate,
         brand,
+        &bytes,
         had_latest,
     )
     .await?;
@@ -345,29 +339,4 @@ pub async fn publish_to_date(stores: &Stores, brand: &str) -> Result<PublishOutc
         written,
         prefix: layout::to_date_version_prefix(brand, version),
     })
-}
-
-/// Writes the marker of the input published and deletes the brand's earlier markers under
-/// `prefix`. One listing finds them (and those of brands whose id starts with this one's, which are
-/// left alone). A marker is written only after latest.json, so a report that had none (a first
-/// publish) has no earlier marker.
-async fn mark_published(
-    stores: &Stores,
-    prefix: &str,
-    marker: &str,
-    brand: &str,
-    had_latest: bool,
-) -> Result<(), StepError> {
-    stores.staging.put(marker, Vec::new()).await?;
-    if !had_latest {
-        return Ok(());
-    }
-    for old in stores.staging.list(&format!("{prefix}{brand}")).await? {
-        let mine =
-            layout::parse_published(&old.key[prefix.len()..]).is_some_and(|(b, _)| b == brand);
-        if mine && old.key != marker {
-            stores.staging.delete(&old.key).await?;
-        }
-    }
-    Ok(())
 }

@@ -1,0 +1,202 @@
+//! The cache boundary: the only state seedline keeps between runs to save time.
+//!
+//! Contract: a cache may cost time, never change a byte of a report. The one cache is the
+//! published markers, `staging/published/{date}/{brand}@{sha256}` and
+//! `staging/published/to-date/{brand}@{sha256}`: the SHA-256 of the input a report was last
+//! published from. With a marker match skips staging a report whose input is unchanged; without
+//! one, publish renders it and the version rule finds that nothing changed. Two markers for one
+//! report (a publish interrupted) count as none. [`Cache::Off`] reads no marker and still writes
+//! them, so a later run with the cache on finds them true. The test
+//! `a_run_with_every_cache_removed_publishes_the_same_reports` holds runs with and without.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate};
+
+use super::target::BrandDate;
+use super::{sha256_hex, StepError};
+pub use crate::config::Cache;
+use crate::store::ObjectStore;
+
+const PREFIX: &str = "staging/published/";
+const TO_DATE_PREFIX: &str = "staging/published/to-date/";
+
+fn date_prefix(date: NaiveDate) -> String {
+    format!("{PREFIX}{date}/")
+}
+
+/// One directory per date (`@` is in no brand id): a date's markers come in one listing.
+fn statement_key(date: NaiveDate, brand: &str, input_sha: &str) -> String {
+    format!("{PREFIX}{date}/{brand}@{input_sha}")
+}
+
+fn to_date_key(brand: &str, input_sha: &str) -> String {
+    format!("{TO_DATE_PREFIX}{brand}@{input_sha}")
+}
+
+/// A marker's brand and input hash from the part of its key after the prefix, in either layout
+/// (`{brand}@{sha}`, or an earlier seedline's `{brand}/{sha}`, read and replaced on next publish).
+fn parse_marker(rest: &str) -> Option<(&str, &str)> {
+    let (brand, sha) = match rest.split_once('@') {
+        Some(parts) => parts,
+        None => rest.split_once('/')?,
+    };
+    (!brand.is_empty() && !brand.contains('/') && !sha.is_empty() && !sha.contains('/'))
+        .then_some((brand, sha))
+}
+
+/// What the markers say was published, read once by match.
+#[derive(Debug, Default)]
+pub(super) struct Published {
+    statements: HashMap<BrandDate, Vec<String>>,
+    to_date: HashMap<String, Vec<String>>,
+}
+
+impl Published {
+    /// The markers of the statements of `from ..= to` and of every to-date report; none when the
+    /// cache is off.
+    pub(super) async fn load(
+        staging: &dyn ObjectStore,
+        cache: Cache,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Published, StepError> {
+        let mut p = Published::default();
+        if cache == Cache::Off {
+            return Ok(p);
+        }
+        let mut d = from;
+        while d <= to {
+            let prefix = date_prefix(d);
+            for o in staging.list(&prefix).await? {
+                if let Some((brand, sha)) = parse_marker(&o.key[prefix.len()..]) {
+                    let bd = BrandDate {
+                        brand_id: brand.to_string(),
+                        date: d,
+                    };
+                    p.statements.entry(bd).or_default().push(sha.to_string());
+                }
+            }
+            d += Duration::days(1);
+        }
+        for o in staging.list(TO_DATE_PREFIX).await? {
+            if let Some((brand, sha)) = parse_marker(&o.key[TO_DATE_PREFIX.len()..]) {
+                p.to_date
+                    .entry(brand.to_string())
+                    .or_default()
+                    .push(sha.to_string());
+            }
+        }
+        Ok(p)
+    }
+
+    /// Whether this input is the one `target`'s statement was published from.
+    pub(super) fn has_statement(&self, target: &BrandDate, input: &[u8]) -> bool {
+        only(self.statements.get(target), input)
+    }
+
+    /// Whether this input is the one `brand`'s to-date report was published from.
+    pub(super) fn has_to_date(&self, brand: &str, input: &[u8]) -> bool {
+        only(self.to_date.get(brand), input)
+    }
+
+    /// The statements of `date` a marker says were published.
+    pub(super) fn statements_of(&self, date: NaiveDate) -> impl Iterator<Item = &BrandDate> {
+        self.statements.keys().filter(move |bd| bd.date == date)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.statements.len()
+    }
+}
+
+/// Exactly one marker, with this input's hash: two mean a publish was interrupted.
+fn only(markers: Option<&Vec<String>>, input: &[u8]) -> bool {
+    markers.is_some_and(|m| m.len() == 1 && m[0] == sha256_hex(input))
+}
+
+/// Which report a marker is for.
+pub(super) enum Marked {
+    Statement(NaiveDate),
+    ToDate,
+}
+
+/// Marks `input` as the one `brand`'s report is published from, and deletes the brand's earlier
+/// markers of that report. Written only after latest.json, so a first publish (`had_latest`
+/// false) has no earlier marker; one listing finds them (and those of brands whose id starts with
+/// this one's, which are left alone).
+pub(super) async fn mark(
+    staging: &dyn ObjectStore,
+    report: Marked,
+    brand: &str,
+    input: &[u8],
+    had_latest: bool,
+) -> Result<(), StepError> {
+    let sha = sha256_hex(input);
+    let (prefix, marker) = match report {
+        Marked::Statement(d) => (date_prefix(d), statement_key(d, brand, &sha)),
+        Marked::ToDate => (TO_DATE_PREFIX.to_string(), to_date_key(brand, &sha)),
+    };
+    staging.put(&marker, Vec::new()).await?;
+    if !had_latest {
+        return Ok(());
+    }
+    for old in staging.list(&format!("{prefix}{brand}")).await? {
+        let mine = parse_marker(&old.key[prefix.len()..]).is_some_and(|(b, _)| b == brand);
+        if mine && old.key != marker {
+            staging.delete(&old.key).await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_read_in_both_layouts() {
+        let d = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+        let key = statement_key(d, "b-01", "ab12");
+        let rest = key.strip_prefix(&date_prefix(d)).unwrap();
+        assert_eq!(rest, "b-01@ab12");
+        assert_eq!(parse_marker(rest), Some(("b-01", "ab12")));
+        assert_eq!(parse_marker("b.x_1/ab12"), Some(("b.x_1", "ab12")));
+        for bad in ["b-01", "@ab", "b-01@", "b-01/", "b/c/ab", "b-01@a/b"] {
+            assert_eq!(parse_marker(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_marker_with_the_input_hash_is_published_two_are_not() {
+        let bd = BrandDate {
+            brand_id: "b-01".into(),
+            date: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
+        };
+        let mut p = Published::default();
+        assert!(!p.has_statement(&bd, b"input"));
+        p.statements.insert(bd.clone(), vec![sha256_hex(b"input")]);
+        assert!(p.has_statement(&bd, b"input"));
+        assert!(!p.has_statement(&bd, b"other"));
+        p.statements
+            .get_mut(&bd)
+            .unwrap()
+            .push(sha256_hex(b"other"));
+        assert!(!p.has_statement(&bd, b"input"));
+        assert!(!p.has_to_date("b-01", b"input"));
+    }
+
+    #[test]
+    fn the_cache_switch_reads_on_or_off_only() {
+        // One test owns the variable: tests run in parallel threads.
+        std::env::set_var("SEEDLINE_CACHE", "off");
+        assert_eq!(Cache::from_env().unwrap(), Cache::Off);
+        std::env::set_var("SEEDLINE_CACHE", "no");
+        assert!(Cache::from_env()
+            .unwrap_err()
+            .to_string()
+            .contains("expected"));
+        std::env::remove_var("SEEDLINE_CACHE");
+        assert_eq!(Cache::from_env().unwrap(), Cache::On);
+    }
+}
