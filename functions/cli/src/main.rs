@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
+use seedline_core::ids::{BrandId, CampaignId};
 use seedline_pipeline::config::{self, AwsClients, AwsSettings, Cache, Stores};
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
@@ -130,7 +131,7 @@ enum Command {
         line: Option<String>,
         /// The brand whose report to explain.
         #[arg(long, required_unless_present = "line")]
-        brand: Option<String>,
+        brand: Option<BrandId>,
         /// The statement of this report date (YYYY-MM-DD).
         #[arg(long, value_parser = parse_date, requires = "brand", conflicts_with = "to_date")]
         date: Option<NaiveDate>,
@@ -144,7 +145,7 @@ enum Command {
         #[command(flatten)]
         target: Target,
         #[arg(long)]
-        brand: String,
+        brand: BrandId,
         /// The statement of this report date (YYYY-MM-DD).
         #[arg(long, value_parser = parse_date, required_unless_present = "to_date", conflicts_with = "to_date")]
         date: Option<NaiveDate>,
@@ -191,7 +192,7 @@ enum CampaignsCommand {
     },
     /// A campaign's record, as JSON.
     Show {
-        campaign_id: String,
+        campaign_id: CampaignId,
         #[command(flatten)]
         target: Target,
     },

@@ -58,6 +58,33 @@ fn run_refuses_without_a_buyer_key() {
     );
 }
 
+/// A brand id names keys: one the rule refuses is refused where it enters, before any store.
+#[test]
+fn a_brand_id_outside_the_rule_is_refused_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for args in [
+        vec!["presign", "--data", d, "--brand", "../b-01", "--to-date"],
+        vec![
+            "explain",
+            "--data",
+            d,
+            "--brand",
+            "b/01",
+            "--date",
+            "2025-05-20",
+        ],
+    ] {
+        let o = seedline(&args, None);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("is not an id: use 1 to 64"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
 #[test]
 fn run_on_an_empty_directory_is_refused_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -147,31 +147,18 @@ pub(crate) fn rec_err(record: &str, field: &str, message: impl Into<String>) -> 
     }
 }
 
-/// A brand or campaign id (campaigns.md): it names folders and object keys.
+/// A brand or campaign id (campaigns.md): the rule is [`crate::ids::BrandId`]'s.
 pub fn check_key_id(id: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&id.len())
-        && !id.starts_with('.')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not an id: use 1 to 64 ASCII letters, digits, '-', '_' or '.', not beginning with '.'"
-        ))
-    }
+    crate::ids::BrandId::parse(id)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
-/// A RED note id (campaigns.md): 1 to 64 ASCII letters and digits.
+/// A RED note id (campaigns.md): the rule is [`crate::ids::NoteId`]'s.
 pub fn check_note_id(id: &str) -> Result<(), String> {
-    if (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{id:?} is not a note id: use 1 to 64 ASCII letters and digits (RED's 24-character id)"
-        ))
-    }
+    crate::ids::NoteId::parse(id)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Deserialises a record, naming the field that failed by its path (`notes[0].links[0].kind`)

@@ -1,6 +1,7 @@
 //! seedline's core: pure functions over readers and iterators, with no AWS and no async.
 //!
 //! - [`ingest`]: the two export dialects of exports.md into canonical [`line::OrderLine`]s and rejects;
+//! - [`ids`]: brand, campaign and note ids, checked once;
 //! - [`campaign`]: brands and campaigns of campaigns.md, each record checked; [`catalog`] them all together;
 //! - [`attribution`]: the rules of attribution.md, line by line;
 //! - [`funnel`]: the funnel metrics of funnel.md;
@@ -16,6 +17,7 @@ pub mod decode;
 pub mod dialect;
 pub mod funnel;
 pub mod html;
+pub mod ids;
 pub mod ingest;
 pub mod line;
 pub mod money;

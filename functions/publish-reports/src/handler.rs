@@ -1,5 +1,6 @@
 //! Turns a publish request into `publish` calls and their outcomes into the response.
 
+use seedline_core::ids::BrandId;
 use seedline_pipeline::config::Stores;
 use seedline_pipeline::steps::publish::{publish, Target};
 use seedline_pipeline::steps::StepError;
@@ -21,7 +22,7 @@ pub fn targets(event: Value) -> anyhow::Result<Vec<Target>> {
                 .collect();
             if let Some(brands) = o.get("to_date_changed") {
                 out.extend(
-                    serde_json::from_value::<Vec<String>>(brands.clone())?
+                    serde_json::from_value::<Vec<BrandId>>(brands.clone())?
                         .into_iter()
                         .map(|brand_id| Target::ToDate { brand_id }),
                 );
@@ -83,16 +84,23 @@ mod tests {
     fn every_payload_shape() {
         let statement = |b: &str, d: &str| {
             Target::Statement(seedline_pipeline::steps::matching::BrandDate {
-                brand_id: b.into(),
+                brand_id: b.parse().unwrap(),
                 date: d.parse().unwrap(),
             })
         };
-        let to_date = |b: &str| Target::ToDate { brand_id: b.into() };
+        let to_date = |b: &str| Target::ToDate {
+            brand_id: b.parse().unwrap(),
+        };
         let one =
             targets(serde_json::from_str(include_str!("../events/publish.json")).unwrap()).unwrap();
         assert_eq!(one, [statement("b-fix", "2025-05-20")]);
         let single = targets(json!({"brand_id": "b-01", "date": "2025-05-28"})).unwrap();
         assert_eq!(single, [statement("b-01", "2025-05-28")]);
+        // A brand id is checked where the event enters: it names keys in the reports bucket.
+        let bad = targets(json!({"brand_id": "../b-01", "date": "2025-05-28"})).unwrap_err();
+        assert!(bad.to_string().contains("is not an id"), "{bad}");
+        let bad = targets(json!({"changed": [], "to_date_changed": ["a/b"]})).unwrap_err();
+        assert!(bad.to_string().contains("is not an id"), "{bad}");
         let changed = targets(json!({
             "changed": [{"brand_id": "b-02", "date": "2025-05-27"}],
             "to_date_changed": ["b-02"],

@@ -17,6 +17,7 @@ use super::target::BrandDate;
 use super::{sha256_hex, StepError};
 pub use crate::config::Cache;
 use crate::store::ObjectStore;
+use seedline_core::ids::BrandId;
 
 const PREFIX: &str = "staging/published/";
 const TO_DATE_PREFIX: &str = "staging/published/to-date/";
@@ -69,11 +70,14 @@ impl Published {
         while d <= to {
             let prefix = date_prefix(d);
             for o in staging.list(&prefix).await? {
-                if let Some((brand, sha)) = parse_marker(&o.key[prefix.len()..]) {
-                    let bd = BrandDate {
-                        brand_id: brand.to_string(),
-                        date: d,
-                    };
+                // A marker whose brand the id rule refuses marks nothing publish could write.
+                let Some((Ok(brand_id), sha)) = parse_marker(&o.key[prefix.len()..])
+                    .map(|(brand, sha)| (BrandId::parse(brand), sha))
+                else {
+                    continue;
+                };
+                {
+                    let bd = BrandDate { brand_id, date: d };
                     p.statements.entry(bd).or_default().push(sha.to_string());
                 }
             }
@@ -170,7 +174,7 @@ mod tests {
     #[test]
     fn one_marker_with_the_input_hash_is_published_two_are_not() {
         let bd = BrandDate {
-            brand_id: "b-01".into(),
+            brand_id: BrandId::parse("b-01").unwrap(),
             date: NaiveDate::from_ymd_opt(2025, 6, 1).unwrap(),
         };
         let mut p = Published::default();

@@ -17,11 +17,12 @@ use super::target::BrandDate;
 use super::StepError;
 use crate::layout;
 use crate::store::ObjectStore;
+use seedline_core::ids::BrandId;
 
 #[derive(Default)]
 pub(super) struct Found {
     pub changed: Vec<BrandDate>,
-    pub to_date_changed: Vec<String>,
+    pub to_date_changed: Vec<BrandId>,
     /// Reports whose input is the one already published (the published markers' saving).
     pub unchanged: u64,
     pub stats: MatchStats,
@@ -34,7 +35,7 @@ pub(super) struct Building<'a, 'c> {
     pub targets: &'a [BrandDate],
     pub catalog: &'c Catalog,
     /// Brands whose to-date report this evaluation builds, with the first date it counts.
-    pub to_date: &'a HashMap<String, NaiveDate>,
+    pub to_date: &'a HashMap<BrandId, NaiveDate>,
     pub etags: &'a HashMap<String, String>,
     /// The RED figures of each statement, as of the exports its date sees.
     pub red_stmt: &'a HashMap<BrandDate, Vec<NoteRed>>,
@@ -57,7 +58,7 @@ pub(super) fn inputs_of_bucket(
         .iter()
         .filter(|t| Spill::bucket(&t.brand_id) == bucket)
         .collect();
-    let to_dates: Vec<(&String, &NaiveDate)> = ctx
+    let to_dates: Vec<(&BrandId, &NaiveDate)> = ctx
         .to_date
         .iter()
         .filter(|(b, _)| Spill::bucket(b) == bucket)
@@ -92,7 +93,7 @@ pub(super) fn inputs_of_bucket(
     drop(of_brand);
     for target in mine {
         let lines = kept
-            .remove(&(target.brand_id.clone(), target.date))
+            .remove(&(target.brand_id.to_string(), target.date))
             .unwrap_or_default();
         let mut input = ctx
             .a

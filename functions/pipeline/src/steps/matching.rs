@@ -22,6 +22,7 @@ use super::{on_every_core, StepError};
 use crate::config::Stores;
 use crate::layout::{self, ExportKey};
 use crate::store::ObjectStore;
+use seedline_core::ids::BrandId;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchOutcome {
@@ -38,7 +39,7 @@ pub struct MatchOutcome {
     pub changed_key: String,
     /// Brands whose to-date report changed.
     #[serde(default)]
-    pub to_date_changed: Vec<String>,
+    pub to_date_changed: Vec<BrandId>,
     #[serde(default)]
     pub to_date_changed_key: String,
     pub files_read: usize,
@@ -168,8 +169,12 @@ pub async fn match_orders(
     let mut found =
         tokio::task::spawn_blocking(move || plan.attribute(&handle, staging, &files, &catalog))
             .await??;
-    found.changed.retain(|t| !held.contains_key(&t.brand_id));
-    found.to_date_changed.retain(|b| !held.contains_key(b));
+    found
+        .changed
+        .retain(|t| !held.contains_key(t.brand_id.as_str()));
+    found
+        .to_date_changed
+        .retain(|b| !held.contains_key(b.as_str()));
     found
         .changed
         .sort_by(|a, b| (a.date, &a.brand_id).cmp(&(b.date, &b.brand_id)));
@@ -250,17 +255,17 @@ impl Plan {
                 ) else {
                     continue;
                 };
-                out.entry(BrandDate {
-                    brand_id: c.brand_id.clone(),
-                    date: x,
-                })
-                .or_default()
-                .push(NoteRed {
-                    campaign_id: c.campaign_id.clone(),
-                    note_id: note.to_string(),
-                    figures: *figures,
-                    source: source.to_string(),
-                });
+                let Ok(brand_id) = BrandId::parse(&c.brand_id) else {
+                    continue; // Catalog::for_run set such a campaign aside.
+                };
+                out.entry(BrandDate { brand_id, date: x })
+                    .or_default()
+                    .push(NoteRed {
+                        campaign_id: c.campaign_id.clone(),
+                        note_id: note.to_string(),
+                        figures: *figures,
+                        source: source.to_string(),
+                    });
             }
         }
         for v in out.values_mut() {
@@ -336,18 +341,18 @@ impl Plan {
         found: &mut Found,
     ) -> Result<MatchStats, StepError> {
         let started = std::time::Instant::now();
-        let mut to_date: HashMap<String, NaiveDate> = HashMap::new();
+        let mut to_date: HashMap<BrandId, NaiveDate> = HashMap::new();
         if with_to_date {
             for brand in to_date::brands_in_scope(catalog.campaigns(), self.to) {
-                if catalog.brand(brand).is_none() {
+                let (Some(_), Ok(id)) = (catalog.brand(brand), BrandId::parse(brand)) else {
                     continue;
-                }
+                };
                 let first = to_date::scope(catalog.campaigns_of(brand), brand, self.to)
                     .iter()
                     .map(|c| c.start)
                     .min();
                 if let Some(first) = first {
-                    to_date.insert(brand.to_string(), first);
+                    to_date.insert(id, first);
                 }
             }
         }
@@ -365,13 +370,13 @@ impl Plan {
         let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
-            let mut brands: BTreeSet<String> = a.brands_with_lines(x).map(String::from).collect();
+            let mut brands: BTreeSet<&str> = a.brands_with_lines(x).collect();
             // RED figures on the date make a statement too (reports.md).
             brands.extend(
                 red_stmt
                     .keys()
                     .filter(|bd| bd.date == x)
-                    .map(|bd| bd.brand_id.clone()),
+                    .map(|bd| bd.brand_id.as_str()),
             );
             if self.run_dates.contains(&x) {
                 // A daily run publishes every brand with a live campaign, quiet days included.
@@ -380,7 +385,7 @@ impl Plan {
                         .campaigns()
                         .iter()
                         .filter(|c| c.live_on(x))
-                        .map(|c| c.brand_id.clone()),
+                        .map(|c| c.brand_id.as_str()),
                 );
             }
             // A statement published before is brought up to date, even when its lines are gone.
@@ -388,13 +393,15 @@ impl Plan {
                 self.published
                     .statements_of(x)
                     .filter(|bd| catalog.brand(&bd.brand_id).is_some())
-                    .map(|bd| bd.brand_id.clone()),
+                    .map(|bd| bd.brand_id.as_str()),
             );
-            targets.extend(
-                brands
-                    .into_iter()
-                    .map(|brand_id| BrandDate { brand_id, date: x }),
-            );
+            // The catalog's ids passed the rule (Catalog::for_run); a line's brand is a campaign's.
+            targets.extend(brands.into_iter().filter_map(|b| {
+                Some(BrandDate {
+                    brand_id: BrandId::parse(b).ok()?,
+                    date: x,
+                })
+            }));
         }
         let etags: HashMap<String, String> = latest
             .staged

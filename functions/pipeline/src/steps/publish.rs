@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use seedline_core::attribution::ReportInput;
+use seedline_core::ids::BrandId;
 use seedline_core::report::{
     About, Kind, Latest, Manifest, ManifestCampaign, ManifestInputs, Rendered,
 };
@@ -38,20 +39,6 @@ pub struct PublishOutcome {
     /// True when this call wrote that version; false when the content was already published.
     pub written: bool,
     pub prefix: String,
-}
-
-fn check_brand_id(brand: &str) -> Result<(), StepError> {
-    let ok = !brand.is_empty()
-        && brand != "."
-        && brand != ".."
-        && brand
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StepError::BadInput(format!("{brand:?} is not a brand id")))
-    }
 }
 
 /// The current latest.json with its ETag, if any.
@@ -219,10 +206,10 @@ fn inputs_of(
 /// same single version (see [`publish_version`]).
 pub async fn publish_report(
     stores: &Stores,
-    brand: &str,
+    brand: &BrandId,
     date: NaiveDate,
 ) -> Result<PublishOutcome, StepError> {
-    check_brand_id(brand)?;
+    let brand = brand.as_str();
     let input_key = layout::report_input_key(date, brand);
     let bytes = stores.staging.get_bytes(&input_key).await?.ok_or_else(|| {
         StepError::BadInput(format!(
@@ -289,8 +276,11 @@ pub async fn publish_report(
 }
 
 /// Publishes `brand`'s to-date report from its staged input, as [`publish_report`] does a statement.
-pub async fn publish_to_date(stores: &Stores, brand: &str) -> Result<PublishOutcome, StepError> {
-    check_brand_id(brand)?;
+pub async fn publish_to_date(
+    stores: &Stores,
+    brand: &BrandId,
+) -> Result<PublishOutcome, StepError> {
+    let brand = brand.as_str();
     let input_key = layout::to_date_input_key(brand);
     let bytes = stores.staging.get_bytes(&input_key).await?.ok_or_else(|| {
         StepError::BadInput(format!(
