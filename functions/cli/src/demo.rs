@@ -7,7 +7,7 @@ mod red;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use seedline_core::money::yuan_grouped;
+use seedline_core::money::{yuan_grouped, Fen};
 use seedline_pipeline::config::{self, Stores};
 use seedline_pipeline::layout;
 use seedline_pipeline::steps::run::run_day;
@@ -123,15 +123,15 @@ pub(crate) async fn run_demo(dir: &Path) -> Result<()> {
 }
 
 /// Orders, net GMV and refunds (fen) summed over a campaigns.csv.
-fn campaign_totals(path: &Path) -> Result<(u64, i64, i64)> {
+fn campaign_totals(path: &Path) -> Result<(u64, Fen, Fen)> {
     let mut rdr =
         csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let (mut orders, mut net, mut refund) = (0u64, 0i64, 0i64);
+    let (mut orders, mut net, mut refund) = (0u64, Fen::ZERO, Fen::ZERO);
     for rec in rdr.records() {
         let rec = rec?;
         orders += rec.get(5).unwrap_or("0").parse::<u64>().unwrap_or(0);
-        refund += seedline_core::money::parse_amount(rec.get(8).unwrap_or("0")).unwrap_or(0);
-        net += seedline_core::money::parse_amount(rec.get(9).unwrap_or("0")).unwrap_or(0);
+        refund += seedline_core::money::parse_amount(rec.get(8).unwrap_or("0")).unwrap_or_default();
+        net += seedline_core::money::parse_amount(rec.get(9).unwrap_or("0")).unwrap_or_default();
     }
     Ok((orders, net, refund))
 }

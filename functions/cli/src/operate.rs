@@ -6,7 +6,6 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use seedline_core::line::Marketplace;
-use seedline_core::money::Yuan;
 use seedline_core::pii::BuyerHasher;
 use seedline_core::time::format_timestamp;
 use seedline_pipeline::config::Stores;
@@ -231,8 +230,8 @@ pub async fn explain(stores: &Stores, m: Marketplace, line_id: &str) -> Result<(
                 a.export_key,
                 a.export_line,
                 l.status,
-                Yuan(l.paid_fen),
-                Yuan(l.refund_fen)
+                l.paid_fen.yuan(),
+                l.refund_fen.yuan()
             ),
             None => println!(
                 "  {} line {}: no token ({})",
@@ -249,8 +248,8 @@ pub async fn explain(stores: &Stores, m: Marketplace, line_id: &str) -> Result<(
             l.shop_id,
             l.item_id,
             l.quantity,
-            Yuan(l.paid_fen),
-            Yuan(l.refund_fen),
+            l.paid_fen.yuan(),
+            l.refund_fen.yuan(),
             l.token,
             l.clicked_at
                 .map(|t| format_timestamp(&t))
@@ -312,7 +311,7 @@ pub async fn list_campaigns(stores: &Stores) -> Result<()> {
             c.brand_id,
             format!("{} .. {}", c.start, c.end),
             c.window_days,
-            Yuan(c.spend_fen).to_string(),
+            c.spend_fen.yuan().to_string(),
             c.tokens().count()
         );
     }

@@ -235,7 +235,7 @@ pub fn explain(catalog: &Catalog, line: &OrderLine) -> Vec<String> {
         "credited to {} as {kind}; report date {}; net {}",
         c.campaign_id,
         p.date(),
-        crate::money::Yuan(line.net_fen())
+        line.net_fen().yuan()
     ));
     out
 }

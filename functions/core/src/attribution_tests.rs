@@ -3,6 +3,7 @@
 use super::*;
 use crate::campaign::{parse_jsonl, Record};
 use crate::line::{Marketplace, StatusClass};
+use crate::money::Fen;
 use crate::statement::{campaign_rows, note_rows, render_csvs, Rows};
 use crate::time::parse_timestamp;
 
@@ -34,8 +35,8 @@ pub(crate) fn line(id: &str, token: &str, paid_at: &str, clicked_at: Option<&str
         sku_code: String::new(),
         title: "t".into(),
         quantity: 1,
-        paid_fen: 10000,
-        refund_fen: 0,
+        paid_fen: Fen(10000),
+        refund_fen: Fen(0),
         status: "交易成功".into(),
         status_class: StatusClass::Paid,
         created_at: parse_timestamp("2025-05-01 00:00:00").unwrap(),
@@ -169,20 +170,20 @@ fn metrics_of_a_date() {
     let mut l1 = line("a1", "tk_ad", "2025-05-12 10:00:00", None);
     l1.order_id = "O-A".into();
     l1.quantity = 2;
-    l1.refund_fen = 2500;
+    l1.refund_fen = Fen(2500);
     let mut l2 = line("a2", "tk_ad", "2025-05-12 10:00:00", None);
     l2.order_id = "O-A".into();
     l2.buyer_hash = l1.buyer_hash.clone();
-    l2.paid_fen = 5050;
+    l2.paid_fen = Fen(5050);
     // a halo line through the comment link, and a JD direct line
     let mut h = line("h1", "tk_cm", "2025-05-12 11:00:00", None);
     h.item_id = "I-other".into();
-    h.paid_fen = 1999;
+    h.paid_fen = Fen(1999);
     let mut j = line("j1", "tk_jd", "2025-05-12 12:00:00", None);
     j.marketplace = Marketplace::Jd;
     j.shop_id = "J1".into();
     j.item_id = "J-I1".into();
-    j.paid_fen = 30001;
+    j.paid_fen = Fen(30001);
     // 05-13: after the report date, not in its figures to date.
     let later = line("z", "tk_ad", "2025-05-13 10:00:00", None);
     for l in [&l1, &l2, &h, &j, &later] {
@@ -201,15 +202,15 @@ fn metrics_of_a_date() {
     assert_eq!(tb.marketplace, Some(Marketplace::Taobao));
     assert_eq!(tb.orders, 1);
     assert_eq!(tb.units, 3);
-    assert_eq!(tb.gmv, 15050);
-    assert_eq!(tb.refund, 2500);
-    assert_eq!(tb.net_gmv, 12550);
+    assert_eq!(tb.gmv, Fen(15050));
+    assert_eq!(tb.refund, Fen(2500));
+    assert_eq!(tb.net_gmv, Fen(12550));
     assert_eq!(tb.buyers, 1);
     assert_eq!(tb.halo_orders, 1);
-    assert_eq!(tb.halo_net_gmv, 1999);
+    assert_eq!(tb.halo_net_gmv, Fen(1999));
     let jd = &rows[0];
     assert_eq!(jd.marketplace, Some(Marketplace::Jd));
-    assert_eq!(jd.net_gmv, 30001);
+    assert_eq!(jd.net_gmv, Fen(30001));
 
     let notes = note_rows(&input);
     let keys: Vec<(&str, &str, i64, i64)> = notes
@@ -218,8 +219,8 @@ fn metrics_of_a_date() {
             (
                 n.note_id.as_str(),
                 n.link_kind.unwrap().as_str(),
-                n.net_gmv,
-                n.halo_net_gmv,
+                n.net_gmv.fen(),
+                n.halo_net_gmv.fen(),
             )
         })
         .collect();
@@ -444,7 +445,7 @@ fn a_change_restates_its_own_date_only() {
         [false, false, false]
     );
     assert_eq!(
-        changed(inputs(&cat, &edit(&|v| v[0].refund_fen = 2500))),
+        changed(inputs(&cat, &edit(&|v| v[0].refund_fen = Fen(2500)))),
         [true, false, false]
     );
     assert_eq!(

@@ -1,5 +1,6 @@
 //! Brands, campaigns, notes and links (campaigns.md), checked once on the way in.
 
+use crate::money::Fen;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -69,7 +70,7 @@ pub struct Campaign {
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub window_days: u32,
-    pub spend_fen: i64,
+    pub spend_fen: Fen,
     pub items: BTreeMap<Marketplace, Vec<String>>,
     pub notes: Vec<Note>,
 }
@@ -300,11 +301,11 @@ fn check_campaign(label: &str, c: &Campaign) -> Result<(), RecordError> {
             format!("must be 1..90, got {}", c.window_days),
         ));
     }
-    if c.spend_fen < 0 {
+    if c.spend_fen < Fen::ZERO {
         return Err(rec_err(
             label,
             "spend_fen",
-            format!("must not be negative, got {}", c.spend_fen),
+            format!("must not be negative, got {}", c.spend_fen.fen()),
         ));
     }
     let mut seen = BTreeSet::new();
@@ -477,7 +478,7 @@ pub(crate) mod tests {
         };
         let mut d = c.clone();
         assert_eq!(c.version(), d.version());
-        d.spend_fen += 1;
+        d.spend_fen += Fen(1);
         assert_ne!(c.version(), d.version());
     }
 }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::campaign::tests::{campaign_with, one_line, BRAND, CAMPAIGN};
 use crate::campaign::{parse_record, Record};
+use crate::money::Fen;
 
 #[test]
 fn packed_strings_hold_exactly_their_members() {
@@ -132,7 +133,7 @@ fn versions_of_the_catalogs_campaigns_and_of_copies() {
     assert_eq!(cat.version_of(&c), c.version());
     assert_eq!(cat.version_of(&o), o.version());
     let mut changed = c.clone();
-    changed.spend_fen += 1;
+    changed.spend_fen += Fen(1);
     assert_eq!(cat.version_of(&changed), changed.version());
     assert_ne!(cat.version_of(&changed), cat.version_of(&c));
 }

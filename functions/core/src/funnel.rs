@@ -1,9 +1,8 @@
 //! The funnel metrics of funnel.md: a note's RED figures of a date and the ratios derived from
 //! them, in exact integer arithmetic (counts, fen).
 
+use crate::money::{Fen, Yuan};
 use serde::{Deserialize, Serialize};
-
-use crate::money::Yuan;
 
 /// The latest RED figures of one (note, report date), summed over the rows of the export they come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,7 +11,7 @@ pub struct NoteFigures {
     pub clicks: u64,
     pub engagements: u64,
     pub link_clicks: u64,
-    pub spend_fen: i64,
+    pub spend_fen: Fen,
 }
 
 impl NoteFigures {
@@ -46,18 +45,18 @@ pub fn ratio_4dp(n: u64, d: u64) -> Option<String> {
 }
 
 /// Cost per click: `spend / clicks` in yuan, rounded half up to the fen; `None` when `clicks` is 0.
-pub fn cpc(spend_fen: i64, clicks: u64) -> Option<String> {
+pub fn cpc(spend: Fen, clicks: u64) -> Option<String> {
     if clicks == 0 {
         return None;
     }
-    let (s, c) = (i128::from(spend_fen.max(0)), i128::from(clicks));
+    let (s, c) = (i128::from(spend.fen().max(0)), i128::from(clicks));
     let fen = (2 * s + c) / (2 * c);
     Some(Yuan(i64::try_from(fen).unwrap_or(i64::MAX)).to_string())
 }
 
 /// ROAS: `net_gmv / spend` with two decimals, rounded half up; `None` when nothing was spent.
-pub fn roas(net_gmv_fen: i64, spend_fen: i64) -> Option<String> {
-    crate::money::ratio_2dp(net_gmv_fen, spend_fen)
+pub fn roas(net_gmv: Fen, spend: Fen) -> Option<String> {
+    crate::money::ratio_2dp(net_gmv.fen(), spend.fen())
 }
 
 #[cfg(test)]
@@ -79,17 +78,17 @@ mod tests {
     #[test]
     fn cpc_is_yuan_rounded_half_up_to_the_fen() {
         // ¥10.00 over 3 clicks = 333.33 fen -> ¥3.33; ¥0.05 over 2 = 2.5 fen -> ¥0.03.
-        assert_eq!(cpc(1000, 3).as_deref(), Some("3.33"));
-        assert_eq!(cpc(5, 2).as_deref(), Some("0.03"));
-        assert_eq!(cpc(0, 9).as_deref(), Some("0.00"));
-        assert_eq!(cpc(1000, 0), None);
+        assert_eq!(cpc(Fen(1000), 3).as_deref(), Some("3.33"));
+        assert_eq!(cpc(Fen(5), 2).as_deref(), Some("0.03"));
+        assert_eq!(cpc(Fen(0), 9).as_deref(), Some("0.00"));
+        assert_eq!(cpc(Fen(1000), 0), None);
     }
 
     #[test]
     fn roas_is_net_over_spend() {
-        assert_eq!(roas(25_000, 10_000).as_deref(), Some("2.50"));
-        assert_eq!(roas(1, 3).as_deref(), Some("0.33"));
-        assert_eq!(roas(2, 3).as_deref(), Some("0.67"));
-        assert_eq!(roas(5, 0), None);
+        assert_eq!(roas(Fen(25_000), Fen(10_000)).as_deref(), Some("2.50"));
+        assert_eq!(roas(Fen(1), Fen(3)).as_deref(), Some("0.33"));
+        assert_eq!(roas(Fen(2), Fen(3)).as_deref(), Some("0.67"));
+        assert_eq!(roas(Fen(5), Fen(0)), None);
     }
 }

@@ -10,6 +10,7 @@ use std::fmt::Write;
 use crate::attribution::{CampaignInfo, DayTotals, MatchKind, ReportInput};
 use crate::campaign::LinkKind;
 use crate::changes::{Change, ChangeKind};
+use crate::money::Fen;
 use crate::money::{grouped, yuan_grouped};
 use crate::report::Rendered;
 use crate::statement::Rows;
@@ -80,8 +81,8 @@ pub(crate) fn td_open(out: &mut String, field: &str, value: &str) {
     out.push_str("\">");
 }
 
-pub(crate) fn money_td(out: &mut String, field: &str, fen: i64) {
-    td_open(out, field, itoa::Buffer::new().format(fen));
+pub(crate) fn money_td(out: &mut String, field: &str, fen: Fen) {
+    td_open(out, field, itoa::Buffer::new().format(fen.fen()));
     crate::money::push_yuan_grouped(out, fen);
     out.push_str("</td>");
 }
@@ -233,7 +234,7 @@ fn restated_panel(h: &mut String, changes: &[Change], supersedes: Option<u64>) {
         count(ChangeKind::Changed),
         count(ChangeKind::Added),
         count(ChangeKind::Removed),
-        yuan_grouped(net_moved)
+        yuan_grouped(Fen(net_moved))
     );
     p.push_str("<div class=\"scroll\"><table id=\"restated\"><thead><tr><th class=\"t\">What moved</th><th class=\"t\">Before → after</th><th>By</th><th class=\"t\">Because of</th></tr></thead><tbody>");
     for c in changes {
@@ -263,7 +264,7 @@ fn restated_panel(h: &mut String, changes: &[Change], supersedes: Option<u64>) {
                 "<span class=\"{}\">{}{}</span>",
                 if d >= 0 { "up" } else { "down" },
                 if d >= 0 { "+" } else { "" },
-                yuan_grouped(d)
+                yuan_grouped(Fen(d))
             );
         }
         p.push_str("</td><td class=\"t\">");
@@ -310,7 +311,7 @@ pub fn render_statement(
     );
     restated_panel(&mut h, changes, supersedes);
 
-    let spend: i64 = input.red.iter().map(|r| r.figures.spend_fen).sum();
+    let spend: Fen = input.red.iter().map(|r| r.figures.spend_fen).sum();
     h.push_str("<div class=\"cards\" id=\"headline\">");
     card(
         &mut h,
@@ -323,14 +324,14 @@ pub fn render_statement(
         &mut h,
         "Net GMV 净成交",
         "net_gmv",
-        &today.net_gmv_fen.to_string(),
+        &today.net_gmv_fen.fen().to_string(),
         &yuan_grouped(today.net_gmv_fen),
     );
     card(
         &mut h,
         "Refunds 退款",
         "refund",
-        &today.refund_fen.to_string(),
+        &today.refund_fen.fen().to_string(),
         &yuan_grouped(today.refund_fen),
     );
     card(
@@ -344,14 +345,14 @@ pub fn render_statement(
         &mut h,
         "Halo net GMV 连带成交",
         "halo_net_gmv",
-        &today.halo_net_gmv_fen.to_string(),
+        &today.halo_net_gmv_fen.fen().to_string(),
         &yuan_grouped(today.halo_net_gmv_fen),
     );
     card(
         &mut h,
         "RED spend 聚光消费",
         "spend",
-        &spend.to_string(),
+        &spend.fen().to_string(),
         &yuan_grouped(spend),
     );
     h.push_str("</div>");
@@ -451,7 +452,7 @@ pub fn render_statement(
     // Charts of the day.
     let mut per_note: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for l in &input.lines {
-        *per_note.entry((&l.campaign_id, &l.note_id)).or_default() += l.net_fen();
+        *per_note.entry((&l.campaign_id, &l.note_id)).or_default() += l.net_fen().fen();
     }
     let mut per_note: Vec<(String, i64)> = per_note
         .into_iter()
@@ -474,7 +475,7 @@ pub fn render_statement(
             .lines
             .iter()
             .filter(|l| pred(l))
-            .map(|l| l.net_fen())
+            .map(|l| l.net_fen().fen())
             .sum()
     };
     let direct = sum(&|l| l.match_kind == MatchKind::Direct);
@@ -488,7 +489,7 @@ pub fn render_statement(
             let names: Vec<&str> = parts.iter().map(|(n, _)| *n).collect();
             let legend: Vec<String> = parts
                 .iter()
-                .map(|(n, v)| format!("{} {}", escape(n), yuan_grouped(*v)))
+                .map(|(n, v)| format!("{} {}", escape(n), yuan_grouped(Fen(*v))))
                 .collect();
             format!(
                 "{}<p><small>{}</small></p>",

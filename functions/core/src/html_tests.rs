@@ -7,6 +7,7 @@ use crate::campaign::{Brand, Campaign, Link, Note};
 use crate::catalog::Catalog;
 use crate::line::{Marketplace, OrderLine};
 use crate::money::parse_amount;
+use crate::money::Fen;
 use crate::statement::{render_csvs, Rows};
 use crate::time::parse_date;
 
@@ -58,16 +59,16 @@ fn sample() -> crate::attribution::ReportInput {
     let mut a = Attribution::new(&cat, [d]);
     let mut l1 = line("a1", "tk_ad", "2025-05-12 10:00:00", None);
     l1.quantity = 2;
-    l1.refund_fen = 2500;
+    l1.refund_fen = Fen(2500);
     let mut h = line("h1", "tk_cm", "2025-05-12 11:00:00", None);
     h.item_id = "I-other".into();
-    h.paid_fen = 1999;
+    h.paid_fen = Fen(1999);
     h.title = "<script>alert(1)</script>".into();
     let mut j = line("j1", "tk_jd", "2025-05-12 12:00:00", None);
     j.marketplace = Marketplace::Jd;
     j.shop_id = "J1".into();
     j.item_id = "J-I1".into();
-    j.paid_fen = 30001;
+    j.paid_fen = Fen(30001);
     for l in [
         &l1,
         &h,
@@ -107,7 +108,7 @@ fn the_page_shows_the_numbers_of_the_csvs() {
         }
         for f in ["gmv", "refund", "net_gmv", "halo_net_gmv"] {
             assert_eq!(
-                cells[f].parse::<i64>().unwrap(),
+                Fen(cells[f].parse::<i64>().unwrap()),
                 parse_amount(&row[f]).unwrap(),
                 "{f}"
             );
@@ -122,11 +123,11 @@ fn the_page_shows_the_numbers_of_the_csvs() {
         assert_eq!(cells["orders"], row["orders"]);
         assert_eq!(cells["units"], row["units"]);
         assert_eq!(
-            cells["net_gmv"].parse::<i64>().unwrap(),
+            Fen(cells["net_gmv"].parse::<i64>().unwrap()),
             parse_amount(&row["net_gmv"]).unwrap()
         );
         assert_eq!(
-            cells["halo_net_gmv"].parse::<i64>().unwrap(),
+            Fen(cells["halo_net_gmv"].parse::<i64>().unwrap()),
             parse_amount(&row["halo_net_gmv"]).unwrap()
         );
     }
@@ -217,7 +218,7 @@ fn a_brand_with_fifty_campaigns_stays_under_one_megabyte() {
             start: parse_date("2025-03-01").unwrap(),
             end: parse_date("2025-06-30").unwrap(),
             window_days: 15,
-            spend_fen: 10_000_000,
+            spend_fen: Fen(10_000_000),
             items: [(Marketplace::Taobao, vec![format!("I{i}")])].into(),
             notes: (0..5)
                 .map(|n| Note {

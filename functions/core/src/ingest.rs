@@ -9,6 +9,7 @@ use crate::csvscan::{Batch, Record, Scanner};
 use crate::decode::{self, gzip_message, OpenError, TextEncoding};
 use crate::dialect::{map_header, Field, HeaderMap};
 use crate::line::{Marketplace, OrderLine};
+use crate::money::Fen;
 use crate::pii::BuyerHasher;
 use crate::time::DateCache;
 
@@ -126,7 +127,7 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
         .iter()
         .find_map(|(ln, r)| r.as_ref().err().map(|e| (*ln, e.clone())));
     let failure = failure.or_else(|| {
-        let payables: Vec<i64> = order
+        let payables: Vec<Fen> = order
             .rows
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().map(|p| p.amounts.payable))
@@ -158,14 +159,14 @@ fn flush_jd(order: JdOrder, out: &mut Emitter<'_>) -> Result<(), IngestError> {
         .into_iter()
         .filter_map(|(ln, r)| r.ok().map(|p| (ln, p)))
         .collect();
-    let payable = parsed.first().map(|(_, p)| p.amounts.payable).unwrap_or(0);
+    let payable = parsed.first().map_or(0, |(_, p)| p.amounts.payable.fen());
     let weights: Vec<i128> = parsed
         .iter()
-        .map(|(_, p)| i128::from(p.amounts.unit_price) * i128::from(p.line.quantity))
+        .map(|(_, p)| i128::from(p.amounts.unit_price.fen()) * i128::from(p.line.quantity))
         .collect();
     let shares = largest_remainder(payable, &weights);
     for ((_, p), share) in parsed.iter_mut().zip(shares) {
-        p.line.paid_fen = share;
+        p.line.paid_fen = Fen(share);
         let capped = settle_refund(&mut p.line, p.amounts.raw_refund);
         out.keep(&p.line, capped)?;
     }

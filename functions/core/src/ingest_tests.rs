@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::line::StatusClass;
+use crate::money::Fen;
 use crate::time::parse_timestamp;
 use std::io::{Cursor, Write};
 
@@ -77,8 +78,8 @@ fn taobao_row_with_text_guards_preamble_and_every_field() {
     assert_eq!(l.item_id, "712300005004");
     assert_eq!(l.title, "蛋白粉, 香草味");
     assert_eq!(l.quantity, 2);
-    assert_eq!(l.paid_fen, 129900);
-    assert_eq!(l.refund_fen, 0);
+    assert_eq!(l.paid_fen, Fen(129900));
+    assert_eq!(l.refund_fen, Fen(0));
     assert_eq!(l.status_class, StatusClass::Paid);
     assert_eq!(l.created_at, ts("2025-05-26 07:43:22"));
     assert_eq!(l.paid_at, Some(ts("2025-05-26 15:27:00")));
@@ -186,14 +187,14 @@ fn refunds_closed_lines_and_unpaid_with_payment_time() {
     let out = run(Marketplace::Taobao, tb(&rows));
     assert!(out.rejects.is_empty(), "{:?}", out.rejects);
     let l = &out.lines;
-    assert_eq!((l[0].paid_fen, l[0].refund_fen), (1000, 1000));
+    assert_eq!((l[0].paid_fen.fen(), l[0].refund_fen.fen()), (1000, 1000));
     assert_eq!(
-        (l[1].paid_fen, l[1].refund_fen, l[1].is_paid()),
+        (l[1].paid_fen.fen(), l[1].refund_fen.fen(), l[1].is_paid()),
         (2050, 2050, true)
     );
-    assert_eq!((l[2].refund_fen, l[2].is_paid()), (0, false));
+    assert_eq!((l[2].refund_fen.fen(), l[2].is_paid()), (0, false));
     assert!(!l[3].is_paid());
-    assert_eq!((l[4].refund_fen, l[4].net_fen()), (550, 1500));
+    assert_eq!((l[4].refund_fen.fen(), l[4].net_fen().fen()), (550, 1500));
     assert_eq!(out.summary.unwrap().counts.refunds_capped, 1);
 }
 
@@ -326,7 +327,7 @@ fn jd_payable_is_shared_by_largest_remainder() {
     let paid: Vec<(&str, i64)> = out
         .lines
         .iter()
-        .map(|l| (l.line_id.as_str(), l.paid_fen))
+        .map(|l| (l.line_id.as_str(), l.paid_fen.fen()))
         .collect();
     assert_eq!(
         paid,
@@ -354,7 +355,7 @@ fn jd_gift_only_orders_share_equally() {
     ];
     let refs: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
     let out = run(Marketplace::Jd, jd(&refs));
-    let paid: Vec<i64> = out.lines.iter().map(|l| l.paid_fen).collect();
+    let paid: Vec<i64> = out.lines.iter().map(|l| l.paid_fen.fen()).collect();
     assert_eq!(paid, vec![4, 3, 3]);
 }
 
@@ -395,7 +396,7 @@ fn jd_orders_are_all_or_nothing() {
     let paid: Vec<(&str, i64)> = out
         .lines
         .iter()
-        .map(|l| (l.line_id.as_str(), l.paid_fen))
+        .map(|l| (l.line_id.as_str(), l.paid_fen.fen()))
         .collect();
     assert_eq!(paid, vec![("C/1", 250), ("C/3", 750)]);
 }
@@ -408,7 +409,7 @@ fn jd_header_with_spaces_and_aliases() {
     assert!(out.rejects.is_empty(), "{:?}", out.rejects);
     let l = &out.lines[0];
     assert_eq!(l.line_id, "300000744386/100012344007");
-    assert_eq!(l.paid_fen, 123129);
+    assert_eq!(l.paid_fen, Fen(123129));
     assert_eq!(l.sku_code, "HH44007");
     assert_eq!(l.shop_id, "10020004");
     assert_eq!(l.clicked_at, Some(ts("2025-05-23 09:05:42")));
@@ -419,7 +420,10 @@ fn jd_cancelled_after_payment_is_a_full_refund() {
     let rows = [jd_row("X", "1", 1, "1.00", "8.00", "已取消")];
     let refs: Vec<&str> = rows.iter().map(|s| s.as_str()).collect();
     let out = run(Marketplace::Jd, jd(&refs));
-    assert_eq!((out.lines[0].paid_fen, out.lines[0].refund_fen), (800, 800));
+    assert_eq!(
+        (out.lines[0].paid_fen.fen(), out.lines[0].refund_fen.fen()),
+        (800, 800)
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! as length-prefixed binary records. Match reads the key files to find each line's latest state, then decodes only the rows
 //! that are one.
 
+use crate::money::Fen;
 use std::fmt;
 use std::io::{BufRead, Write};
 use std::str::FromStr;
@@ -99,9 +100,9 @@ pub struct OrderLine {
     pub title: String,
     pub quantity: u32,
     /// Paid amount in fen (JD: the order's 应付金额 shared out).
-    pub paid_fen: i64,
+    pub paid_fen: Fen,
     /// Effective refund in fen: capped at `paid_fen`, and all of it for a closed line that was paid.
-    pub refund_fen: i64,
+    pub refund_fen: Fen,
     pub status: String,
     pub status_class: StatusClass,
     pub created_at: NaiveDateTime,
@@ -125,8 +126,8 @@ impl OrderLine {
             sku_code: String::new(),
             title: String::new(),
             quantity: 0,
-            paid_fen: 0,
-            refund_fen: 0,
+            paid_fen: Fen::ZERO,
+            refund_fen: Fen::ZERO,
             status: String::new(),
             status_class: StatusClass::Unpaid,
             created_at: NaiveDateTime::default(),
@@ -144,7 +145,7 @@ impl OrderLine {
             && matches!(self.status_class, StatusClass::Paid | StatusClass::Closed)
     }
 
-    pub fn net_fen(&self) -> i64 {
+    pub fn net_fen(&self) -> Fen {
         self.paid_fen - self.refund_fen
     }
 }
@@ -271,8 +272,8 @@ fn encode_line(l: &OrderLine, out: &mut Vec<u8>) {
         StatusClass::Closed => 2,
     });
     out.extend_from_slice(&l.quantity.to_le_bytes());
-    out.extend_from_slice(&l.paid_fen.to_le_bytes());
-    out.extend_from_slice(&l.refund_fen.to_le_bytes());
+    out.extend_from_slice(&l.paid_fen.fen().to_le_bytes());
+    out.extend_from_slice(&l.refund_fen.fen().to_le_bytes());
     out.extend_from_slice(&l.source_line.to_le_bytes());
     put_time(out, Some(l.created_at));
     put_time(out, l.paid_at);
@@ -314,8 +315,8 @@ fn decode_line_into(mut b: &[u8], line: &mut OrderLine) -> Option<()> {
         .get(usize::from(class))
         .copied()?;
     line.quantity = u32::from_le_bytes(take_array(rest)?);
-    line.paid_fen = i64::from_le_bytes(take_array(rest)?);
-    line.refund_fen = i64::from_le_bytes(take_array(rest)?);
+    line.paid_fen = Fen(i64::from_le_bytes(take_array(rest)?));
+    line.refund_fen = Fen(i64::from_le_bytes(take_array(rest)?));
     line.source_line = u64::from_le_bytes(take_array(rest)?);
     line.created_at = take_time(rest)??;
     line.paid_at = take_time(rest)?;
@@ -475,8 +476,8 @@ mod tests {
             sku_code: "".into(),
             title: "保湿面霜\n50ml, \"限定\"".into(),
             quantity: 2,
-            paid_fen: 12345,
-            refund_fen: 45,
+            paid_fen: Fen(12345),
+            refund_fen: Fen(45),
             status: "完成".into(),
             status_class: StatusClass::Paid,
             created_at: parse_timestamp("2025-05-26 11:47:01").unwrap(),

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Why an amount cell was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("bad amount {value:?}: {why}")]
@@ -13,7 +15,11 @@ pub struct AmountError {
 /// Parses an export amount (`129.90`, `129.9`, `129`, `¥129.90`, `￥1,299.00`, `598元`, …) into fen.
 ///
 /// The input is a field already trimmed and stripped of Excel text guards.
-pub fn parse_amount(raw: &str) -> Result<i64, AmountError> {
+pub fn parse_amount(raw: &str) -> Result<Fen, AmountError> {
+    parse_fen(raw).map(Fen)
+}
+
+fn parse_fen(raw: &str) -> Result<i64, AmountError> {
     if let Some(fen) = plain_amount(raw.as_bytes()) {
         return Ok(fen);
     }
@@ -135,7 +141,35 @@ pub fn parse_quantity(raw: &str) -> Result<u32, String> {
     }
 }
 
-/// Fen printed as yuan with exactly two decimals (`12345` → `123.45`).
+/// An amount of money in fen (0.01 yuan), as every amount seedline reads, sums and prints;
+/// stored (JSON, staged inputs) as a bare integer.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Fen(pub i64);
+
+impl Fen {
+    pub const ZERO: Fen = Fen(0);
+
+    /// The amount as a whole number of fen.
+    pub fn fen(self) -> i64 {
+        self.0
+    }
+
+    /// As yuan with exactly two decimals, as the CSV files print it (`Fen(12345)` → `123.45`).
+    pub fn yuan(self) -> Yuan {
+        Yuan(self.0)
+    }
+
+    /// Yuan for people: `¥12,345.60`.
+    pub fn grouped(self) -> String {
+        yuan_grouped(self)
+    }
+}
+
+/// Fen printed as yuan with exactly two decimals (`12345` → `123.45`). [`Fen`] itself has no
+/// `Display`: an amount says whether it prints as yuan or as a whole number of fen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Yuan(pub i64);
 
@@ -147,8 +181,40 @@ impl fmt::Display for Yuan {
     }
 }
 
+impl std::ops::Add for Fen {
+    type Output = Fen;
+    fn add(self, o: Fen) -> Fen {
+        Fen(self.0 + o.0)
+    }
+}
+
+impl std::ops::Sub for Fen {
+    type Output = Fen;
+    fn sub(self, o: Fen) -> Fen {
+        Fen(self.0 - o.0)
+    }
+}
+
+impl std::ops::AddAssign for Fen {
+    fn add_assign(&mut self, o: Fen) {
+        self.0 += o.0;
+    }
+}
+
+impl std::ops::SubAssign for Fen {
+    fn sub_assign(&mut self, o: Fen) {
+        self.0 -= o.0;
+    }
+}
+
+impl std::iter::Sum for Fen {
+    fn sum<I: Iterator<Item = Fen>>(iter: I) -> Fen {
+        Fen(iter.map(|f| f.0).sum())
+    }
+}
+
 /// Yuan for people: `¥12,345.60`.
-pub fn yuan_grouped(fen: i64) -> String {
+pub fn yuan_grouped(fen: Fen) -> String {
     let mut s = String::with_capacity(16);
     push_yuan_grouped(&mut s, fen);
     s
@@ -173,7 +239,8 @@ pub(crate) fn push_grouped(out: &mut String, n: u64) {
 }
 
 /// [`yuan_grouped`] onto the end of `out`: report.html prints a thousand amounts per report.
-pub fn push_yuan_grouped(out: &mut String, fen: i64) {
+pub fn push_yuan_grouped(out: &mut String, fen: Fen) {
+    let fen = fen.0;
     if fen < 0 {
         out.push('-');
     }
@@ -231,7 +298,7 @@ mod tests {
             let s = if dot { format!("{int}.{frac}") } else { int.clone() };
             if let Some(fen) = plain_amount(s.as_bytes()) {
                 // The general path, reached by a form the plain one never takes (a currency sign).
-                prop_assert_eq!(parse_amount(&format!("¥{s}")), Ok(fen));
+                prop_assert_eq!(parse_amount(&format!("¥{s}")), Ok(Fen(fen)));
             }
             if let Ok(q) = parse_quantity(&int) {
                 prop_assert_eq!(Ok(q), format!(" {int}").trim().parse::<u32>());
@@ -246,19 +313,19 @@ mod tests {
 
     #[test]
     fn every_amount_form_of_the_spec() {
-        assert_eq!(parse_amount("129.90"), Ok(12990));
-        assert_eq!(parse_amount("129.9"), Ok(12990));
-        assert_eq!(parse_amount("129"), Ok(12900));
-        assert_eq!(parse_amount("¥129.90"), Ok(12990));
-        assert_eq!(parse_amount("￥129.90"), Ok(12990));
-        assert_eq!(parse_amount("1,299.00"), Ok(129900));
-        assert_eq!(parse_amount("598元"), Ok(59800));
-        assert_eq!(parse_amount("¥1,299.00"), Ok(129900));
-        assert_eq!(parse_amount("129.90元"), Ok(12990));
-        assert_eq!(parse_amount("¥648.05元"), Ok(64805));
-        assert_eq!(parse_amount("1,234,567.8"), Ok(123456780));
-        assert_eq!(parse_amount("0"), Ok(0));
-        assert_eq!(parse_amount("0.05"), Ok(5));
+        assert_eq!(parse_amount("129.90"), Ok(Fen(12990)));
+        assert_eq!(parse_amount("129.9"), Ok(Fen(12990)));
+        assert_eq!(parse_amount("129"), Ok(Fen(12900)));
+        assert_eq!(parse_amount("¥129.90"), Ok(Fen(12990)));
+        assert_eq!(parse_amount("￥129.90"), Ok(Fen(12990)));
+        assert_eq!(parse_amount("1,299.00"), Ok(Fen(129900)));
+        assert_eq!(parse_amount("598元"), Ok(Fen(59800)));
+        assert_eq!(parse_amount("¥1,299.00"), Ok(Fen(129900)));
+        assert_eq!(parse_amount("129.90元"), Ok(Fen(12990)));
+        assert_eq!(parse_amount("¥648.05元"), Ok(Fen(64805)));
+        assert_eq!(parse_amount("1,234,567.8"), Ok(Fen(123456780)));
+        assert_eq!(parse_amount("0"), Ok(Fen(0)));
+        assert_eq!(parse_amount("0.05"), Ok(Fen(5)));
     }
 
     #[test]
@@ -300,16 +367,26 @@ mod tests {
         assert_eq!(Yuan(5).to_string(), "0.05");
         assert_eq!(Yuan(12990).to_string(), "129.90");
         assert_eq!(Yuan(-150).to_string(), "-1.50");
-        assert_eq!(yuan_grouped(1234560), "¥12,345.60");
-        assert_eq!(yuan_grouped(99), "¥0.99");
-        assert_eq!(yuan_grouped(100000000), "¥1,000,000.00");
-        assert_eq!(yuan_grouped(0), "¥0.00");
-        assert_eq!(yuan_grouped(-123456), "-¥1,234.56");
-        assert_eq!(yuan_grouped(i64::MIN), "-¥92,233,720,368,547,758.08");
+        assert_eq!(yuan_grouped(Fen(1234560)), "¥12,345.60");
+        assert_eq!(yuan_grouped(Fen(99)), "¥0.99");
+        assert_eq!(yuan_grouped(Fen(100000000)), "¥1,000,000.00");
+        assert_eq!(yuan_grouped(Fen(0)), "¥0.00");
+        assert_eq!(yuan_grouped(Fen(-123456)), "-¥1,234.56");
+        assert_eq!(yuan_grouped(Fen(i64::MIN)), "-¥92,233,720,368,547,758.08");
         // Pushed onto text already there, as report.html does.
         let mut s = String::from("<td>");
-        push_yuan_grouped(&mut s, 100_001);
+        push_yuan_grouped(&mut s, Fen(100_001));
         assert_eq!(s, "<td>¥1,000.01");
+    }
+
+    #[test]
+    fn fen_sums_and_prints_as_yuan_and_stores_as_an_integer() {
+        let total: Fen = [Fen(12990), Fen(-150), Fen(5)].into_iter().sum();
+        assert_eq!(total, Fen(12845));
+        assert_eq!((Fen(100) - Fen(250)).yuan().to_string(), "-1.50");
+        assert_eq!(Fen(1234560).grouped(), "¥12,345.60");
+        assert_eq!(serde_json::to_string(&Fen(12990)).unwrap(), "12990");
+        assert_eq!(serde_json::from_str::<Fen>("-7").unwrap(), Fen(-7));
     }
 
     #[test]

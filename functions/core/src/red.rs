@@ -13,6 +13,7 @@ use crate::csvscan::{Batch, Record, Scanner};
 use crate::decode::{self, gzip_message, OpenError};
 use crate::funnel::NoteFigures;
 use crate::ingest::{reason, Counts, IngestError, Summary, HEADER_SEARCH_ROWS, MAX_ROW_BYTES};
+use crate::money::Fen;
 use crate::money::{parse_amount, parse_grouped_integer};
 use crate::text::{clean_field, clean_header};
 
@@ -159,9 +160,9 @@ pub fn parse_count(raw: &str) -> Result<u64, String> {
 }
 
 /// Spend: an amount of exports.md in fen; empty or `-` is 0.
-pub fn parse_spend(raw: &str) -> Result<i64, String> {
+pub fn parse_spend(raw: &str) -> Result<Fen, String> {
     if raw.is_empty() || raw == "-" {
-        return Ok(0);
+        return Ok(Fen::ZERO);
     }
     parse_amount(raw).map_err(|e| e.to_string())
 }

@@ -119,7 +119,7 @@ mod tests {
     fn figs(impressions: u64, spend_fen: i64) -> NoteFigures {
         NoteFigures {
             impressions,
-            spend_fen,
+            spend_fen: crate::money::Fen(spend_fen),
             ..NoteFigures::default()
         }
     }

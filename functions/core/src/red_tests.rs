@@ -1,4 +1,5 @@
 use super::*;
+use crate::money::Fen;
 use proptest::prelude::*;
 
 fn read(bytes: &[u8]) -> Result<(Vec<RedRow>, Vec<RedReject>, Summary), IngestError> {
@@ -52,7 +53,7 @@ fn the_first_listed_alias_wins_and_derived_columns_are_ignored() {
             clicks: 679,
             engagements: 679,
             link_clicks: 0,
-            spend_fen: 189_045,
+            spend_fen: Fen(189_045),
         }
     );
 }
@@ -67,7 +68,7 @@ fn other_aliases_preamble_and_optional_columns() {
     assert_eq!(rejects[0].line, 7);
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (rows[0].date, rows[0].figures.spend_fen),
+        (rows[0].date, rows[0].figures.spend_fen.fen()),
         (d("2025-05-27"), 59_800)
     );
     assert_eq!(
@@ -132,7 +133,7 @@ fn spend_is_an_amount_in_fen() {
     let (rows, rejects) = ok("日期,笔记ID,展现量,点击量,消费\n\
          2025-05-25,n1,1,1,\"¥1,299.00\"\n2025-05-25,n2,1,1,129.9\n2025-05-25,n3,1,1,598元\n\
          2025-05-25,n4,1,1,1.234\n2025-05-25,n5,1,1,-5\n2025-05-25,n6,1,1,十元\n");
-    let fen: Vec<i64> = rows.iter().map(|r| r.figures.spend_fen).collect();
+    let fen: Vec<i64> = rows.iter().map(|r| r.figures.spend_fen.fen()).collect();
     assert_eq!(fen, [129_900, 12_990, 59_800]);
     assert!(rejects.iter().all(|r| r.reason == reason::BAD_AMOUNT));
     assert_eq!(rejects.len(), 3);
@@ -211,7 +212,7 @@ fn gb18030_and_gzip_read_like_utf8() {
     let (gb, _, _) = encoding_rs::GB18030.encode(text);
     let (rows, _, s) = read(&gb).unwrap();
     assert_eq!(s.encoding, decode::TextEncoding::Gb18030);
-    assert_eq!(rows[0].figures.spend_fen, 350);
+    assert_eq!(rows[0].figures.spend_fen, Fen(350));
     let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut z, text.as_bytes()).unwrap();
     let (rows, _, s) = read(&z.finish().unwrap()).unwrap();

@@ -7,7 +7,7 @@ use crate::attribution::{AttributedLine, MatchKind, ReportInput};
 use crate::campaign::LinkKind;
 use crate::funnel::{cpc, ratio_4dp, roas, NoteFigures};
 use crate::line::Marketplace;
-use crate::money::Yuan;
+use crate::money::Fen;
 use crate::report::{Rendered, ReportCsv};
 use crate::time::format_timestamp;
 
@@ -85,12 +85,12 @@ pub struct CampaignRow {
     pub marketplace: Option<Marketplace>,
     pub orders: u64,
     pub units: u64,
-    pub gmv: i64,
-    pub refund: i64,
-    pub net_gmv: i64,
+    pub gmv: Fen,
+    pub refund: Fen,
+    pub net_gmv: Fen,
     pub buyers: u64,
     pub halo_orders: u64,
-    pub halo_net_gmv: i64,
+    pub halo_net_gmv: Fen,
 }
 
 /// The figures of one notes.csv row.
@@ -102,8 +102,8 @@ pub struct NoteRow {
     pub marketplace: Option<Marketplace>,
     pub orders: u64,
     pub units: u64,
-    pub net_gmv: i64,
-    pub halo_net_gmv: i64,
+    pub net_gmv: Fen,
+    pub halo_net_gmv: Fen,
 }
 
 /// The figures of one funnel.csv row: a note's RED figures and what its links sold that day.
@@ -113,8 +113,8 @@ pub struct FunnelRow {
     pub note_id: String,
     pub red: NoteFigures,
     pub orders: u64,
-    pub net_gmv: i64,
-    pub halo_net_gmv: i64,
+    pub net_gmv: Fen,
+    pub halo_net_gmv: Fen,
 }
 
 impl FunnelRow {
@@ -174,8 +174,8 @@ pub fn campaign_rows(input: &ReportInput) -> Vec<CampaignRow> {
         .map(|((cid, m), lines)| {
             let info = input.campaigns.iter().find(|c| c.campaign_id == cid);
             let (direct, halo) = split(&lines);
-            let gmv: i64 = direct.iter().map(|l| l.paid_fen).sum();
-            let refund: i64 = direct.iter().map(|l| l.refund_fen).sum();
+            let gmv: Fen = direct.iter().map(|l| l.paid_fen).sum();
+            let refund: Fen = direct.iter().map(|l| l.refund_fen).sum();
             CampaignRow {
                 campaign_id: cid.to_string(),
                 campaign_name: info.map(|c| c.name.clone()).unwrap_or_default(),
@@ -270,7 +270,7 @@ fn campaigns_csv(input: &ReportInput, rows: &[CampaignRow]) -> Rendered {
     let mut out = ReportCsv::new(&CAMPAIGNS_HEADER);
     for r in rows {
         let n = |v: u64| v.to_string();
-        let y = |v: i64| Yuan(v).to_string();
+        let y = |v: Fen| v.yuan().to_string();
         out.row(&[
             (&date, false),
             (&input.brand_id, true),
@@ -303,8 +303,8 @@ fn notes_csv(input: &ReportInput, rows: &[NoteRow]) -> Rendered {
             (mkt_str(r.marketplace), false),
             (&r.orders.to_string(), false),
             (&r.units.to_string(), false),
-            (&Yuan(r.net_gmv).to_string(), false),
-            (&Yuan(r.halo_net_gmv).to_string(), false),
+            (&r.net_gmv.yuan().to_string(), false),
+            (&r.halo_net_gmv.yuan().to_string(), false),
         ]);
     }
     out.finish("notes.csv")
@@ -327,9 +327,9 @@ fn orders_csv(input: &ReportInput) -> Rendered {
             (&l.item_id, true),
             (&l.title, true),
             (&l.quantity.to_string(), false),
-            (&Yuan(l.paid_fen).to_string(), false),
-            (&Yuan(l.refund_fen).to_string(), false),
-            (&Yuan(l.net_fen()).to_string(), false),
+            (&l.paid_fen.yuan().to_string(), false),
+            (&l.refund_fen.yuan().to_string(), false),
+            (&l.net_fen().yuan().to_string(), false),
             (&format_timestamp(&l.paid_at), false),
             (&l.buyer_hash, true),
             (l.match_kind.as_str(), false),
@@ -352,10 +352,10 @@ fn funnel_csv(input: &ReportInput, rows: &[FunnelRow]) -> Rendered {
             (&n(r.red.clicks), false),
             (&n(r.red.engagements), false),
             (&n(r.red.link_clicks), false),
-            (&Yuan(r.red.spend_fen).to_string(), false),
+            (&r.red.spend_fen.yuan().to_string(), false),
             (&n(r.orders), false),
-            (&Yuan(r.net_gmv).to_string(), false),
-            (&Yuan(r.halo_net_gmv).to_string(), false),
+            (&r.net_gmv.yuan().to_string(), false),
+            (&r.halo_net_gmv.yuan().to_string(), false),
             (&r.ctr().unwrap_or_default(), false),
             (&r.cvr().unwrap_or_default(), false),
             (&r.cpc().unwrap_or_default(), false),
@@ -408,7 +408,7 @@ mod tests {
             etag: "e".into(),
         };
         let mut l1 = line("a1", "tk_ad", "2025-05-12 10:00:00", None);
-        l1.refund_fen = 2500;
+        l1.refund_fen = Fen(2500);
         let mut l2 = line("a2", "tk_ad", "2025-05-12 11:00:00", None);
         l2.order_id = l1.order_id.clone();
         let mut halo = line("a3", "tk_ad", "2025-05-12 12:00:00", None);
@@ -452,7 +452,7 @@ mod tests {
                 clicks: 1,
                 engagements: 0,
                 link_clicks: 0,
-                spend_fen: 1000,
+                spend_fen: Fen(1000),
             },
             source: "exports/xhs/2025-05-13/r.csv".into(),
         });

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use crate::money::Fen;
 use crate::text::escape;
 
 const RED: &str = "#ff2442";
@@ -29,7 +30,7 @@ impl std::fmt::Display for Px {
 
 /// Whole yuan, grouped, for axis labels and bar ends (`12,345`; the tables keep the fen).
 fn yuan_label(fen: i64) -> String {
-    let s = crate::money::yuan_grouped(fen / 100 * 100);
+    let s = crate::money::yuan_grouped(Fen(fen / 100 * 100));
     s.strip_suffix(".00").unwrap_or(&s).to_string()
 }
 
@@ -141,7 +142,7 @@ pub fn columns(title: &str, points: &[(String, i64)]) -> String {
             Px(bar),
             Px(height),
             escape(label),
-            crate::money::yuan_grouped(*v)
+            crate::money::yuan_grouped(Fen(*v))
         );
         if i % every == 0 {
             let _ = write!(
@@ -159,7 +160,7 @@ pub fn columns(title: &str, points: &[(String, i64)]) -> String {
 
 /// Horizontal bars, one per labelled value (net GMV by note), the amount at the end of each.
 pub fn bars(title: &str, points: &[(String, i64)]) -> String {
-    bars_labelled(title, points, crate::money::yuan_grouped)
+    bars_labelled(title, points, |v| crate::money::yuan_grouped(Fen(v)))
 }
 
 /// `name` cut to what the label column holds (a CJK character is two units wide, ASCII one), with
@@ -258,7 +259,7 @@ pub fn ring(title: &str, parts: &[(&str, i64)]) -> String {
                 Px(C - len),
                 Px(-done),
                 escape(name),
-                crate::money::yuan_grouped(*v)
+                crate::money::yuan_grouped(Fen(*v))
             );
             done += len;
         }

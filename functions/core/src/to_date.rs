@@ -10,7 +10,7 @@ use crate::attribution::{AttributedLine, CampaignInfo, ExportRef, MatchKind};
 use crate::campaign::Campaign;
 use crate::funnel::{cpc, ratio_4dp, roas, NoteFigures};
 use crate::line::Marketplace;
-use crate::money::Yuan;
+use crate::money::Fen;
 use crate::report::{Rendered, ReportCsv};
 
 /// Days after a campaign's attribution window during which it stays in the to-date report.
@@ -77,12 +77,12 @@ pub struct Totals {
     pub marketplace: Option<Marketplace>,
     pub orders: u64,
     pub units: u64,
-    pub gmv: i64,
-    pub refund: i64,
-    pub net_gmv: i64,
+    pub gmv: Fen,
+    pub refund: Fen,
+    pub net_gmv: Fen,
     pub buyers: u64,
     pub halo_orders: u64,
-    pub halo_net_gmv: i64,
+    pub halo_net_gmv: Fen,
 }
 
 /// One funnel.csv row: a campaign from impression to order, and what it cost.
@@ -90,17 +90,17 @@ pub struct Totals {
 pub struct Funnel {
     pub campaign_id: String,
     pub red: NoteFigures,
-    pub fixed_spend: i64,
+    pub fixed_spend: Fen,
     pub orders: u64,
-    pub net_gmv: i64,
-    pub halo_net_gmv: i64,
+    pub net_gmv: Fen,
+    pub halo_net_gmv: Fen,
 }
 
 impl Funnel {
-    pub fn media_spend(&self) -> i64 {
+    pub fn media_spend(&self) -> Fen {
         self.red.spend_fen
     }
-    pub fn spend(&self) -> i64 {
+    pub fn spend(&self) -> Fen {
         self.red.spend_fen + self.fixed_spend
     }
     pub fn ctr(&self) -> Option<String> {
@@ -123,11 +123,11 @@ pub struct Daily {
     pub campaign_id: String,
     pub date: NaiveDate,
     pub orders: u64,
-    pub net_gmv: i64,
-    pub halo_net_gmv: i64,
+    pub net_gmv: Fen,
+    pub halo_net_gmv: Fen,
     pub impressions: u64,
     pub clicks: u64,
-    pub spend: i64,
+    pub spend: Fen,
 }
 
 /// Everything a brand's to-date report is rendered from; built by [`Builder`], staged by match.
@@ -367,12 +367,12 @@ impl ToDateInput {
     }
 
     /// Net GMV over every campaign, direct lines.
-    pub fn net_gmv(&self) -> i64 {
+    pub fn net_gmv(&self) -> Fen {
         self.funnel.iter().map(|f| f.net_gmv).sum()
     }
 
     /// Spend over every campaign: RED's media spend and the campaigns' fixed spend.
-    pub fn spend(&self) -> i64 {
+    pub fn spend(&self) -> Fen {
         self.funnel.iter().map(Funnel::spend).sum()
     }
 
@@ -391,7 +391,7 @@ fn campaigns_csv(t: &ToDateInput) -> Rendered {
             (c.start.to_string(), c.end.to_string())
         });
         let n = |v: u64| v.to_string();
-        let y = |v: i64| Yuan(v).to_string();
+        let y = |v: Fen| v.yuan().to_string();
         out.row(&[
             (&as_of, false),
             (&t.brand_id, true),
@@ -418,7 +418,7 @@ fn funnel_csv(t: &ToDateInput) -> Rendered {
     let mut out = ReportCsv::new(&FUNNEL_HEADER);
     for f in &t.funnel {
         let n = |v: u64| v.to_string();
-        let y = |v: i64| Yuan(v).to_string();
+        let y = |v: Fen| v.yuan().to_string();
         out.row(&[
             (&as_of, false),
             (&t.brand_id, true),
@@ -451,11 +451,11 @@ fn daily_csv(t: &ToDateInput) -> Rendered {
             (&t.brand_id, true),
             (&d.campaign_id, true),
             (&d.orders.to_string(), false),
-            (&Yuan(d.net_gmv).to_string(), false),
-            (&Yuan(d.halo_net_gmv).to_string(), false),
+            (&d.net_gmv.yuan().to_string(), false),
+            (&d.halo_net_gmv.yuan().to_string(), false),
             (&d.impressions.to_string(), false),
             (&d.clicks.to_string(), false),
-            (&Yuan(d.spend).to_string(), false),
+            (&d.spend.yuan().to_string(), false),
         ]);
     }
     out.finish("daily.csv")

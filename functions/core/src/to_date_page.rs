@@ -11,6 +11,7 @@ use crate::html::{
     thead,
 };
 use crate::money::yuan_grouped;
+use crate::money::Fen;
 use crate::report::Rendered;
 use crate::to_date::ToDateInput;
 
@@ -32,14 +33,14 @@ pub fn render(t: &ToDateInput) -> Rendered {
         &mut h,
         "Net GMV 净成交",
         "net_gmv",
-        &net.to_string(),
+        &net.fen().to_string(),
         &yuan_grouped(net),
     );
     card(
         &mut h,
         "Spend 花费 (RED + fixed)",
         "spend",
-        &spend.to_string(),
+        &spend.fen().to_string(),
         &yuan_grouped(spend),
     );
     card(
@@ -117,8 +118,8 @@ pub fn render(t: &ToDateInput) -> Rendered {
     let mut by_day: BTreeMap<chrono::NaiveDate, (i64, i64)> = BTreeMap::new();
     for d in &t.daily {
         let e = by_day.entry(d.date).or_default();
-        e.0 += d.net_gmv;
-        e.1 += d.spend;
+        e.0 += d.net_gmv.fen();
+        e.1 += d.spend.fen();
     }
     let label = |d: &chrono::NaiveDate| format!("{:02}-{:02}", d.month(), d.day());
     let series = |pick: fn(&(i64, i64)) -> i64| -> Vec<(String, i64)> {
@@ -152,8 +153,8 @@ pub fn render(t: &ToDateInput) -> Rendered {
         tbl.push_str("<tbody>");
         for (d, (n, s)) in &by_day {
             let _ = write!(tbl, "<tr data-date=\"{d}\"><td class=\"t\">{d}</td>");
-            money_td(&mut tbl, "net_gmv", *n);
-            money_td(&mut tbl, "spend", *s);
+            money_td(&mut tbl, "net_gmv", Fen(*n));
+            money_td(&mut tbl, "spend", Fen(*s));
             tbl.push_str("</tr>");
         }
         tbl.push_str("</tbody></table></div>");

@@ -2,6 +2,7 @@ use super::*;
 use crate::attribution::tests::line;
 use crate::attribution::LineRef;
 use crate::campaign::LinkKind;
+use crate::money::Fen;
 use crate::time::parse_date;
 
 fn d(s: &str) -> NaiveDate {
@@ -15,7 +16,7 @@ fn info(id: &str, start: &str, spend: i64) -> CampaignInfo {
         start: d(start),
         end: d("2025-05-31"),
         window_days: 7,
-        spend_fen: spend,
+        spend_fen: Fen(spend),
         version: "v".into(),
         note_titles: BTreeMap::new(),
     }
@@ -41,8 +42,8 @@ fn attributed(
         item_id: &l.item_id,
         title: "",
         quantity: 1,
-        paid_fen: net,
-        refund_fen: 0,
+        paid_fen: Fen(net),
+        refund_fen: Fen(0),
         paid_at: l.paid_at.unwrap(),
         buyer_hash: buyer,
         match_kind: kind,
@@ -113,20 +114,26 @@ fn orders_and_buyers_count_once_over_the_range_and_spend_adds_media_to_fixed() {
             clicks: 40,
             engagements: 5,
             link_clicks: 8,
-            spend_fen: 2_000,
+            spend_fen: Fen(2_000),
         },
     );
     let t = b.finish();
     assert_eq!(t.totals.len(), 1);
     let r = &t.totals[0];
     assert_eq!(
-        (r.orders, r.buyers, r.net_gmv, r.halo_orders, r.halo_net_gmv),
+        (
+            r.orders,
+            r.buyers,
+            r.net_gmv.fen(),
+            r.halo_orders,
+            r.halo_net_gmv.fen()
+        ),
         (1, 1, 8_000, 1, 2_000)
     );
     assert_eq!(t.funnel.len(), 2, "zeros included");
     let f = &t.funnel[0];
     assert_eq!(
-        (f.media_spend(), f.fixed_spend, f.spend()),
+        (f.media_spend().fen(), f.fixed_spend.fen(), f.spend().fen()),
         (2_000, 10_000, 12_000)
     );
     assert_eq!(f.roas().as_deref(), Some("0.67"));
@@ -137,7 +144,7 @@ fn orders_and_buyers_count_once_over_the_range_and_spend_adds_media_to_fixed() {
     let days: Vec<_> = t
         .daily
         .iter()
-        .map(|x| (x.date.to_string(), x.orders, x.net_gmv, x.clicks))
+        .map(|x| (x.date.to_string(), x.orders, x.net_gmv.fen(), x.clicks))
         .collect();
     assert_eq!(
         days,

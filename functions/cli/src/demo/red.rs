@@ -80,7 +80,7 @@ pub(super) fn red_reports(dir: &Path, days: &[NaiveDate]) -> Result<()> {
                         if spend == 0 {
                             dash()
                         } else {
-                            seedline_core::money::yuan_grouped(spend)
+                            seedline_core::money::yuan_grouped(seedline_core::money::Fen(spend))
                         },
                     ]);
                 }

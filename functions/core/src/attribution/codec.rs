@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate};
 use super::{AttributedLine, LineRef, MatchKind, ReportInput};
 use crate::campaign::LinkKind;
 use crate::line::Marketplace;
+use crate::money::Fen;
 
 use crate::wire::take_array;
 pub use crate::wire::{put_str, take, take_str};
@@ -42,8 +43,8 @@ pub fn put_line(out: &mut Vec<u8>, l: &LineRef<'_>) {
         MatchKind::Halo => 1,
     });
     out.extend_from_slice(&l.quantity.to_le_bytes());
-    out.extend_from_slice(&l.paid_fen.to_le_bytes());
-    out.extend_from_slice(&l.refund_fen.to_le_bytes());
+    out.extend_from_slice(&l.paid_fen.fen().to_le_bytes());
+    out.extend_from_slice(&l.refund_fen.fen().to_le_bytes());
     out.extend_from_slice(&l.paid_at.and_utc().timestamp().to_le_bytes());
 }
 
@@ -68,8 +69,8 @@ pub fn take_line(rest: &mut &[u8]) -> Option<AttributedLine> {
         item_id,
         title,
         quantity: u32::from_le_bytes(take_array(rest)?),
-        paid_fen: i64::from_le_bytes(take_array(rest)?),
-        refund_fen: i64::from_le_bytes(take_array(rest)?),
+        paid_fen: Fen(i64::from_le_bytes(take_array(rest)?)),
+        refund_fen: Fen(i64::from_le_bytes(take_array(rest)?)),
         paid_at: DateTime::from_timestamp(i64::from_le_bytes(take_array(rest)?), 0)?.naive_utc(),
         buyer_hash,
         match_kind: [MatchKind::Direct, MatchKind::Halo]

@@ -1,6 +1,7 @@
 //! What reports are built from: a credited line (owned, and borrowed as the matcher hands it
 //! back), a campaign and an export as reports name them, a statement's input and a day's totals.
 
+use crate::money::Fen;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -25,8 +26,8 @@ pub struct AttributedLine {
     pub item_id: String,
     pub title: String,
     pub quantity: u32,
-    pub paid_fen: i64,
-    pub refund_fen: i64,
+    pub paid_fen: Fen,
+    pub refund_fen: Fen,
     pub paid_at: NaiveDateTime,
     pub buyer_hash: String,
     #[serde(rename = "match")]
@@ -56,7 +57,7 @@ impl AttributedLine {
         }
     }
 
-    pub fn net_fen(&self) -> i64 {
+    pub fn net_fen(&self) -> Fen {
         self.paid_fen - self.refund_fen
     }
 
@@ -78,7 +79,7 @@ pub struct CampaignInfo {
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub window_days: u32,
-    pub spend_fen: i64,
+    pub spend_fen: Fen,
     pub version: String,
     /// Titles of the campaign's notes that have one, by note id: pages show them beside the ids.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -113,10 +114,10 @@ pub struct ReportInput {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayTotals {
     pub orders: u64,
-    pub net_gmv_fen: i64,
-    pub refund_fen: i64,
+    pub net_gmv_fen: Fen,
+    pub refund_fen: Fen,
     pub buyers: u64,
-    pub halo_net_gmv_fen: i64,
+    pub halo_net_gmv_fen: Fen,
 }
 
 impl DayTotals {
@@ -193,8 +194,8 @@ pub struct LineRef<'a> {
     pub item_id: &'a str,
     pub title: &'a str,
     pub quantity: u32,
-    pub paid_fen: i64,
-    pub refund_fen: i64,
+    pub paid_fen: Fen,
+    pub refund_fen: Fen,
     pub paid_at: NaiveDateTime,
     pub buyer_hash: &'a str,
     pub match_kind: MatchKind,

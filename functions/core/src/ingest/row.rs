@@ -7,6 +7,7 @@ use crate::csvscan::Record;
 use crate::decode::TextEncoding;
 use crate::dialect::{parse_status, Field, HeaderMap};
 use crate::line::{Marketplace, OrderLine, StatusClass};
+use crate::money::Fen;
 use crate::money::{parse_amount, parse_quantity};
 use crate::pii::BuyerHasher;
 use crate::text::clean_field;
@@ -85,7 +86,7 @@ impl<'a> Row<'a> {
         Ok(v)
     }
 
-    pub(super) fn amount(&self, f: Field) -> Result<i64, RowErr> {
+    pub(super) fn amount(&self, f: Field) -> Result<Fen, RowErr> {
         let v = self.required(f)?;
         parse_amount(&v).map_err(|e| {
             row_err(
@@ -95,10 +96,10 @@ impl<'a> Row<'a> {
         })
     }
 
-    pub(super) fn refund(&self) -> Result<i64, RowErr> {
+    pub(super) fn refund(&self) -> Result<Fen, RowErr> {
         let v = self.get(Field::Refund)?;
         if v.is_empty() || v == "无退款申请" {
-            return Ok(0);
+            return Ok(Fen::ZERO);
         }
         parse_amount(&v).map_err(|e| row_err(reason::BAD_AMOUNT, format!("退款金额: {e}")))
     }
@@ -134,9 +135,9 @@ pub(super) struct Parsed {
 /// The amounts of a row as read, before they are settled.
 #[derive(Clone, Copy)]
 pub(super) struct Amounts {
-    pub(super) raw_refund: i64,
-    pub(super) unit_price: i64,
-    pub(super) payable: i64,
+    pub(super) raw_refund: Fen,
+    pub(super) unit_price: Fen,
+    pub(super) payable: Fen,
 }
 
 pub(super) fn set(field: &mut String, value: &str) {
@@ -169,9 +170,9 @@ pub(super) fn parse_row_into(
     let quantity_raw = row.required(Field::Quantity)?;
     let quantity = parse_quantity(&quantity_raw).map_err(|e| row_err(reason::BAD_QUANTITY, e))?;
     let (paid, unit_price, payable) = match mkt {
-        Marketplace::Taobao => (row.amount(Field::Paid)?, 0, 0),
+        Marketplace::Taobao => (row.amount(Field::Paid)?, Fen::ZERO, Fen::ZERO),
         Marketplace::Jd => (
-            0,
+            Fen::ZERO,
             row.amount(Field::UnitPrice)?,
             row.amount(Field::OrderPayable)?,
         ),
@@ -218,7 +219,7 @@ pub(super) fn parse_row_into(
     set(&mut line.title, &title);
     line.quantity = quantity;
     line.paid_fen = paid;
-    line.refund_fen = 0;
+    line.refund_fen = Fen::ZERO;
     set(&mut line.status, &status);
     line.status_class = status_class;
     line.created_at = created_at;
@@ -240,7 +241,7 @@ pub(super) fn parse_row_into(
 }
 
 /// Settles the refund once `paid_fen` is known. Returns true when the refund was capped at the paid amount.
-pub(super) fn settle_refund(line: &mut OrderLine, raw_refund: i64) -> bool {
+pub(super) fn settle_refund(line: &mut OrderLine, raw_refund: Fen) -> bool {
     if line.status_class == StatusClass::Closed && line.paid_at.is_some() {
         line.refund_fen = line.paid_fen;
         return false;

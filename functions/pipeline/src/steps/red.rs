@@ -54,7 +54,7 @@ pub(super) async fn read_export(obj: Object) -> Result<Result<Read, String>, Ste
                     f.clicks.to_string(),
                     f.engagements.to_string(),
                     f.link_clicks.to_string(),
-                    f.spend_fen.to_string(),
+                    f.spend_fen.fen().to_string(),
                 ])
                 .map_err(std::io::Error::from)
             },
@@ -108,7 +108,9 @@ fn parse_staged(
                 clicks: num(4)?,
                 engagements: num(5)?,
                 link_clicks: num(6)?,
-                spend_fen: field(7).parse().map_err(|e| bad(format!("spend: {e}")))?,
+                spend_fen: seedline_core::money::Fen(
+                    field(7).parse().map_err(|e| bad(format!("spend: {e}")))?,
+                ),
             },
         ));
     }
