@@ -144,52 +144,45 @@ pub struct ToDateInput {
     pub exports: Vec<ExportRef>,
 }
 
-/// The value under `key`, inserted empty the first time: the key is copied only then, where
-/// `entry` takes an owned key for every line.
-fn by_str<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
-    if !map.contains_key(key) {
-        map.insert(key.to_string(), V::default());
-    }
-    map.get_mut(key).expect("inserted just above")
-}
+/// Touched for every line of every date: foldhash over SipHash, keys borrowed from the lines.
+type Set<T> = HashSet<T, foldhash::fast::RandomState>;
 
 #[derive(Default)]
-struct Sums {
+struct Sums<'a> {
     totals: Totals,
-    orders: HashSet<String>,
-    buyers: HashSet<String>,
-    halo_orders: HashSet<String>,
+    orders: Set<&'a str>,
+    buyers: Set<&'a str>,
+    halo_orders: Set<&'a str>,
 }
 
-#[derive(Default)]
-struct Day {
+struct Day<'a> {
     row: Daily,
-    orders: HashSet<(Marketplace, String)>,
+    orders: Set<(Marketplace, &'a str)>,
 }
 
 /// Folds one brand's attributed lines and RED figures, of any dates and in any order, into its
 /// to-date report: each line and figure counts once, on its own report date, when that date lies
 /// in its campaign's `start ..= as_of` and the campaign is in scope.
-pub struct Builder {
+pub struct Builder<'a> {
     brand_id: String,
     brand_name: String,
     as_of: NaiveDate,
     campaigns: BTreeMap<String, CampaignInfo>,
-    /// By campaign, then marketplace (and below, date): looked up by `&str`, with no key
-    /// allocated per line.
-    totals: BTreeMap<String, BTreeMap<Marketplace, Sums>>,
-    funnel: BTreeMap<String, (Funnel, HashSet<(Marketplace, String)>)>,
-    daily: BTreeMap<String, BTreeMap<NaiveDate, Day>>,
+    /// By campaign, then marketplace (and below, date), keyed by the lines' own ids: nothing is
+    /// copied per line.
+    totals: BTreeMap<&'a str, BTreeMap<Marketplace, Sums<'a>>>,
+    funnel: BTreeMap<String, (Funnel, Set<(Marketplace, &'a str)>)>,
+    daily: BTreeMap<&'a str, BTreeMap<NaiveDate, Day<'a>>>,
     exports: BTreeMap<String, String>,
 }
 
-impl Builder {
+impl<'a> Builder<'a> {
     pub fn new(
         brand_id: &str,
         brand_name: &str,
         as_of: NaiveDate,
         campaigns: Vec<CampaignInfo>,
-    ) -> Builder {
+    ) -> Builder<'a> {
         let funnel = campaigns
             .iter()
             .map(|c| {
@@ -198,7 +191,7 @@ impl Builder {
                     fixed_spend: c.spend_fen,
                     ..Funnel::default()
                 };
-                (c.campaign_id.clone(), (f, HashSet::new()))
+                (c.campaign_id.clone(), (f, Set::default()))
             })
             .collect();
         Builder {
@@ -227,8 +220,10 @@ impl Builder {
             .is_some_and(|c| c.start <= date && date <= self.as_of)
     }
 
-    fn day(&mut self, campaign_id: &str, date: NaiveDate) -> &mut Day {
-        by_str(&mut self.daily, campaign_id)
+    fn day(&mut self, campaign_id: &'a str, date: NaiveDate) -> &mut Day<'a> {
+        self.daily
+            .entry(campaign_id)
+            .or_default()
             .entry(date)
             .or_insert_with(|| Day {
                 row: Daily {
@@ -236,7 +231,7 @@ impl Builder {
                     date,
                     ..Daily::default()
                 },
-                orders: HashSet::new(),
+                orders: Set::default(),
             })
     }
 
@@ -247,37 +242,34 @@ impl Builder {
     }
 
     /// An attributed line of report date `date`, with the ETag of the export it came from.
-    pub fn add_line(&mut self, date: NaiveDate, l: &AttributedLine, etag: &str) {
+    pub fn add_line(&mut self, date: NaiveDate, l: &'a AttributedLine, etag: &str) {
         if !self.counts(&l.campaign_id, date) {
             return;
         }
         if self.lacks_export(&l.source_key) {
             self.exports.insert(l.source_key.clone(), etag.to_string());
         }
-        let s = by_str(&mut self.totals, &l.campaign_id)
+        let s = self
+            .totals
+            .entry(&l.campaign_id)
+            .or_default()
             .entry(l.marketplace)
             .or_default();
         let direct = l.match_kind == MatchKind::Direct;
-        // A set's key is copied only the first time it is seen.
-        let insert = |set: &mut HashSet<String>, v: &String| {
-            if !set.contains(v) {
-                set.insert(v.clone());
-            }
-        };
         if direct {
             s.totals.units += u64::from(l.quantity);
             s.totals.gmv += l.paid_fen;
             s.totals.refund += l.refund_fen;
-            insert(&mut s.orders, &l.order_id);
-            insert(&mut s.buyers, &l.buyer_hash);
+            s.orders.insert(&l.order_id);
+            s.buyers.insert(&l.buyer_hash);
         } else {
             s.totals.halo_net_gmv += l.net_fen();
-            insert(&mut s.halo_orders, &l.order_id);
+            s.halo_orders.insert(&l.order_id);
         }
         if let Some((f, orders)) = self.funnel.get_mut(&l.campaign_id) {
             if direct {
                 f.net_gmv += l.net_fen();
-                orders.insert((l.marketplace, l.order_id.clone()));
+                orders.insert((l.marketplace, &l.order_id));
             } else {
                 f.halo_net_gmv += l.net_fen();
             }
@@ -285,14 +277,14 @@ impl Builder {
         let d = self.day(&l.campaign_id, date);
         if direct {
             d.row.net_gmv += l.net_fen();
-            d.orders.insert((l.marketplace, l.order_id.clone()));
+            d.orders.insert((l.marketplace, &l.order_id));
         } else {
             d.row.halo_net_gmv += l.net_fen();
         }
     }
 
     /// The latest RED figures of one of the campaign's notes on report date `date`.
-    pub fn add_red(&mut self, date: NaiveDate, campaign_id: &str, figures: &NoteFigures) {
+    pub fn add_red(&mut self, date: NaiveDate, campaign_id: &'a str, figures: &NoteFigures) {
         if !self.counts(campaign_id, date) {
             return;
         }
@@ -309,12 +301,9 @@ impl Builder {
         let totals = self
             .totals
             .into_iter()
-            .flat_map(|(campaign_id, by_m)| {
-                by_m.into_iter()
-                    .map(move |(m, s)| (campaign_id.clone(), m, s))
-            })
+            .flat_map(|(campaign_id, by_m)| by_m.into_iter().map(move |(m, s)| (campaign_id, m, s)))
             .map(|(campaign_id, m, s)| Totals {
-                campaign_id,
+                campaign_id: campaign_id.to_string(),
                 marketplace: Some(m),
                 orders: s.orders.len() as u64,
                 net_gmv: s.totals.gmv - s.totals.refund,

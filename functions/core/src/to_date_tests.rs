@@ -64,6 +64,35 @@ fn the_scope_rule_holds_thirty_days_past_the_window() {
 
 #[test]
 fn orders_and_buyers_count_once_over_the_range_and_spend_adds_media_to_fixed() {
+    let direct = MatchKind::Direct;
+    let lines = [
+        // One order's lines on two dates, one buyer on both: one order, one buyer.
+        (
+            d("2025-05-12"),
+            attributed("c1", "o1", "o1/1", "h1", 5_000, direct),
+        ),
+        (
+            d("2025-05-13"),
+            attributed("c1", "o1", "o1/2", "h1", 3_000, direct),
+        ),
+        (
+            d("2025-05-13"),
+            attributed("c1", "o2", "o2/1", "h2", 2_000, MatchKind::Halo),
+        ),
+        // After as_of, before start, or a campaign out of scope: not counted.
+        (
+            d("2025-05-21"),
+            attributed("c1", "o3", "o3/1", "h3", 9_999, direct),
+        ),
+        (
+            d("2025-05-14"),
+            attributed("c2", "o4", "o4/1", "h4", 9_999, direct),
+        ),
+        (
+            d("2025-05-14"),
+            attributed("c9", "o5", "o5/1", "h5", 9_999, direct),
+        ),
+    ];
     let mut b = Builder::new(
         "b",
         "B",
@@ -73,39 +102,9 @@ fn orders_and_buyers_count_once_over_the_range_and_spend_adds_media_to_fixed() {
             info("c2", "2025-05-15", 0),
         ],
     );
-    let direct = MatchKind::Direct;
-    // One order's lines on two dates, one buyer on both: one order, one buyer.
-    b.add_line(
-        d("2025-05-12"),
-        &attributed("c1", "o1", "o1/1", "h1", 5_000, direct),
-        "e",
-    );
-    b.add_line(
-        d("2025-05-13"),
-        &attributed("c1", "o1", "o1/2", "h1", 3_000, direct),
-        "e",
-    );
-    b.add_line(
-        d("2025-05-13"),
-        &attributed("c1", "o2", "o2/1", "h2", 2_000, MatchKind::Halo),
-        "e",
-    );
-    // After as_of, before start, or a campaign out of scope: not counted.
-    b.add_line(
-        d("2025-05-21"),
-        &attributed("c1", "o3", "o3/1", "h3", 9_999, direct),
-        "e",
-    );
-    b.add_line(
-        d("2025-05-14"),
-        &attributed("c2", "o4", "o4/1", "h4", 9_999, direct),
-        "e",
-    );
-    b.add_line(
-        d("2025-05-14"),
-        &attributed("c9", "o5", "o5/1", "h5", 9_999, direct),
-        "e",
-    );
+    for (date, l) in &lines {
+        b.add_line(*date, l, "e");
+    }
     b.add_red(
         d("2025-05-12"),
         "c1",
