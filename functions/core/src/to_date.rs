@@ -146,6 +146,8 @@ pub struct ToDateInput {
 
 /// Touched for every line of every date: foldhash over SipHash, keys borrowed from the lines.
 type Set<T> = HashSet<T, foldhash::fast::RandomState>;
+/// Distinct (marketplace, order_id).
+type Orders<'a> = Set<(Marketplace, &'a str)>;
 
 #[derive(Default)]
 struct Sums<'a> {
@@ -157,7 +159,7 @@ struct Sums<'a> {
 
 struct Day<'a> {
     row: Daily,
-    orders: Set<(Marketplace, &'a str)>,
+    orders: Orders<'a>,
 }
 
 /// Folds one brand's attributed lines and RED figures, of any dates and in any order, into its
@@ -171,7 +173,7 @@ pub struct Builder<'a> {
     /// By campaign, then marketplace (and below, date), keyed by the lines' own ids: nothing is
     /// copied per line.
     totals: BTreeMap<&'a str, BTreeMap<Marketplace, Sums<'a>>>,
-    funnel: BTreeMap<String, (Funnel, Set<(Marketplace, &'a str)>)>,
+    funnel: BTreeMap<String, (Funnel, Orders<'a>)>,
     daily: BTreeMap<&'a str, BTreeMap<NaiveDate, Day<'a>>>,
     exports: BTreeMap<String, String>,
 }
