@@ -5,8 +5,9 @@
 //! `staging/published/to-date/{brand}@{sha256}`: the SHA-256 of the input a report was last
 //! published from. With a marker match skips staging a report whose input is unchanged; without
 //! one, publish renders it and the version rule finds that nothing changed. Two markers for one
-//! report (a publish interrupted) count as none. [`Cache::Off`] reads no marker and still writes
-//! them, so a later run with the cache on finds them true. The test
+//! report (a publish interrupted) count as none. [`Cache::Off`] reads no marker (which statements
+//! exist it reads from the reports) and still writes them, so a later run with the cache on finds
+//! them true. The test
 //! `a_run_with_every_cache_removed_publishes_the_same_reports` holds runs with and without.
 
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ use chrono::{Duration, NaiveDate};
 use super::target::BrandDate;
 use super::{sha256_hex, StepError};
 pub use crate::config::Cache;
+use crate::config::Stores;
+use crate::layout;
 use crate::store::ObjectStore;
 use seedline_core::ids::BrandId;
 
@@ -54,16 +57,32 @@ pub(super) struct Published {
 }
 
 impl Published {
-    /// The markers of the statements of `from ..= to` and of every to-date report; none when the
-    /// cache is off.
+    /// The markers of the statements of `from ..= to` and of every to-date report. With the cache
+    /// off, no marker: which of `brands`' statements exist is read from the reports themselves
+    /// (their latest.json), and none counts as published from any input.
     pub(super) async fn load(
-        staging: &dyn ObjectStore,
-        cache: Cache,
+        stores: &Stores,
         from: NaiveDate,
         to: NaiveDate,
+        brands: &[&str],
     ) -> Result<Published, StepError> {
         let mut p = Published::default();
-        if cache == Cache::Off {
+        let staging = stores.staging.as_ref();
+        if stores.cache == Cache::Off {
+            let mut d = from;
+            while d <= to {
+                for brand in brands {
+                    let (Ok(brand_id), Some(_)) = (
+                        BrandId::parse(brand),
+                        stores.reports.head(&layout::latest_key(brand, d)).await?,
+                    ) else {
+                        continue;
+                    };
+                    let bd = BrandDate { brand_id, date: d };
+                    p.statements.insert(bd, Vec::new());
+                }
+                d += Duration::days(1);
+            }
             return Ok(p);
         }
         let mut d = from;
@@ -104,7 +123,7 @@ impl Published {
         only(self.to_date.get(brand), input)
     }
 
-    /// The statements of `date` a marker says were published.
+    /// The statements of `date` known to be published.
     pub(super) fn statements_of(&self, date: NaiveDate) -> impl Iterator<Item = &BrandDate> {
         self.statements.keys().filter(move |bd| bd.date == date)
     }
@@ -114,7 +133,8 @@ impl Published {
     }
 }
 
-/// Exactly one marker, with this input's hash: two mean a publish was interrupted.
+/// Exactly one marker, with this input's hash: two mean a publish was interrupted (and none, a
+/// statement known from the reports alone).
 fn only(markers: Option<&Vec<String>>, input: &[u8]) -> bool {
     markers.is_some_and(|m| m.len() == 1 && m[0] == sha256_hex(input))
 }

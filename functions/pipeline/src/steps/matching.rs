@@ -147,7 +147,8 @@ pub async fn match_orders(
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
     files.sort_by_key(|f| (f.export.date, f.export.key()));
 
-    let published = Published::load(stores.staging.as_ref(), stores.cache, from, to).await?;
+    let brands: Vec<&str> = catalog.brands().map(|b| b.brand_id.as_str()).collect();
+    let published = Published::load(stores, from, to, &brands).await?;
     let files_read = files.len();
     tracing::info!(
         campaigns = catalog.campaigns().len(),
