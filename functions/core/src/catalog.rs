@@ -1,6 +1,7 @@
 //! The brands and campaigns of a run checked as a whole (campaigns.md): every campaign's brand
 //! exists, a token and a note belong to one campaign; and the lookups attribution makes of them.
 
+use crate::ids::BrandId;
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -87,6 +88,9 @@ impl Packed {
 pub struct Catalog {
     /// Sorted by id.
     brands: Vec<Brand>,
+    /// Each brand's id checked once, beside `brands` (`None` for one the rule refuses, which
+    /// [`Catalog::for_run`] sets aside before building).
+    brand_ids: Vec<Option<BrandId>>,
     campaigns: Vec<Campaign>,
     /// [`Campaign::version`] of each campaign, computed once when first asked for: every report
     /// names its campaigns' versions, and most campaigns of a big catalog are in no report.
@@ -228,6 +232,10 @@ impl Catalog {
         }
         Ok(Catalog {
             by_brand,
+            brand_ids: brands
+                .iter()
+                .map(|b| BrandId::parse(&b.brand_id).ok())
+                .collect(),
             brands,
             versions: campaigns
                 .iter()
@@ -346,6 +354,19 @@ impl Catalog {
     /// Brands sorted by id.
     pub fn brands(&self) -> impl Iterator<Item = &Brand> {
         self.brands.iter()
+    }
+
+    /// The checked id of a brand the catalog holds.
+    pub fn brand_id(&self, id: &str) -> Option<&BrandId> {
+        self.brands
+            .binary_search_by(|b| b.brand_id.as_str().cmp(id))
+            .ok()
+            .and_then(|i| self.brand_ids[i].as_ref())
+    }
+
+    /// The checked ids of every brand, sorted.
+    pub fn brand_ids(&self) -> impl Iterator<Item = &BrandId> {
+        self.brand_ids.iter().flatten()
     }
 
     /// Campaigns sorted by id.

@@ -36,21 +36,13 @@ fn note_id_ok(id: &str) -> bool {
 macro_rules! checked_id {
     ($(#[$doc:meta])* $name:ident, $ok:ident, $what:expr, $rule:expr) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+        #[serde(try_from = "String")]
         pub struct $name(String);
 
         impl $name {
             pub fn parse(raw: &str) -> Result<$name, IdError> {
-                if $ok(raw) {
-                    Ok($name(raw.to_string()))
-                } else {
-                    Err(IdError {
-                        value: raw.to_string(),
-                        what: $what,
-                        rule: $rule,
-                    })
-                }
+                $name::try_from(raw.to_string())
             }
 
             pub fn as_str(&self) -> &str {
@@ -64,8 +56,18 @@ macro_rules! checked_id {
                 if $ok(&raw) {
                     Ok($name(raw))
                 } else {
-                    $name::parse(&raw)
+                    Err(IdError {
+                        value: raw,
+                        what: $what,
+                        rule: $rule,
+                    })
                 }
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 

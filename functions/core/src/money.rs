@@ -161,11 +161,6 @@ impl Fen {
     pub fn yuan(self) -> Yuan {
         Yuan(self.0)
     }
-
-    /// Yuan for people: `¥12,345.60`.
-    pub fn grouped(self) -> String {
-        yuan_grouped(self)
-    }
 }
 
 /// Fen printed as yuan with exactly two decimals (`12345` → `123.45`). [`Fen`] itself has no
@@ -313,19 +308,23 @@ mod tests {
 
     #[test]
     fn every_amount_form_of_the_spec() {
-        assert_eq!(parse_amount("129.90"), Ok(Fen(12990)));
-        assert_eq!(parse_amount("129.9"), Ok(Fen(12990)));
-        assert_eq!(parse_amount("129"), Ok(Fen(12900)));
-        assert_eq!(parse_amount("¥129.90"), Ok(Fen(12990)));
-        assert_eq!(parse_amount("￥129.90"), Ok(Fen(12990)));
-        assert_eq!(parse_amount("1,299.00"), Ok(Fen(129900)));
-        assert_eq!(parse_amount("598元"), Ok(Fen(59800)));
-        assert_eq!(parse_amount("¥1,299.00"), Ok(Fen(129900)));
-        assert_eq!(parse_amount("129.90元"), Ok(Fen(12990)));
-        assert_eq!(parse_amount("¥648.05元"), Ok(Fen(64805)));
-        assert_eq!(parse_amount("1,234,567.8"), Ok(Fen(123456780)));
-        assert_eq!(parse_amount("0"), Ok(Fen(0)));
-        assert_eq!(parse_amount("0.05"), Ok(Fen(5)));
+        for (raw, fen) in [
+            ("129.90", 12990),
+            ("129.9", 12990),
+            ("129", 12900),
+            ("¥129.90", 12990),
+            ("￥129.90", 12990),
+            ("1,299.00", 129900),
+            ("598元", 59800),
+            ("¥1,299.00", 129900),
+            ("129.90元", 12990),
+            ("¥648.05元", 64805),
+            ("1,234,567.8", 123456780),
+            ("0", 0),
+            ("0.05", 5),
+        ] {
+            assert_eq!(parse_amount(raw), Ok(Fen(fen)), "{raw}");
+        }
     }
 
     #[test]
@@ -384,7 +383,7 @@ mod tests {
         let total: Fen = [Fen(12990), Fen(-150), Fen(5)].into_iter().sum();
         assert_eq!(total, Fen(12845));
         assert_eq!((Fen(100) - Fen(250)).yuan().to_string(), "-1.50");
-        assert_eq!(Fen(1234560).grouped(), "¥12,345.60");
+        assert_eq!(yuan_grouped(Fen(1234560)), "¥12,345.60");
         assert_eq!(serde_json::to_string(&Fen(12990)).unwrap(), "12990");
         assert_eq!(serde_json::from_str::<Fen>("-7").unwrap(), Fen(-7));
     }

@@ -64,50 +64,49 @@ impl Published {
         stores: &Stores,
         from: NaiveDate,
         to: NaiveDate,
-        brands: &[&str],
+        brands: &[&BrandId],
     ) -> Result<Published, StepError> {
         let mut p = Published::default();
-        let staging = stores.staging.as_ref();
-        if stores.cache == Cache::Off {
-            let mut d = from;
-            while d <= to {
-                for brand in brands {
-                    let (Ok(brand_id), Some(_)) = (
-                        BrandId::parse(brand),
-                        stores.reports.head(&layout::latest_key(brand, d)).await?,
-                    ) else {
-                        continue;
-                    };
-                    let bd = BrandDate { brand_id, date: d };
-                    p.statements.insert(bd, Vec::new());
-                }
-                d += Duration::days(1);
-            }
-            return Ok(p);
-        }
         let mut d = from;
         while d <= to {
-            let prefix = date_prefix(d);
-            for o in staging.list(&prefix).await? {
-                // A marker whose brand the id rule refuses marks nothing publish could write.
-                let Some((Ok(brand_id), sha)) = parse_marker(&o.key[prefix.len()..])
-                    .map(|(brand, sha)| (BrandId::parse(brand), sha))
-                else {
-                    continue;
-                };
-                {
+            if stores.cache == Cache::Off {
+                for &brand_id in brands {
+                    if stores
+                        .reports
+                        .head(&layout::latest_key(brand_id, d))
+                        .await?
+                        .is_some()
+                    {
+                        let bd = BrandDate {
+                            brand_id: brand_id.clone(),
+                            date: d,
+                        };
+                        p.statements.insert(bd, Vec::new());
+                    }
+                }
+            } else {
+                let prefix = date_prefix(d);
+                for o in stores.staging.list(&prefix).await? {
+                    // A marker whose brand the id rule refuses marks nothing publish could write.
+                    let Some((Ok(brand_id), sha)) = parse_marker(&o.key[prefix.len()..])
+                        .map(|(brand, sha)| (BrandId::parse(brand), sha))
+                    else {
+                        continue;
+                    };
                     let bd = BrandDate { brand_id, date: d };
                     p.statements.entry(bd).or_default().push(sha.to_string());
                 }
             }
             d += Duration::days(1);
         }
-        for o in staging.list(TO_DATE_PREFIX).await? {
-            if let Some((brand, sha)) = parse_marker(&o.key[TO_DATE_PREFIX.len()..]) {
-                p.to_date
-                    .entry(brand.to_string())
-                    .or_default()
-                    .push(sha.to_string());
+        if stores.cache == Cache::On {
+            for o in stores.staging.list(TO_DATE_PREFIX).await? {
+                if let Some((brand, sha)) = parse_marker(&o.key[TO_DATE_PREFIX.len()..]) {
+                    p.to_date
+                        .entry(brand.to_string())
+                        .or_default()
+                        .push(sha.to_string());
+                }
             }
         }
         Ok(p)

@@ -147,7 +147,7 @@ pub async fn match_orders(
     // Latest state: later export date first wins, then the key that sorts last (byte order), then the later row.
     files.sort_by_key(|f| (f.export.date, f.export.key()));
 
-    let brands: Vec<&str> = catalog.brands().map(|b| b.brand_id.as_str()).collect();
+    let brands: Vec<&BrandId> = catalog.brand_ids().collect();
     let published = Published::load(stores, from, to, &brands).await?;
     let files_read = files.len();
     tracing::info!(
@@ -256,8 +256,8 @@ impl Plan {
                 ) else {
                     continue;
                 };
-                let Ok(brand_id) = BrandId::parse(&c.brand_id) else {
-                    continue; // Catalog::for_run set such a campaign aside.
+                let Some(brand_id) = catalog.brand_id(&c.brand_id).cloned() else {
+                    continue;
                 };
                 out.entry(BrandDate { brand_id, date: x })
                     .or_default()
@@ -345,7 +345,7 @@ impl Plan {
         let mut to_date: HashMap<BrandId, NaiveDate> = HashMap::new();
         if with_to_date {
             for brand in to_date::brands_in_scope(catalog.campaigns(), self.to) {
-                let (Some(_), Ok(id)) = (catalog.brand(brand), BrandId::parse(brand)) else {
+                let Some(id) = catalog.brand_id(brand).cloned() else {
                     continue;
                 };
                 let first = to_date::scope(catalog.campaigns_of(brand), brand, self.to)
@@ -396,10 +396,9 @@ impl Plan {
                     .filter(|bd| catalog.brand(&bd.brand_id).is_some())
                     .map(|bd| bd.brand_id.as_str()),
             );
-            // The catalog's ids passed the rule (Catalog::for_run); a line's brand is a campaign's.
             targets.extend(brands.into_iter().filter_map(|b| {
                 Some(BrandDate {
-                    brand_id: BrandId::parse(b).ok()?,
+                    brand_id: catalog.brand_id(b)?.clone(),
                     date: x,
                 })
             }));

@@ -263,8 +263,14 @@ pub async fn publish_report(
         tracing::info!(brand_id = brand, report_date = %date, version, "statement unchanged; no new version");
     }
     // Remember what input is published, so match can tell a changed statement without reading it back.
-    let staging = stores.staging.as_ref();
-    cache::mark(staging, Marked::Statement(date), brand, &bytes, had_latest).await?;
+    cache::mark(
+        stores.staging.as_ref(),
+        Marked::Statement(date),
+        brand,
+        &bytes,
+        had_latest,
+    )
+    .await?;
     Ok(PublishOutcome {
         kind: Kind::Statement,
         brand_id: brand.to_string(),
