@@ -1151,3 +1151,83 @@ fn bench_history_restates_earlier_days_only_with_late_refunds() {
         "{across} across days, {same_day} within"
     );
 }
+
+/// What each report's latest.json points to, by report: its CSV files, and the to-date page (a
+/// statement's page and changes.csv tell its own history, which the order of runs shapes).
+fn latest_contents(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for p in files_under(vec![root.join("reports")]) {
+        if p.file_name().is_none_or(|n| n != "latest.json") {
+            continue;
+        }
+        let latest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        let prefix = latest["prefix"].as_str().unwrap();
+        let report = p.parent().unwrap().strip_prefix(root).unwrap();
+        let to_date = report.ends_with("to-date");
+        for name in latest["sha256"].as_object().unwrap().keys() {
+            let history = name == "changes.csv" || (name == "report.html" && !to_date);
+            if name == "manifest.json" || history {
+                continue;
+            }
+            let bytes = std::fs::read(root.join(format!("{prefix}{name}"))).unwrap();
+            out.insert(format!("{}/{name}", report.display()), bytes);
+        }
+    }
+    out
+}
+
+/// With a one-day lookback, a statement of X sees only the exports of X and X + 1, so a run of an
+/// older day after newer ones evaluates its dates in several cuts of the files: shuffled, the week
+/// ends in the same reports as in order, and not in those of a 30-day lookback.
+#[test]
+fn days_run_in_any_order_with_a_short_lookback_end_in_the_same_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (demo, in_order, key) = demo_and_a_copy(dir.path(), "in-order");
+    let shuffled = dir.path().join("shuffled");
+    std::fs::create_dir_all(&shuffled).unwrap();
+    for f in ["brands.jsonl", "campaigns.jsonl", "exports"] {
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(in_order.join(f))
+            .arg(&shuffled)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let run = |root: &Path, day: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
+            .args(["run", "--data", root.to_str().unwrap(), "--date", day])
+            .args(["--lookback-days", "1"])
+            .env("SEEDLINE_BUYER_KEY", &key)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    for d in 1..=7 {
+        run(&in_order, &format!("2025-06-0{d}"));
+    }
+    let mut evaluations = 0;
+    for d in [7, 3, 1, 5, 2, 6, 4] {
+        let log = run(&shuffled, &format!("2025-06-0{d}"));
+        evaluations = evaluations.max(logged_sum(&log, "evaluations"));
+    }
+    assert!(evaluations > 2, "no run evaluated its dates in cuts");
+    let (a, b) = (latest_contents(&in_order), latest_contents(&shuffled));
+    assert!(a.len() >= 50, "{} files", a.len());
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the same reports"
+    );
+    for (name, bytes) in &a {
+        assert!(*bytes == b[name], "{name} differs");
+    }
+    let thirty = latest_contents(&demo);
+    assert!(
+        a.iter().any(|(n, bytes)| thirty.get(n) != Some(bytes)),
+        "a one-day lookback changed nothing: the test sees no late data"
+    );
+}

@@ -83,6 +83,11 @@ pub fn in_window(c: &Campaign, paid_at: NaiveDateTime, clicked_at: Option<NaiveD
     }
 }
 
+/// The report date a line is credited on, if it is: the date of its payment, for a paid line.
+pub fn report_date(line: &OrderLine) -> Option<NaiveDate> {
+    line.paid_at.filter(|_| line.is_paid()).map(|t| t.date())
+}
+
 /// Applies the rules, in order, to the latest state of one line.
 pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
     let Some(paid_at) = line.paid_at.filter(|_| line.is_paid()) else {
@@ -391,6 +396,11 @@ impl<'c> Attribution<'c> {
         for (k, v) in other.etags {
             self.etags.entry(k).or_insert(v);
         }
+    }
+
+    /// Whether this attribution keeps the lines of report date `date`.
+    pub fn keeps(&self, date: NaiveDate) -> bool {
+        self.dates.contains(&date)
     }
 
     /// The first and last report date this attribution keeps lines for, when it keeps any.

@@ -86,11 +86,6 @@ impl Campaign {
         self.start <= d && d <= self.active_until()
     }
 
-    /// True when the flight plus window touches `from ..= to`.
-    pub fn touches(&self, from: NaiveDate, to: NaiveDate) -> bool {
-        self.start <= to && self.active_until() >= from
-    }
-
     pub fn promotes(&self, m: Marketplace, item_id: &str) -> bool {
         self.items
             .get(&m)

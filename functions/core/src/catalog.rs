@@ -260,15 +260,6 @@ impl Catalog {
         &self.held
     }
 
-    /// This catalog with the campaigns `keep` says yes to (and the same refused records).
-    pub fn filtered(&self, keep: impl Fn(&Campaign) -> bool) -> Result<Catalog, RecordError> {
-        let campaigns = self.campaigns.iter().filter(|c| keep(c)).cloned().collect();
-        let mut c = Catalog::new(self.brands.clone(), campaigns)?;
-        c.refused = self.refused.clone();
-        c.held = self.held.clone();
-        Ok(c)
-    }
-
     /// The catalog a run works from: stored records that break a rule (an id the rule refuses, an
     /// unknown brand, a token or note another campaign holds) are set aside, each with its reason,
     /// so that one bad record fails its own reports and never another brand's.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use seedline_core::attribution::Attribution;
+use seedline_core::attribution::{report_date, Attribution};
 use seedline_core::catalog::Catalog;
 use seedline_core::line::{decode_staged_into, read_staged_rows, StagedReadError};
 use seedline_core::wire::{put_record, take_record};
@@ -15,24 +15,44 @@ use super::spill::Spill;
 use super::{vanished, StepError};
 use crate::store::{ObjectStore, StoreError};
 
-/// Pass two's deciding: the rows that are a latest state are read on this thread and handed in
-/// batches to a worker per core, each deciding with an attribution of its own and writing the
-/// credited lines of `dates` to its spill. Returns the workers' attributions merged, and the spills.
+/// What one evaluation of report dates decides: the latest states its dates see, and those dates.
+pub(super) struct View<'a> {
+    pub latest: &'a Latest,
+    pub dates: &'a [NaiveDate],
+}
+
+/// What a view decided: its workers' attributions merged, and their spills.
+pub(super) type Decided<'c> = (Attribution<'c>, Vec<Spill>);
+
+/// Pass two's deciding, for every view in one read of the line files: the rows that are a latest
+/// state of some view are read on this thread and handed in batches to a worker per core, each
+/// deciding with an attribution of its own per view and writing the credited lines of the view's
+/// dates to its spill. The last view sees every file and decides all its rows (its counts are the
+/// run's); the others only the rows of their dates.
 pub(super) fn decide<'c>(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
-    dates: &[NaiveDate],
-    latest: &Latest,
+    views: &[View<'_>],
     catalog: &'c Catalog,
-) -> Result<(Attribution<'c>, Vec<Spill>), StepError> {
-    /// Length-prefixed line records of one file.
+) -> Result<Vec<Decided<'c>>, StepError> {
+    /// Length-prefixed line records of one file, and their rows in it.
     struct Batch {
         file: usize,
+        rows: Vec<u32>,
         records: Vec<u8>,
     }
+    let Some(all) = views.last() else {
+        return Ok(Vec::new());
+    };
+    let last = views.len() - 1;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut spills = (0..workers)
-        .map(|_| Spill::new())
+        .map(|_| {
+            views
+                .iter()
+                .map(|_| Spill::new())
+                .collect::<Result<Vec<_>, _>>()
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(workers * 2);
     // Shared by the workers and dropped with the last of them, so that the reader is never left
@@ -41,10 +61,13 @@ pub(super) fn decide<'c>(
     let merged = std::thread::scope(|scope| {
         let handles: Vec<_> = spills
             .iter_mut()
-            .map(|spill| {
+            .map(|spills| {
                 let rx = Arc::clone(&rx);
-                scope.spawn(move || -> Result<Attribution<'c>, StepError> {
-                    let mut a = Attribution::new(catalog, dates.iter().copied());
+                scope.spawn(move || -> Result<Vec<Attribution<'c>>, StepError> {
+                    let mut attrs: Vec<Attribution<'c>> = views
+                        .iter()
+                        .map(|v| Attribution::new(catalog, v.dates.iter().copied()))
+                        .collect();
                     let mut line = seedline_core::line::OrderLine::blank(
                         seedline_core::line::Marketplace::Taobao,
                     );
@@ -54,36 +77,55 @@ pub(super) fn decide<'c>(
                             Err(_) => break,
                         };
                         let Ok(batch) = next else { break };
-                        let s = &latest.staged[batch.file];
+                        let s = &all.latest.staged[batch.file];
                         let mut rest = &batch.records[..];
-                        while let Some(body) = take_record(&mut rest) {
+                        for row in &batch.rows {
+                            let Some(body) = take_record(&mut rest) else {
+                                break;
+                            };
                             decode_staged_into(body, &mut line).map_err(|e| {
                                 StoreError::Invalid(format!("{}: {e}", s.export.lines_key()))
                             })?;
-                            if let Some(k) = a.decide(&line, &s.source) {
-                                spill
-                                    .write(&k)
-                                    .map_err(|e| StepError::io("writing spill files", true, e))?;
+                            let date = report_date(&line);
+                            let views = views.iter().zip(attrs.iter_mut().zip(spills.iter_mut()));
+                            for (i, (v, (a, spill))) in views.enumerate() {
+                                if !v.latest.is_wanted(batch.file, *row as usize)
+                                    || (i != last && !date.is_some_and(|d| a.keeps(d)))
+                                {
+                                    continue;
+                                }
+                                if let Some(k) = a.decide(&line, &s.source) {
+                                    spill.write(&k).map_err(|e| {
+                                        StepError::io("writing spill files", true, e)
+                                    })?;
+                                }
                             }
                         }
                     }
-                    spill.finish()?;
-                    Ok(a)
+                    for spill in spills.iter_mut() {
+                        spill.finish()?;
+                    }
+                    Ok(attrs)
                 })
             })
             .collect();
         drop(rx);
-        let read = read_wanted_rows(handle, staging, latest, |file, records| {
-            tx.send(Batch { file, records }).is_ok()
+        let read = read_wanted_rows(handle, staging, views, |file, rows, records| {
+            tx.send(Batch {
+                file,
+                rows,
+                records,
+            })
+            .is_ok()
         });
         drop(tx);
-        let mut merged: Option<Attribution<'c>> = None;
+        let mut merged: Option<Vec<Attribution<'c>>> = None;
         let mut failed = None;
         for h in handles {
             match h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)) {
-                Ok(a) => match &mut merged {
-                    Some(m) => m.merge(a),
-                    None => merged = Some(a),
+                Ok(attrs) => match &mut merged {
+                    Some(m) => m.iter_mut().zip(attrs).for_each(|(m, a)| m.merge(a)),
+                    None => merged = Some(attrs),
                 },
                 Err(e) => failed = failed.or(Some(e)),
             }
@@ -93,22 +135,44 @@ pub(super) fn decide<'c>(
             return Err(e);
         }
         read?;
-        Ok(merged.unwrap_or_else(|| Attribution::new(catalog, dates.iter().copied())))
+        Ok(merged.unwrap_or_else(|| {
+            views
+                .iter()
+                .map(|v| Attribution::new(catalog, v.dates.iter().copied()))
+                .collect()
+        }))
     })?;
-    Ok((merged, spills))
+    // Each view's spills, one per worker.
+    let mut by_view: Vec<Vec<Spill>> = views.iter().map(|_| Vec::new()).collect();
+    for worker in spills {
+        for (mine, s) in by_view.iter_mut().zip(worker) {
+            mine.push(s);
+        }
+    }
+    Ok(merged.into_iter().zip(by_view).collect())
 }
 
-/// Reads every staged line file with a latest state in it and hands its wanted rows to `send` in
-/// batches of length-prefixed records; stops when `send` says no one listens.
+/// Reads every staged line file with a latest state of some view in it and hands those rows to
+/// `send` in batches of length-prefixed records, with their rows; stops when `send` says no one
+/// listens.
 fn read_wanted_rows(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
-    latest: &Latest,
-    send: impl Fn(usize, Vec<u8>) -> bool,
+    views: &[View<'_>],
+    send: impl Fn(usize, Vec<u32>, Vec<u8>) -> bool,
 ) -> Result<(), StepError> {
     const BATCH_BYTES: usize = 256 << 10;
-    for (f, s) in latest.staged.iter().enumerate() {
-        if latest.wanted[f].iter().all(|w| *w == 0) {
+    let Some(all) = views.last() else {
+        return Ok(());
+    };
+    for (f, s) in all.latest.staged.iter().enumerate() {
+        let wants_any = views.iter().any(|v| {
+            v.latest
+                .wanted
+                .get(f)
+                .is_some_and(|w| w.iter().any(|w| *w != 0))
+        });
+        if !wants_any {
             continue;
         }
         let key = s.export.lines_key();
@@ -118,14 +182,17 @@ fn read_wanted_rows(
         let reader = crate::store::blocking_reader(obj.body, handle.clone());
         let mut rows = 0u64;
         let mut records = Vec::with_capacity(BATCH_BYTES + 4096);
+        let mut indices = Vec::new();
         let source = read_staged_rows(reader, |row| {
             rows += 1;
-            if latest.is_wanted(f, row.index() as usize) {
+            let index = row.index() as usize;
+            if views.iter().any(|v| v.latest.is_wanted(f, index)) {
                 put_record(&mut records, row.body());
+                indices.push(row.index() as u32);
                 if records.len() >= BATCH_BYTES {
                     let full =
                         std::mem::replace(&mut records, Vec::with_capacity(BATCH_BYTES + 4096));
-                    if !send(f, full) {
+                    if !send(f, std::mem::take(&mut indices), full) {
                         return Err(StagedReadError::Invalid {
                             record: rows,
                             why: "the deciding threads stopped".into(),
@@ -138,7 +205,7 @@ fn read_wanted_rows(
         .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
         if !records.is_empty() {
             // A send fails only when every worker stopped; their error is the one told.
-            send(f, records);
+            send(f, indices, records);
         }
         if source.etag != s.source.etag || rows != u64::from(s.token_rows) {
             return Err(StoreError::Invalid(format!(

@@ -56,6 +56,7 @@ type State = HashMap<Key, (u32, u32), std::hash::BuildHasherDefault<KeyHasher>>;
 pub(crate) const ROWS_PER_PASS: u64 = 2_000_000;
 
 /// What pass one learnt of a staged export.
+#[derive(Clone)]
 pub(crate) struct Staged {
     pub export: ExportKey,
     pub source: ExportRef,
@@ -71,10 +72,19 @@ pub(crate) struct Latest {
 }
 
 impl Latest {
-    /// Whether row `row` of file `file` is a line's latest state.
+    fn empty() -> Latest {
+        Latest {
+            staged: Vec::new(),
+            wanted: Vec::new(),
+            no_token: 0,
+        }
+    }
+
+    /// Whether row `row` of file `file` is a line's latest state (never, for a file it does not see).
     pub fn is_wanted(&self, file: usize, row: usize) -> bool {
-        self.wanted[file]
-            .get(row / 64)
+        self.wanted
+            .get(file)
+            .and_then(|w| w.get(row / 64))
             .is_some_and(|w| w & (1 << (row % 64)) != 0)
     }
 
@@ -98,49 +108,47 @@ impl Latest {
     }
 }
 
-/// Reads the key files in latest-state order and marks, in each line file, the rows that are a
-/// line's latest state. With more than `rows_per_pass` key records in all, the keys are split by
-/// their top bits into as many passes as it takes, each reading the key files again and holding
-/// only its share of the lines.
+/// Reads the key files in latest-state order once and marks, for each cut in `cuts` (a number of
+/// files, ascending), the rows of `files[..cut]` that are a line's latest state among those files.
+/// With more than `rows_per_pass` key records in all, the keys are split by their top bits into as
+/// many passes as it takes, each reading the key files again and holding only its share of the lines.
 pub(crate) fn latest_states(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
     files: &[KeyFile],
+    cuts: &[usize],
     rows_per_pass: u64,
-) -> Result<Latest, StepError> {
+) -> Result<Vec<Latest>, StepError> {
     let started = std::time::Instant::now();
     let records: u64 = files.iter().map(|f| f.size / KEY_RECORD_LEN as u64).sum();
     let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
     let results = super::on_every_core(
         usize::try_from(passes).unwrap_or(usize::MAX),
-        || (None::<Latest>, State::default()),
+        || (None::<Vec<Latest>>, State::default()),
         |(mine, state), pass| {
-            let l = one_pass(handle, staging, files, pass as u64, passes, state)?;
+            let ls = one_pass(handle, staging, files, cuts, pass as u64, passes, state)?;
             match mine {
-                Some(m) => m.absorb(l),
+                Some(m) => absorb_all(m, ls),
                 None => {
-                    *mine = Some(l);
+                    *mine = Some(ls);
                     Ok(())
                 }
             }
         },
     )?;
-    let mut latest: Option<Latest> = None;
+    let mut latest: Option<Vec<Latest>> = None;
     for (mine, _) in results {
-        if let Some(l) = mine {
+        if let Some(ls) = mine {
             match &mut latest {
-                Some(m) => m.absorb(l)?,
-                None => latest = Some(l),
+                Some(m) => absorb_all(m, ls)?,
+                None => latest = Some(ls),
             }
         }
     }
-    let latest = latest.unwrap_or(Latest {
-        staged: Vec::new(),
-        wanted: Vec::new(),
-        no_token: 0,
-    });
+    let latest = latest.unwrap_or_else(|| cuts.iter().map(|_| Latest::empty()).collect());
     tracing::info!(
         files = files.len(),
+        cuts = cuts.len(),
         passes,
         keys_ms = started.elapsed().as_millis() as u64,
         "latest states found"
@@ -148,21 +156,35 @@ pub(crate) fn latest_states(
     Ok(latest)
 }
 
+fn absorb_all(mine: &mut [Latest], theirs: Vec<Latest>) -> Result<(), StepError> {
+    for (m, t) in mine.iter_mut().zip(theirs) {
+        m.absorb(t)?;
+    }
+    Ok(())
+}
+
 /// One pass of [`latest_states`]: the lines whose key falls in share `pass` of `passes`.
 fn one_pass(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
     files: &[KeyFile],
+    cuts: &[usize],
     pass: u64,
     passes: u64,
     state: &mut State,
-) -> Result<Latest, StepError> {
-    let mut latest = Latest {
+) -> Result<Vec<Latest>, StepError> {
+    let mut seen = Latest {
         staged: Vec::with_capacity(files.len()),
-        wanted: Vec::with_capacity(files.len()),
+        wanted: Vec::new(),
         no_token: 0,
     };
+    let mut rows_of: Vec<u32> = Vec::with_capacity(files.len());
+    let mut out = Vec::with_capacity(cuts.len());
+    let mut cuts = cuts.iter().peekable();
     for (f, kf) in files.iter().enumerate() {
+        while let Some(at) = cuts.next_if(|at| **at <= f) {
+            out.push(snapshot(&seen, &rows_of, *at, state));
+        }
         let key = kf.export.keys_key();
         let obj = handle
             .block_on(staging.get(&key))?
@@ -186,9 +208,9 @@ fn one_pass(
             }
         })
         .map_err(|e| StoreError::Invalid(format!("{key}: {e}")))?;
-        latest.no_token += no_token;
-        latest.wanted.push(vec![0u64; (row as usize).div_ceil(64)]);
-        latest.staged.push(Staged {
+        seen.no_token += no_token;
+        rows_of.push(row);
+        seen.staged.push(Staged {
             export: kf.export.clone(),
             source: ExportRef {
                 key: source.export_key,
@@ -197,11 +219,8 @@ fn one_pass(
             token_rows: row,
         });
     }
-    for (file, row) in state.values() {
-        let (file, row) = (*file as usize, *row as usize);
-        if let Some(w) = latest.wanted[file].get_mut(row / 64) {
-            *w |= 1 << (row % 64);
-        }
+    for at in cuts {
+        out.push(snapshot(&seen, &rows_of, *at, state));
     }
     tracing::debug!(
         pass,
@@ -209,7 +228,27 @@ fn one_pass(
         "latest states of a share of the keys"
     );
     state.clear();
-    Ok(latest)
+    Ok(out)
+}
+
+/// The latest states among the first `at` files, while `state` holds those of exactly them.
+fn snapshot(seen: &Latest, rows_of: &[u32], at: usize, state: &State) -> Latest {
+    let at = at.min(seen.staged.len());
+    let mut wanted: Vec<Vec<u64>> = rows_of[..at]
+        .iter()
+        .map(|r| vec![0u64; (*r as usize).div_ceil(64)])
+        .collect();
+    for (file, row) in state.values() {
+        let (file, row) = (*file as usize, *row as usize);
+        if let Some(w) = wanted.get_mut(file).and_then(|w| w.get_mut(row / 64)) {
+            *w |= 1 << (row % 64);
+        }
+    }
+    Latest {
+        staged: seen.staged[..at].to_vec(),
+        wanted,
+        no_token: seen.no_token,
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +325,10 @@ pub(crate) mod tests {
             .map(|(d, rows)| stage(&rt, &store, d, rows.iter().map(|(id, t)| line(*id, *t))))
             .collect();
         let handle = rt.handle().clone();
-        let one = latest_states(&handle, &store, &files, u64::MAX).unwrap();
+        let all = [files.len()];
+        let one = latest_states(&handle, &store, &files, &all, u64::MAX)
+            .unwrap()
+            .remove(0);
         // Day 1: rows with a token are L1, L2, L4, L1 (0..4); the second L1 is latest, L2 is not
         // (no token on day 2), L4 is not (day 3). Day 2: L3, L5 (0..2); L5 is not. Day 3: L4, L7, L8.
         assert_eq!(one.wanted, vec![vec![0b1000], vec![0b01], vec![0b111]]);
@@ -296,9 +338,33 @@ pub(crate) mod tests {
             [4, 2, 3]
         );
         for rows_per_pass in [1, 2, 5] {
-            let many = latest_states(&handle, &store, &files, rows_per_pass).unwrap();
+            let many = latest_states(&handle, &store, &files, &all, rows_per_pass)
+                .unwrap()
+                .remove(0);
             assert_eq!(many.wanted, one.wanted, "{rows_per_pass} rows a pass");
             assert_eq!(many.no_token, one.no_token);
         }
+        // One read for several cuts marks, at each, what reading only the files before it marks.
+        let cuts = [0, 1, 1, 2, 3];
+        for rows_per_pass in [u64::MAX, 2] {
+            let at_cuts = latest_states(&handle, &store, &files, &cuts, rows_per_pass).unwrap();
+            assert_eq!(at_cuts.len(), cuts.len());
+            for (cut, got) in cuts.iter().zip(&at_cuts) {
+                let alone = latest_states(&handle, &store, &files[..*cut], &[*cut], u64::MAX)
+                    .unwrap()
+                    .remove(0);
+                assert_eq!(
+                    got.wanted, alone.wanted,
+                    "cut {cut}, {rows_per_pass} rows a pass"
+                );
+                assert_eq!(got.no_token, alone.no_token, "cut {cut}");
+                assert_eq!(got.staged.len(), *cut);
+            }
+        }
+        // Up to day 2: L4 and the second L1 on day 1 (L2 lost its token on day 2), L3 and L5 on day 2.
+        assert_eq!(
+            latest_states(&handle, &store, &files, &[2], u64::MAX).unwrap()[0].wanted,
+            vec![vec![0b1100], vec![0b11]]
+        );
     }
 }

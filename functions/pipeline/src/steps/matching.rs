@@ -5,15 +5,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
-use seedline_core::attribution::MatchStats;
+use seedline_core::attribution::{Attribution, MatchStats};
 use seedline_core::catalog::Catalog;
 use seedline_core::funnel::NoteRed;
-use seedline_core::to_date::{self, SCOPE_TAIL_DAYS};
+use seedline_core::to_date;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 
 use super::cache::Published;
-use super::decide::decide;
+use super::decide::{decide, View};
 use super::inputs::{self, Building, Found};
 use super::latest::{latest_states, KeyFile, Latest, ROWS_PER_PASS};
 use super::spill::Spill;
@@ -116,11 +116,7 @@ pub async fn match_orders(
         .copied()
         .unwrap_or(date)
         .max(date);
-    // The statements' campaigns, and every campaign in scope of the to-date reports on `to`.
-    let catalog = stores
-        .campaigns
-        .load_for_range(from.min(to - Duration::days(SCOPE_TAIL_DAYS)), to)
-        .await?;
+    let catalog = stores.campaigns.load_catalog().await?;
 
     for e in catalog.refused() {
         tracing::error!(record = %e.record, field = %e.field, reason = %e.message, "stored record set aside");
@@ -229,6 +225,21 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
+/// One evaluation of report dates: they see the files before `at`; with `with_to_date`, so do the
+/// to-date reports it builds.
+struct Cut<'t> {
+    at: usize,
+    dates: &'t [NaiveDate],
+    with_to_date: bool,
+}
+
+/// What an evaluation keeps lines for: the brands whose to-date report it builds (with the first
+/// date each counts) and every report date it needs.
+struct Keep {
+    to_date: HashMap<BrandId, NaiveDate>,
+    dates: Vec<NaiveDate>,
+}
+
 struct Plan {
     from: NaiveDate,
     to: NaiveDate,
@@ -279,7 +290,7 @@ impl Plan {
     /// (with the latest states of the files before it), so that it sees the exports a run in date
     /// order would have. The to-date reports are built by the evaluation over the files dated up to
     /// `as_of`: one dated later (staged by a run that died before it recorded its date) is not yet
-    /// part of them.
+    /// part of them. Every evaluation comes of one read of the key files and one of the line files.
     fn attribute(
         &self,
         handle: &Handle,
@@ -293,8 +304,8 @@ impl Plan {
             targets.push(d);
             d += Duration::days(1);
         }
+        let mut cuts: Vec<Cut<'_>> = Vec::new();
         let mut next = 0;
-        let mut found = Found::default();
         let to_date_at = files.partition_point(|f| f.export.date <= self.to);
         for i in 0..=files.len() {
             let last = i == files.len();
@@ -309,41 +320,49 @@ impl Plan {
             if cut == 0 && !last && !with_to_date {
                 continue;
             }
-            let latest = latest_states(handle, &staging, &files[..i], ROWS_PER_PASS)?;
-            let mut stats = self.evaluate(
-                handle,
-                &staging,
-                &targets[next..next + cut],
-                &latest,
-                catalog,
+            cuts.push(Cut {
+                at: i,
+                dates: &targets[next..next + cut],
                 with_to_date,
-                &mut found,
+            });
+            next += cut;
+        }
+        let ats: Vec<usize> = cuts.iter().map(|c| c.at).collect();
+        let latests = latest_states(handle, &staging, files, &ats, ROWS_PER_PASS)?;
+        let keeps: Vec<Keep> = cuts.iter().map(|c| self.keep(c, catalog)).collect();
+        let views: Vec<View<'_>> = latests
+            .iter()
+            .zip(&keeps)
+            .map(|(latest, k)| View {
+                latest,
+                dates: &k.dates,
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let decided = decide(handle, &staging, &views, catalog)?;
+        tracing::info!(
+            evaluations = cuts.len(),
+            decide_ms = started.elapsed().as_millis() as u64,
+            "latest states decided"
+        );
+        let mut found = Found::default();
+        for (((cut, latest), keep), (a, spills)) in
+            cuts.iter().zip(&latests).zip(&keeps).zip(decided)
+        {
+            let mut stats = self.evaluate(
+                handle, &staging, cut.dates, latest, catalog, keep, &a, &spills, &mut found,
             )?;
             stats.no_token = latest.no_token;
             stats.unknown_note = self.red.unknown_note;
             found.stats = stats;
-            next += cut;
         }
         Ok(found)
     }
 
-    /// Pass two: decides the rows that are a latest state, spills the credited lines of the dates
-    /// needed to disk by brand, then stages the input of every statement of `dates` (and, when
-    /// `with_to_date`, every to-date report) whose content changed, one spill bucket at a time.
-    #[allow(clippy::too_many_arguments)]
-    fn evaluate(
-        &self,
-        handle: &Handle,
-        staging: &Arc<dyn ObjectStore>,
-        dates: &[NaiveDate],
-        latest: &Latest,
-        catalog: &Catalog,
-        with_to_date: bool,
-        found: &mut Found,
-    ) -> Result<MatchStats, StepError> {
-        let started = std::time::Instant::now();
+    /// The brands whose to-date report an evaluation builds, and the report dates it needs.
+    fn keep(&self, cut: &Cut<'_>, catalog: &Catalog) -> Keep {
         let mut to_date: HashMap<BrandId, NaiveDate> = HashMap::new();
-        if with_to_date {
+        if cut.with_to_date {
             for brand in to_date::brands_in_scope(catalog.campaigns(), self.to) {
                 let Some(id) = catalog.brand_id(brand).cloned() else {
                     continue;
@@ -357,18 +376,39 @@ impl Plan {
                 }
             }
         }
-        let mut kept: BTreeSet<NaiveDate> = dates.iter().copied().collect();
+        let mut dates: BTreeSet<NaiveDate> = cut.dates.iter().copied().collect();
         if let Some(first) = to_date.values().min().copied() {
             let mut d = first;
             while d <= self.to {
-                kept.insert(d);
+                dates.insert(d);
                 d += Duration::days(1);
             }
         }
-        let kept: Vec<NaiveDate> = kept.into_iter().collect();
+        Keep {
+            to_date,
+            dates: dates.into_iter().collect(),
+        }
+    }
+
+    /// Stages the input of every statement of `dates` (and, with `keep`'s to-date reports, of
+    /// those) whose content changed, from what pass two decided and spilled for them, one spill
+    /// bucket at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate(
+        &self,
+        handle: &Handle,
+        staging: &Arc<dyn ObjectStore>,
+        dates: &[NaiveDate],
+        latest: &Latest,
+        catalog: &Catalog,
+        keep: &Keep,
+        a: &Attribution<'_>,
+        spills: &[Spill],
+        found: &mut Found,
+    ) -> Result<MatchStats, StepError> {
+        let started = std::time::Instant::now();
+        let to_date = &keep.to_date;
         let red_stmt = self.red_of_statements(dates, catalog);
-        let (a, spills) = decide(handle, staging, &kept, latest, catalog)?;
-        let decided = started.elapsed();
         let mut targets: Vec<BrandDate> = Vec::new();
         for &x in dates {
             let mut brands: BTreeSet<&str> = a.brands_with_lines(x).collect();
@@ -409,11 +449,11 @@ impl Plan {
             .map(|s| (s.source.key.clone(), s.source.etag.clone()))
             .collect();
         let ctx = Building {
-            a: &a,
-            spills: &spills,
+            a,
+            spills,
             targets: &targets,
             catalog,
-            to_date: &to_date,
+            to_date,
             etags: &etags,
             red_stmt: &red_stmt,
             red: &self.red,
@@ -431,8 +471,7 @@ impl Plan {
         tracing::info!(
             from = %dates.first().unwrap_or(&self.to),
             to = %dates.last().unwrap_or(&self.to),
-            decide_ms = decided.as_millis() as u64,
-            inputs_ms = (started.elapsed() - decided).as_millis() as u64,
+            inputs_ms = started.elapsed().as_millis() as u64,
             credited = a.stats.credited,
             statements = targets.len(),
             to_date = to_date.len(),

@@ -21,7 +21,6 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TransactWriteItem,
 };
 use aws_sdk_dynamodb::Client;
-use chrono::NaiveDate;
 use seedline_core::campaign::{Brand, Campaign};
 use seedline_core::catalog::Catalog;
 
@@ -114,30 +113,14 @@ impl DynamoCampaigns {
         Ok(())
     }
 
-    async fn query_gsi(
-        &self,
-        partition: &str,
-        from: Option<String>,
-        to: Option<NaiveDate>,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut q = self
+    async fn query_gsi(&self, partition: &str) -> Result<Vec<Item>, StoreError> {
+        let q = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(GSI)
-            .expression_attribute_values(":p", s(partition));
-        q = match &from {
-            Some(f) => q
-                .key_condition_expression("gsi1pk = :p AND gsi1sk >= :f")
-                .expression_attribute_values(":f", s(f.clone())),
-            None => q.key_condition_expression("gsi1pk = :p"),
-        };
-        if let Some(to) = to {
-            q = q
-                .filter_expression("#start <= :t")
-                .expression_attribute_names("#start", "start")
-                .expression_attribute_values(":t", s(to.to_string()));
-        }
+            .expression_attribute_values(":p", s(partition))
+            .key_condition_expression("gsi1pk = :p");
         let mut pages = q.into_paginator().send();
         let mut items = Vec::new();
         while let Some(page) = pages.next().await {
@@ -148,19 +131,15 @@ impl DynamoCampaigns {
     }
 
     async fn brands(&self) -> Result<Vec<Brand>, StoreError> {
-        self.query_gsi("BRAND", None, None)
+        self.query_gsi("BRAND")
             .await?
             .iter()
             .map(|i| record_of(i, "brand"))
             .collect()
     }
 
-    async fn campaigns(
-        &self,
-        from: Option<NaiveDate>,
-        to: Option<NaiveDate>,
-    ) -> Result<Vec<Campaign>, StoreError> {
-        self.query_gsi("CAMPAIGN", from.map(|f| f.to_string()), to)
+    async fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
+        self.query_gsi("CAMPAIGN")
             .await?
             .iter()
             .map(|i| record_of(i, "campaign"))
@@ -361,16 +340,16 @@ impl DynamoCampaigns {
 
 #[async_trait]
 impl CampaignStore for DynamoCampaigns {
-    async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
+    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
         let brands = self.brands().await?;
-        let campaigns = self.campaigns(Some(from), Some(to)).await?;
+        let campaigns = self.campaigns().await?;
         Catalog::for_run(brands, campaigns)
             .map(|(c, _)| c)
             .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
-        Ok((self.brands().await?, self.campaigns(None, None).await?))
+        Ok((self.brands().await?, self.campaigns().await?))
     }
 
     async fn save(

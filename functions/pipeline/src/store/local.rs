@@ -4,7 +4,6 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use seedline_core::campaign::{parse_stored_jsonl, Brand, Campaign, Record};
 use seedline_core::catalog::Catalog;
 
@@ -426,17 +425,10 @@ impl LocalCampaigns {
 
 #[async_trait]
 impl CampaignStore for LocalCampaigns {
-    async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError> {
+    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
         let (brands, campaigns) = self.read_all()?;
-        // Check the whole file (token uniqueness across every campaign, records the rules refuse
-        // set aside), then keep what the range needs: that catalog itself when every campaign
-        // touches the range (20,000 campaigns are not copied and indexed twice).
-        let (all, _) =
-            Catalog::for_run(brands, campaigns).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        if all.campaigns().iter().all(|c| c.touches(from, to)) {
-            return Ok(all);
-        }
-        all.filtered(|c| c.touches(from, to))
+        Catalog::for_run(brands, campaigns)
+            .map(|(c, _)| c)
             .map_err(|e| StoreError::Invalid(e.to_string()))
     }
 

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use seedline_core::campaign::{Brand, Campaign};
 use seedline_core::catalog::Catalog;
 use tokio::io::AsyncRead;
@@ -200,9 +199,10 @@ pub(crate) fn check_new_ids(
 
 #[async_trait]
 pub trait CampaignStore: Send + Sync + fmt::Debug {
-    /// Every brand, and every campaign whose flight plus window touches `from ..= to`, checked as a whole.
-    /// The number of requests grows with the number of campaigns, never with orders.
-    async fn load_for_range(&self, from: NaiveDate, to: NaiveDate) -> Result<Catalog, StoreError>;
+    /// Every brand and campaign, checked as a whole. A run needs them all: a note's RED figures
+    /// count on any date, in or out of its campaign's flight (funnel.md), and a token of any
+    /// campaign is known (attribution.md). Requests grow with campaigns, never with orders.
+    async fn load_catalog(&self) -> Result<Catalog, StoreError>;
     /// Every brand and campaign.
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError>;
     /// Writes brands and campaigns, each campaign with its links atomically. The records were validated
