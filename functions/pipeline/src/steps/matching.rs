@@ -290,7 +290,7 @@ impl Plan {
     /// (with the latest states of the files before it), so that it sees the exports a run in date
     /// order would have. The to-date reports are built by the evaluation over the files dated up to
     /// `as_of`: one dated later (staged by a run that died before it recorded its date) is not yet
-    /// part of them. Every evaluation comes of one read of the key files and one of the line files.
+    /// part of them. Every evaluation comes from one read of the key files and one of the line files.
     fn attribute(
         &self,
         handle: &Handle,
