@@ -27,13 +27,14 @@ pub(super) type Decided<'c> = (Attribution<'c>, Vec<Spill>);
 /// Pass two's deciding, for every view in one read of the line files: the rows that are a latest
 /// state of some view are read on this thread and handed in batches to a worker per core, each
 /// deciding with an attribution of its own per view and writing the credited lines of the view's
-/// dates to its spill. The last view sees every file and decides all its rows (its counts are the
-/// run's); the others only the rows of their dates.
+/// dates to its spill. With `count_all`, the last view (it sees every file) decides all its rows, so
+/// that its counts are the run's; the others decide only the rows of their dates.
 pub(super) fn decide<'c>(
     handle: &Handle,
     staging: &Arc<dyn ObjectStore>,
     views: &[View<'_>],
     catalog: &'c Catalog,
+    count_all: bool,
 ) -> Result<Vec<Decided<'c>>, StepError> {
     /// Length-prefixed line records of one file, and their rows in it.
     struct Batch {
@@ -44,7 +45,11 @@ pub(super) fn decide<'c>(
     let Some(all) = views.last() else {
         return Ok(Vec::new());
     };
-    let last = views.len() - 1;
+    let counted = if count_all {
+        views.len() - 1
+    } else {
+        usize::MAX
+    };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut spills = (0..workers)
         .map(|_| {
@@ -90,7 +95,7 @@ pub(super) fn decide<'c>(
                             let views = views.iter().zip(attrs.iter_mut().zip(spills.iter_mut()));
                             for (i, (v, (a, spill))) in views.enumerate() {
                                 if !v.latest.is_wanted(batch.file, *row as usize)
-                                    || (i != last && !date.is_some_and(|d| a.keeps(d)))
+                                    || (i != counted && !date.is_some_and(|d| a.keeps(d)))
                                 {
                                     continue;
                                 }

@@ -18,6 +18,13 @@ pub(crate) struct KeyFile {
     pub size: u64,
 }
 
+impl KeyFile {
+    /// Its key records: one per row of its export, with a token or not.
+    pub fn records(&self) -> u64 {
+        self.size / KEY_RECORD_LEN as u64
+    }
+}
+
 /// A line key held in the latest-state map: 8-byte aligned, so an entry with its position is 24 bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Key(u64, u64);
@@ -120,7 +127,7 @@ pub(crate) fn latest_states(
     rows_per_pass: u64,
 ) -> Result<Vec<Latest>, StepError> {
     let started = std::time::Instant::now();
-    let records: u64 = files.iter().map(|f| f.size / KEY_RECORD_LEN as u64).sum();
+    let records: u64 = files.iter().map(KeyFile::records).sum();
     let passes = records.div_ceil(rows_per_pass.max(1)).max(1);
     let results = super::on_every_core(
         usize::try_from(passes).unwrap_or(usize::MAX),

@@ -225,6 +225,27 @@ pub async fn match_orders(
     Ok(outcome)
 }
 
+/// Cuts evaluated together share one read of the files, and each holds the latest states of the
+/// files it sees, a bit per row: a group of them holds at most this many bytes of those.
+const CUT_BITMAPS_BYTES: u64 = 64 << 20;
+
+/// The cuts at `ats` (ascending) in groups, in order, each group's bitmaps within `budget` bytes
+/// (a cut on its own may be over it); `records_before[i]` is the rows of the first `i` files.
+fn cut_groups(ats: &[usize], records_before: &[u64], budget: u64) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (i, at) in ats.iter().enumerate() {
+        let b = records_before.get(*at).copied().unwrap_or(0).div_ceil(8);
+        if i > start && bytes + b > budget {
+            groups.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += b;
+    }
+    groups.push(start..ats.len());
+    groups
+}
+
 /// One evaluation of report dates: they see the files before `at`; with `with_to_date`, so do the
 /// to-date reports it builds.
 struct Cut<'t> {
@@ -290,7 +311,8 @@ impl Plan {
     /// (with the latest states of the files before it), so that it sees the exports a run in date
     /// order would have. The to-date reports are built by the evaluation over the files dated up to
     /// `as_of`: one dated later (staged by a run that died before it recorded its date) is not yet
-    /// part of them. Every evaluation comes from one read of the key files and one of the line files.
+    /// part of them. The evaluations come from one read of the key files and one of the line files
+    /// (or one per group of them, when their bitmaps would hold more than [`CUT_BITMAPS_BYTES`]).
     fn attribute(
         &self,
         handle: &Handle,
@@ -327,34 +349,44 @@ impl Plan {
             });
             next += cut;
         }
-        let ats: Vec<usize> = cuts.iter().map(|c| c.at).collect();
-        let latests = latest_states(handle, &staging, files, &ats, ROWS_PER_PASS)?;
-        let keeps: Vec<Keep> = cuts.iter().map(|c| self.keep(c, catalog)).collect();
-        let views: Vec<View<'_>> = latests
-            .iter()
-            .zip(&keeps)
-            .map(|(latest, k)| View {
-                latest,
-                dates: &k.dates,
-            })
+        let records_before: Vec<u64> = std::iter::once(0)
+            .chain(files.iter().scan(0, |n, f| {
+                *n += f.records();
+                Some(*n)
+            }))
             .collect();
-        let started = std::time::Instant::now();
-        let decided = decide(handle, &staging, &views, catalog)?;
-        tracing::info!(
-            evaluations = cuts.len(),
-            decide_ms = started.elapsed().as_millis() as u64,
-            "latest states decided"
-        );
+        let ats: Vec<usize> = cuts.iter().map(|c| c.at).collect();
         let mut found = Found::default();
-        for (((cut, latest), keep), (a, spills)) in
-            cuts.iter().zip(&latests).zip(&keeps).zip(decided)
-        {
-            let mut stats = self.evaluate(
-                handle, &staging, cut.dates, latest, catalog, keep, &a, &spills, &mut found,
-            )?;
-            stats.no_token = latest.no_token;
-            stats.unknown_note = self.red.unknown_note;
-            found.stats = stats;
+        for group in cut_groups(&ats, &records_before, CUT_BITMAPS_BYTES) {
+            let last_group = group.end == cuts.len();
+            let cuts = &cuts[group.clone()];
+            let latests = latest_states(handle, &staging, files, &ats[group], ROWS_PER_PASS)?;
+            let keeps: Vec<Keep> = cuts.iter().map(|c| self.keep(c, catalog)).collect();
+            let views: Vec<View<'_>> = latests
+                .iter()
+                .zip(&keeps)
+                .map(|(latest, k)| View {
+                    latest,
+                    dates: &k.dates,
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let decided = decide(handle, &staging, &views, catalog, last_group)?;
+            tracing::info!(
+                evaluations = cuts.len(),
+                decide_ms = started.elapsed().as_millis() as u64,
+                "latest states decided"
+            );
+            for (((cut, latest), keep), (a, spills)) in
+                cuts.iter().zip(&latests).zip(&keeps).zip(decided)
+            {
+                let mut stats = self.evaluate(
+                    handle, &staging, cut.dates, latest, catalog, keep, &a, &spills, &mut found,
+                )?;
+                stats.no_token = latest.no_token;
+                stats.unknown_note = self.red.unknown_note;
+                found.stats = stats;
+            }
         }
         Ok(found)
     }
@@ -478,5 +510,25 @@ impl Plan {
             "report dates attributed"
         );
         Ok(a.stats.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut_groups;
+
+    /// Groups follow the cuts in order, cover each once, and keep within the budget unless a cut
+    /// alone is over it.
+    #[test]
+    fn cuts_are_grouped_in_order_within_the_bitmaps_budget() {
+        // Files of 80 rows: a cut after n files holds 10·n bytes of bitmaps.
+        let before: Vec<u64> = (0..=6).map(|n| n * 80).collect();
+        let ats = [1, 2, 3, 6];
+        assert_eq!(cut_groups(&ats, &before, u64::MAX), vec![0..4]);
+        // 10 + 20 + 30 = 60 fit in 60; 60 alone is a group.
+        assert_eq!(cut_groups(&ats, &before, 60), vec![0..3, 3..4]);
+        assert_eq!(cut_groups(&ats, &before, 30), vec![0..2, 2..3, 3..4]);
+        assert_eq!(cut_groups(&ats, &before, 1), vec![0..1, 1..2, 2..3, 3..4]);
+        assert_eq!(cut_groups(&[0], &before, 1), vec![0..1]);
     }
 }
