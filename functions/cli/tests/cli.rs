@@ -522,18 +522,23 @@ fn demo_and_a_copy(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::Pa
     ok(&["demo", "--data", demo.to_str().unwrap()], None);
     let key = std::fs::read_to_string(demo.join(".buyer-key")).unwrap();
     let copy = dir.join(name);
-    std::fs::create_dir_all(&copy).unwrap();
+    copy_inputs(&demo, &copy);
+    (demo, copy, key)
+}
+
+/// `from`'s inputs (brands, campaigns, exports) into a new directory `to`.
+fn copy_inputs(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
     for f in ["brands.jsonl", "campaigns.jsonl"] {
-        std::fs::copy(demo.join(f), copy.join(f)).unwrap();
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
     }
     let status = Command::new("cp")
         .arg("-r")
-        .arg(demo.join("exports"))
-        .arg(copy.join("exports"))
+        .arg(from.join("exports"))
+        .arg(to.join("exports"))
         .status()
         .unwrap();
     assert!(status.success());
-    (demo, copy, key)
 }
 
 #[test]
@@ -1185,16 +1190,7 @@ fn days_run_in_any_order_with_a_short_lookback_end_in_the_same_reports() {
     let dir = tempfile::tempdir().unwrap();
     let (demo, in_order, key) = demo_and_a_copy(dir.path(), "in-order");
     let shuffled = dir.path().join("shuffled");
-    std::fs::create_dir_all(&shuffled).unwrap();
-    for f in ["brands.jsonl", "campaigns.jsonl", "exports"] {
-        let status = Command::new("cp")
-            .arg("-r")
-            .arg(in_order.join(f))
-            .arg(&shuffled)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+    copy_inputs(&in_order, &shuffled);
     let run = |root: &Path, day: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_seedline"))
             .args(["run", "--data", root.to_str().unwrap(), "--date", day])

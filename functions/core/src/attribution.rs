@@ -83,14 +83,19 @@ pub fn in_window(c: &Campaign, paid_at: NaiveDateTime, clicked_at: Option<NaiveD
     }
 }
 
+/// The payment time of a paid line: the one time attribution looks at.
+fn payment(line: &OrderLine) -> Option<NaiveDateTime> {
+    line.paid_at.filter(|_| line.is_paid())
+}
+
 /// The report date a line is credited on, if it is: the date of its payment, for a paid line.
 pub fn report_date(line: &OrderLine) -> Option<NaiveDate> {
-    line.paid_at.filter(|_| line.is_paid()).map(|t| t.date())
+    payment(line).map(|t| t.date())
 }
 
 /// Applies the rules, in order, to the latest state of one line.
 pub fn decide<'c>(catalog: &'c Catalog, line: &OrderLine) -> Decision<'c> {
-    let Some(paid_at) = line.paid_at.filter(|_| line.is_paid()) else {
+    let Some(paid_at) = payment(line) else {
         return Decision::NotPaid;
     };
     if line.token.is_empty() {

@@ -340,14 +340,6 @@ impl DynamoCampaigns {
 
 #[async_trait]
 impl CampaignStore for DynamoCampaigns {
-    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
-        let brands = self.brands().await?;
-        let campaigns = self.campaigns().await?;
-        Catalog::for_run(brands, campaigns)
-            .map(|(c, _)| c)
-            .map_err(|e| StoreError::Invalid(e.to_string()))
-    }
-
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
         Ok((self.brands().await?, self.campaigns().await?))
     }

@@ -425,13 +425,6 @@ impl LocalCampaigns {
 
 #[async_trait]
 impl CampaignStore for LocalCampaigns {
-    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
-        let (brands, campaigns) = self.read_all()?;
-        Catalog::for_run(brands, campaigns)
-            .map(|(c, _)| c)
-            .map_err(|e| StoreError::Invalid(e.to_string()))
-    }
-
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError> {
         self.read_all()
     }

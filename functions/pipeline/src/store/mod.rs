@@ -202,8 +202,13 @@ pub trait CampaignStore: Send + Sync + fmt::Debug {
     /// Every brand and campaign, checked as a whole. A run needs them all: a note's RED figures
     /// count on any date, in or out of its campaign's flight (funnel.md), and a token of any
     /// campaign is known (attribution.md). Requests grow with campaigns, never with orders.
-    async fn load_catalog(&self) -> Result<Catalog, StoreError>;
-    /// Every brand and campaign.
+    async fn load_catalog(&self) -> Result<Catalog, StoreError> {
+        let (brands, campaigns) = self.load_all().await?;
+        Catalog::for_run(brands, campaigns)
+            .map(|(c, _)| c)
+            .map_err(|e| StoreError::Invalid(e.to_string()))
+    }
+    /// Every brand and campaign, as stored.
     async fn load_all(&self) -> Result<(Vec<Brand>, Vec<Campaign>), StoreError>;
     /// Writes brands and campaigns, each campaign with its links atomically. The records were validated
     /// together with what is stored; a token held by another campaign is refused by the store itself.
