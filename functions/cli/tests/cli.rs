@@ -1007,6 +1007,29 @@ fn assert_same_reports(a: &Path, b: &Path) {
     }
 }
 
+/// Every report published with the cache on has exactly one marker: match deletes a report's
+/// markers when it stages a changed input, and publish adds one.
+fn assert_one_marker_per_report(root: &Path) {
+    let published = root.join("staging/published");
+    let mut markers: std::collections::BTreeMap<String, usize> = Default::default();
+    for p in files_under(vec![published.clone()]) {
+        let rest = p
+            .strip_prefix(&published)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let (report, _sha) = rest.split_once('@').unwrap_or_else(|| panic!("{rest}"));
+        *markers.entry(report.to_string()).or_default() += 1;
+    }
+    let twice: Vec<_> = markers.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "reports with several markers: {twice:?}");
+    let latest = files_under(vec![root.join("reports")])
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "latest.json"))
+        .count();
+    assert_eq!(markers.len(), latest, "one marker per published report");
+}
+
 /// The cache contract: a cache may cost time, never change a byte of a report. The only state kept
 /// between runs to save time is the published markers (`staging/published/`: which input each
 /// report was last published from). A week with late refunds; a campaign's spend edited and the
@@ -1093,6 +1116,7 @@ fn a_run_with_every_cache_removed_publishes_the_same_reports() {
     run_logged(&a, "2025-06-07", &key);
     run_uncached("2025-06-07");
     assert_same_reports(&a, &b);
+    assert_one_marker_per_report(&a);
     // Markers written by a run without the cache are true for the next run with it.
     let log = run_logged(&b, "2025-06-07", &key);
     assert!(logged_sum(&log, "unchanged_inputs") > 0, "{log}");

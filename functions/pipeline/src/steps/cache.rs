@@ -5,10 +5,12 @@
 //! `staging/published/to-date/{brand}@{sha256}`: the SHA-256 of the input a report was last
 //! published from. With a marker match skips staging a report whose input is unchanged; without
 //! one, publish renders it and the version rule finds that nothing changed. Two markers for one
-//! report (a publish interrupted) count as none. [`Cache::Off`] reads no marker (which statements
-//! exist it reads from the reports) and still writes them, so a later run with the cache on finds
-//! them true. The test
-//! `a_run_with_every_cache_removed_publishes_the_same_reports` holds runs with and without.
+//! report (a publish interrupted) count as none. When match stages a changed input it deletes the
+//! report's markers, so publish only adds one (a missing marker costs a render, never a byte).
+//! [`Cache::Off`] reads no marker (which statements exist it reads from the reports) and still
+//! writes them, pruning the earlier ones itself, so a later run with the cache on finds them true.
+//! The test `a_run_with_every_cache_removed_publishes_the_same_reports` holds runs with and
+//! without.
 
 use std::collections::HashMap;
 
@@ -19,7 +21,6 @@ use super::{sha256_hex, StepError};
 pub use crate::config::Cache;
 use crate::config::Stores;
 use crate::layout;
-use crate::store::ObjectStore;
 use seedline_core::ids::BrandId;
 
 const PREFIX: &str = "staging/published/";
@@ -52,8 +53,24 @@ fn parse_marker(rest: &str) -> Option<(&str, &str)> {
 /// What the markers say was published, read once by match.
 #[derive(Debug, Default)]
 pub(super) struct Published {
-    statements: HashMap<BrandDate, Vec<String>>,
-    to_date: HashMap<String, Vec<String>>,
+    statements: HashMap<BrandDate, Vec<Marker>>,
+    to_date: HashMap<String, Vec<Marker>>,
+}
+
+/// One marker as listed: the input hash it names, and its key (to delete it by).
+#[derive(Debug)]
+struct Marker {
+    sha: String,
+    key: String,
+}
+
+impl Marker {
+    fn new(sha: &str, key: &str) -> Marker {
+        Marker {
+            sha: sha.to_string(),
+            key: key.to_string(),
+        }
+    }
 }
 
 impl Published {
@@ -94,7 +111,10 @@ impl Published {
                         continue;
                     };
                     let bd = BrandDate { brand_id, date: d };
-                    p.statements.entry(bd).or_default().push(sha.to_string());
+                    p.statements
+                        .entry(bd)
+                        .or_default()
+                        .push(Marker::new(sha, &o.key));
                 }
             }
             d += Duration::days(1);
@@ -105,7 +125,7 @@ impl Published {
                     p.to_date
                         .entry(brand.to_string())
                         .or_default()
-                        .push(sha.to_string());
+                        .push(Marker::new(sha, &o.key));
                 }
             }
         }
@@ -122,6 +142,16 @@ impl Published {
         only(self.to_date.get(brand), input)
     }
 
+    /// The keys of `target`'s markers: match deletes them when it stages a changed input.
+    pub(super) fn statement_markers(&self, target: &BrandDate) -> impl Iterator<Item = &str> {
+        keys(self.statements.get(target))
+    }
+
+    /// The keys of `brand`'s to-date markers, as [`Published::statement_markers`].
+    pub(super) fn to_date_markers(&self, brand: &str) -> impl Iterator<Item = &str> {
+        keys(self.to_date.get(brand))
+    }
+
     /// The statements of `date` known to be published.
     pub(super) fn statements_of(&self, date: NaiveDate) -> impl Iterator<Item = &BrandDate> {
         self.statements.keys().filter(move |bd| bd.date == date)
@@ -132,10 +162,14 @@ impl Published {
     }
 }
 
+fn keys(markers: Option<&Vec<Marker>>) -> impl Iterator<Item = &str> {
+    markers.into_iter().flatten().map(|m| m.key.as_str())
+}
+
 /// Exactly one marker, with this input's hash: two mean a publish was interrupted (and none, a
 /// statement known from the reports alone).
-fn only(markers: Option<&Vec<String>>, input: &[u8]) -> bool {
-    markers.is_some_and(|m| m.len() == 1 && m[0] == sha256_hex(input))
+fn only(markers: Option<&Vec<Marker>>, input: &[u8]) -> bool {
+    markers.is_some_and(|m| m.len() == 1 && m[0].sha == sha256_hex(input))
 }
 
 /// Which report a marker is for.
@@ -144,24 +178,26 @@ pub(super) enum Marked {
     ToDate,
 }
 
-/// Marks `input` as the one `brand`'s report is published from, and deletes the brand's earlier
-/// markers of that report. Written only after latest.json, so a first publish (`had_latest`
-/// false) has no earlier marker; one listing finds them (and those of brands whose id starts with
-/// this one's, which are left alone).
+/// Marks `input` as the one `brand`'s report is published from. With the cache on, match deleted
+/// the report's earlier markers when it staged the input; with it off, match read none, and the
+/// brand's earlier markers of that report are found by one listing and deleted here (those of
+/// brands whose id starts with this one's are left alone). A first publish (`had_latest` false)
+/// has no earlier marker: markers are written only after latest.json.
 pub(super) async fn mark(
-    staging: &dyn ObjectStore,
+    stores: &Stores,
     report: Marked,
     brand: &str,
     input: &[u8],
     had_latest: bool,
 ) -> Result<(), StepError> {
+    let staging = stores.staging.as_ref();
     let sha = sha256_hex(input);
     let (prefix, marker) = match report {
         Marked::Statement(d) => (date_prefix(d), statement_key(d, brand, &sha)),
         Marked::ToDate => (TO_DATE_PREFIX.to_string(), to_date_key(brand, &sha)),
     };
     staging.put(&marker, Vec::new()).await?;
-    if !had_latest {
+    if !had_latest || stores.cache == Cache::On {
         return Ok(());
     }
     for old in staging.list(&format!("{prefix}{brand}")).await? {
@@ -198,14 +234,13 @@ mod tests {
         };
         let mut p = Published::default();
         assert!(!p.has_statement(&bd, b"input"));
-        p.statements.insert(bd.clone(), vec![sha256_hex(b"input")]);
+        let marker = |input: &[u8]| Marker::new(&sha256_hex(input), "k");
+        p.statements.insert(bd.clone(), vec![marker(b"input")]);
         assert!(p.has_statement(&bd, b"input"));
         assert!(!p.has_statement(&bd, b"other"));
-        p.statements
-            .get_mut(&bd)
-            .unwrap()
-            .push(sha256_hex(b"other"));
+        p.statements.get_mut(&bd).unwrap().push(marker(b"other"));
         assert!(!p.has_statement(&bd, b"input"));
+        assert_eq!(p.statement_markers(&bd).count(), 2);
         assert!(!p.has_to_date("b-01", b"input"));
     }
 

@@ -85,6 +85,7 @@ pub(super) fn inputs_of_bucket(
             .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
         if !ctx.published.has_to_date(brand, &bytes) {
             handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
+            forget(handle, staging, ctx.published.to_date_markers(brand))?;
             found.to_date_changed.push(brand.clone());
         } else {
             found.unchanged += 1;
@@ -108,10 +109,24 @@ pub(super) fn inputs_of_bucket(
                 &layout::report_input_key(target.date, &target.brand_id),
                 bytes,
             ))?;
+            forget(handle, staging, ctx.published.statement_markers(target))?;
             found.changed.push(target.clone());
         } else {
             found.unchanged += 1;
         }
+    }
+    Ok(())
+}
+
+/// Deletes a report's markers once its changed input is staged: they name an input no longer
+/// current, and publish then only adds its own (cache.rs).
+fn forget<'k>(
+    handle: &Handle,
+    staging: &Arc<dyn ObjectStore>,
+    markers: impl Iterator<Item = &'k str>,
+) -> Result<(), StepError> {
+    for key in markers {
+        handle.block_on(staging.delete(key))?;
     }
     Ok(())
 }

@@ -263,14 +263,7 @@ pub async fn publish_report(
         tracing::info!(brand_id = brand, report_date = %date, version, "statement unchanged; no new version");
     }
     // Remember what input is published, so match can tell a changed statement without reading it back.
-    cache::mark(
-        stores.staging.as_ref(),
-        Marked::Statement(date),
-        brand,
-        &bytes,
-        had_latest,
-    )
-    .await?;
+    cache::mark(stores, Marked::Statement(date), brand, &bytes, had_latest).await?;
     Ok(PublishOutcome {
         kind: Kind::Statement,
         brand_id: brand.to_string(),
@@ -319,14 +312,7 @@ pub async fn publish_to_date(
     };
     let (version, written, had_latest) = publish_version(stores, &target, csvs, &follow).await?;
     tracing::info!(brand_id = brand, as_of = %input.as_of, version, written, "to-date report published");
-    cache::mark(
-        stores.staging.as_ref(),
-        Marked::ToDate,
-        brand,
-        &bytes,
-        had_latest,
-    )
-    .await?;
+    cache::mark(stores, Marked::ToDate, brand, &bytes, had_latest).await?;
     Ok(PublishOutcome {
         kind: Kind::ToDate,
         brand_id: brand.to_string(),
