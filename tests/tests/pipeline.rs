@@ -216,6 +216,25 @@ async fn a_later_refund_restates_the_earlier_report_as_a_new_version() {
             "reports/b-fix/to-date/v2/manifest.json",
         ]
     );
+    // One marker per published report: match deleted the restated reports' old ones (in one
+    // DeleteObjects) when it staged their new inputs.
+    let markers: Vec<String> = w
+        .stores
+        .staging
+        .list("staging/published/")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| Some(o.key.split_once("b-fix@")?.0.to_string()))
+        .collect();
+    assert_eq!(
+        markers,
+        [
+            "staging/published/2025-05-20/",
+            "staging/published/2025-05-22/",
+            "staging/published/to-date/",
+        ]
+    );
     let (_, to_date) = w.latest_file("b-fix", "to-date", "campaigns.csv").await;
     assert_eq!(
         to_date,

@@ -74,6 +74,9 @@ pub(super) fn inputs_of_bucket(
         wanted.get(brand).is_some_and(|days| days.contains(&d))
             || ctx.to_date.get(brand).is_some_and(|first| *first <= d)
     })?;
+    // The markers of the reports whose changed input is staged: they name an input no longer
+    // current, and go in one delete at the end, so publish only adds its own (cache.rs).
+    let mut stale: Vec<String> = Vec::new();
     // To-date reports first, reading the lines; the statements then take them.
     let mut of_brand: HashMap<&str, Vec<(NaiveDate, &[AttributedLine])>> = HashMap::new();
     for ((b, d), lines) in &kept {
@@ -85,7 +88,7 @@ pub(super) fn inputs_of_bucket(
             .map_err(|e| StepError::io("encoding a to-date input", false, e.into()))?;
         if !ctx.published.has_to_date(brand, &bytes) {
             handle.block_on(staging.put(&layout::to_date_input_key(brand), bytes))?;
-            forget(handle, staging, ctx.published.to_date_markers(brand))?;
+            stale.extend(ctx.published.to_date_markers(brand).map(str::to_string));
             found.to_date_changed.push(brand.clone());
         } else {
             found.unchanged += 1;
@@ -109,24 +112,14 @@ pub(super) fn inputs_of_bucket(
                 &layout::report_input_key(target.date, &target.brand_id),
                 bytes,
             ))?;
-            forget(handle, staging, ctx.published.statement_markers(target))?;
+            stale.extend(ctx.published.statement_markers(target).map(str::to_string));
             found.changed.push(target.clone());
         } else {
             found.unchanged += 1;
         }
     }
-    Ok(())
-}
-
-/// Deletes a report's markers once its changed input is staged: they name an input no longer
-/// current, and publish then only adds its own (cache.rs).
-fn forget<'k>(
-    handle: &Handle,
-    staging: &Arc<dyn ObjectStore>,
-    markers: impl Iterator<Item = &'k str>,
-) -> Result<(), StepError> {
-    for key in markers {
-        handle.block_on(staging.delete(key))?;
+    if !stale.is_empty() {
+        handle.block_on(staging.delete_all(stale))?;
     }
     Ok(())
 }

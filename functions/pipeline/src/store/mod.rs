@@ -144,6 +144,14 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
     /// Every object whose key starts with `prefix`, sorted by key.
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError>;
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Deletes several objects, each as [`ObjectStore::delete`] would (S3: a thousand keys a
+    /// request).
+    async fn delete_all(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        for key in keys {
+            self.delete(&key).await?;
+        }
+        Ok(())
+    }
     /// A name for logs and messages (`s3://bucket` or a directory).
     fn describe(&self) -> String;
 

@@ -8,6 +8,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
 
 use super::{Body, Object, ObjectMeta, ObjectStore, Precondition, StoreError};
@@ -246,6 +247,46 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map_err(|e| sdk_error("delete", self.target(key), e))?;
+        Ok(())
+    }
+
+    async fn delete_all(&self, keys: Vec<String>) -> Result<(), StoreError> {
+        // DeleteObjects takes at most 1,000 keys a request.
+        for chunk in keys.chunks(1000) {
+            let invalid = |e| StoreError::Invalid(format!("a delete of {} keys: {e}", chunk.len()));
+            let objects = chunk
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(invalid)?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(invalid)?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| sdk_error("delete", self.target(&chunk[0]), e))?;
+            // Quiet mode answers only the keys that failed.
+            if let Some(e) = out.errors().first() {
+                let key = e.key().unwrap_or_default();
+                let why = format!(
+                    "{} of {} keys not deleted: {}",
+                    out.errors().len(),
+                    chunk.len(),
+                    e.message().or(e.code()).unwrap_or("no reason given")
+                );
+                let retry = e
+                    .code()
+                    .is_some_and(|c| c == "InternalError" || c == "SlowDown");
+                return Err(StoreError::backend("delete", self.target(key), retry, why));
+            }
+        }
         Ok(())
     }
 
