@@ -18,6 +18,10 @@ use seedline_core::ids::{BrandId, CampaignId};
 use seedline_pipeline::config::{self, AwsClients, AwsSettings, Cache, Stores};
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
+// Match and publish allocate millions of short strings; mimalloc frees them faster than glibc's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "seedline",
@@ -298,8 +302,6 @@ fn error_chain(e: &anyhow::Error) -> String {
 }
 
 fn main() -> ExitCode {
-    // Before the runtime starts its threads.
-    seedline_pipeline::telemetry::tune_allocator();
     match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(run()),
         Err(e) => {

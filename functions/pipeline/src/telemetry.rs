@@ -5,18 +5,6 @@ use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
 
-/// Caps glibc's malloc at two arenas. By default every thread that allocates (tokio's workers, its
-/// blocking pool, the steps' parsing threads) gets an arena of its own, up to eight per core, and
-/// each keeps what it freed: a 10M-line day peaked at 311 MB with the default and 179 MB with two,
-/// at the same speed. Every binary calls this first. A no-op off glibc.
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a malloc parameter; it is called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 /// JSON logs on stdout, level from `RUST_LOG` (default `info`), without ANSI colours or timestamps
 /// (CloudWatch stamps every line itself).
 pub fn init_lambda_tracing() {
