@@ -18,10 +18,6 @@ use seedline_core::ids::{BrandId, CampaignId};
 use seedline_pipeline::config::{self, AwsClients, AwsSettings, Cache, Stores};
 use seedline_pipeline::steps::run::{run_day, DayRun};
 
-// Match and publish allocate millions of short strings; mimalloc frees them faster than glibc's.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "seedline",

@@ -5,10 +5,6 @@ mod handler;
 use lambda_runtime::{service_fn, LambdaEvent};
 use seedline_pipeline::config::{AwsClients, AwsSettings, Stores};
 
-// The allocator seedline is measured with (docs/performance.md): it frees short strings faster.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> Result<(), lambda_runtime::Error> {
     tokio::runtime::Runtime::new()?.block_on(run())
 }
