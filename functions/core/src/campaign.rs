@@ -350,14 +350,71 @@ pub fn parse_jsonl_located(file: &str, text: &str) -> Result<Vec<(String, Record
 
 /// [`parse_jsonl`] of a stored file: ids are checked per run ([`Catalog::for_run`]), not here.
 pub fn parse_stored_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
+    // A catalog of 20,000 campaigns is about 20 MB of JSON, read by every match: one share of the
+    // lines per core. Shares are joined in order, and the first failing line in the file wins.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    parse_in_shares(file, text, &line_shares(text, workers, 1 << 20))
+}
+
+fn parse_in_shares(
+    file: &str,
+    text: &str,
+    shares: &[(usize, usize)],
+) -> Result<Vec<Record>, RecordError> {
+    if shares.len() == 1 {
+        return parse_share(file, text, 0);
+    }
+    let parsed: Vec<Result<Vec<Record>, RecordError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .iter()
+            .map(|&(start, end)| {
+                scope.spawn(move || {
+                    let before = memchr::memchr_iter(b'\n', &text.as_bytes()[..start]).count();
+                    parse_share(file, &text[start..end], before)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut out = Vec::new();
+    for share in parsed {
+        out.extend(share?);
+    }
+    Ok(out)
+}
+
+/// The records of `text`, whose first line is line `before + 1` of `file`.
+fn parse_share(file: &str, text: &str, before: usize) -> Result<Vec<Record>, RecordError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim().trim_start_matches('\u{feff}');
         if !line.is_empty() {
-            out.push(parse_stored(&format!("{file}:{}", i + 1), line)?);
+            out.push(parse_stored(&format!("{file}:{}", before + i + 1), line)?);
         }
     }
     Ok(out)
+}
+
+/// `text` cut into at most `n` byte ranges of whole lines, each at least `min` bytes but the last.
+fn line_shares(text: &str, n: usize, min: usize) -> Vec<(usize, usize)> {
+    let size = text.len().div_ceil(n.max(1)).max(min).max(1);
+    let mut shares = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let end = match text.as_bytes().get(start + size..) {
+            Some(rest) => memchr::memchr(b'\n', rest).map_or(text.len(), |i| start + size + i + 1),
+            None => text.len(),
+        };
+        shares.push((start, end));
+        start = end;
+    }
+    if shares.is_empty() {
+        shares.push((0, 0));
+    }
+    shares
 }
 
 #[cfg(test)]
@@ -464,6 +521,48 @@ pub(crate) mod tests {
                 assert_eq!(e.field, field, "{e}");
             }
         }
+    }
+
+    /// Parsed in shares, the records come in file order and a bad line is named by its own number.
+    #[test]
+    fn stored_records_parse_in_shares_in_order() {
+        let campaign = |i: usize| {
+            campaign_with(|v| {
+                v["campaign_id"] = format!("c-{i}").into();
+                v["notes"][0]["note_id"] = format!("n-{i}").into();
+            })
+        };
+        let lines: Vec<String> = std::iter::once(BRAND.to_string())
+            .chain((0..40).map(campaign))
+            .collect();
+        let text = format!("\u{feff}{}\r\n\n", lines.join("\r\n"));
+        let ids = |recs: Vec<Record>| -> Vec<String> {
+            recs.into_iter()
+                .map(|r| match r {
+                    Record::Campaign(c) => c.campaign_id,
+                    Record::Brand(b) => b.brand_id,
+                })
+                .collect()
+        };
+        let whole = ids(parse_in_shares("f", &text, &[(0, text.len())]).unwrap());
+        assert_eq!(whole.len(), 41);
+        for n in [2, 3, 7, 100] {
+            let shares = line_shares(&text, n, 64);
+            assert!(shares.len() > 1 && shares.len() <= n, "{n}: {shares:?}");
+            assert_eq!(shares.last().unwrap().1, text.len());
+            assert!(shares.windows(2).all(|w| w[0].1 == w[1].0));
+            assert_eq!(ids(parse_in_shares("f", &text, &shares).unwrap()), whole);
+        }
+        assert_eq!(line_shares("", 2, 1), vec![(0, 0)]);
+        assert_eq!(line_shares("ab", 2, 64), vec![(0, 2)]);
+        // Line 31 (the 30th campaign) is bad; so is line 36: the first one is named.
+        let mut bad = lines.clone();
+        bad[30] = campaign_with(|v| v["window_days"] = 0.into());
+        bad[35] = "{".to_string();
+        let text = bad.join("\n");
+        let e = parse_in_shares("f", &text, &line_shares(&text, 4, 64)).unwrap_err();
+        assert!(e.record.starts_with("f:31 "), "{e}");
+        assert_eq!(e.field, "window_days");
     }
 
     #[test]
