@@ -336,16 +336,21 @@ pub fn parse_jsonl(file: &str, text: &str) -> Result<Vec<Record>, RecordError> {
 /// of the records as a whole (an unknown brand, a shared token) can name the line.
 pub fn parse_jsonl_located(file: &str, text: &str) -> Result<Vec<(String, Record)>, RecordError> {
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim().trim_start_matches('\u{feff}');
-        if line.is_empty() {
-            continue;
-        }
-        let at = format!("{file}:{}", i + 1);
+    for (n, line) in jsonl_records(text, 0) {
+        let at = format!("{file}:{n}");
         let r = parse_record(&at, line)?;
         out.push((at, r));
     }
     Ok(out)
+}
+
+/// The non-blank lines of a JSON-lines text, trimmed and without a BOM, each with its line
+/// number; the text's first line is line `before + 1`.
+fn jsonl_records(text: &str, before: usize) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().filter_map(move |(i, line)| {
+        let line = line.trim().trim_start_matches('\u{feff}');
+        (!line.is_empty()).then_some((before + i + 1, line))
+    })
 }
 
 /// [`parse_jsonl`] of a stored file: ids are checked per run ([`Catalog::for_run`]), not here.
@@ -388,14 +393,9 @@ fn parse_in_shares(
 
 /// The records of `text`, whose first line is line `before + 1` of `file`.
 fn parse_share(file: &str, text: &str, before: usize) -> Result<Vec<Record>, RecordError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim().trim_start_matches('\u{feff}');
-        if !line.is_empty() {
-            out.push(parse_stored(&format!("{file}:{}", before + i + 1), line)?);
-        }
-    }
-    Ok(out)
+    jsonl_records(text, before)
+        .map(|(n, line)| parse_stored(&format!("{file}:{n}"), line))
+        .collect()
 }
 
 /// `text` cut into at most `n` byte ranges of whole lines, each at least `min` bytes but the last.

@@ -137,11 +137,7 @@ impl Catalog {
         // Sized up front: the token map holds every link (200,000 in the benchmark), and each
         // doubling rehashes them all.
         let note_count: usize = campaigns.iter().map(|c| c.notes.len()).sum();
-        let link_count: usize = campaigns
-            .iter()
-            .flat_map(|c| &c.notes)
-            .map(|n| n.links.len())
-            .sum();
+        let link_count: usize = campaigns.iter().map(|c| c.tokens().count()).sum();
         let mut tokens =
             HashMap::with_capacity_and_hasher(link_count, foldhash::fast::RandomState::default());
         let mut notes: HashMap<Box<str>, u32, _> =
