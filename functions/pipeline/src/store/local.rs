@@ -58,6 +58,38 @@ fn write_atomically(
     Ok(())
 }
 
+/// [`ObjectStore::put_all`]'s write: a file not there yet is written in place, which spares the
+/// temporary file and the rename (a 100k-line day's system time, 1.31 s → 1.14 s); one already there
+/// (a claim adopted after a crash, or a twin's) is replaced atomically.
+fn write_new(path: &Path, body: &[u8]) -> Result<(), StoreError> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+    };
+    let opened = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+            open()
+        }
+        other => other,
+    };
+    let mut f = match opened {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return write_atomically(path, |f| std::io::Write::write_all(f, body));
+        }
+        Err(e) => return Err(io_err("create", path, e)),
+    };
+    std::io::Write::write_all(&mut f, body).map_err(|e| {
+        // Not left to be listed as an object.
+        let _ = std::fs::remove_file(path);
+        io_err("write", path, e)
+    })
+}
+
 /// Bodies up to this size are written, and files up to it read, on the calling thread.
 const INLINE_BYTES: usize = 1 << 20;
 
@@ -170,12 +202,18 @@ fn list_now(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
 /// A directory standing in for a bucket: key `a/b/c` is the file `DIR/a/b/c`.
 #[derive(Debug, Clone)]
 pub struct LocalObjects {
+    /// The directory as given, for messages.
     root: PathBuf,
+    /// The same directory made absolute: tempfile asks for the working directory on every file
+    /// under a relative one (a report version is six files).
+    abs: PathBuf,
 }
 
 impl LocalObjects {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        LocalObjects { root: root.into() }
+        let root = root.into();
+        let abs = std::path::absolute(&root).unwrap_or_else(|_| root.clone());
+        LocalObjects { root, abs }
     }
 
     pub fn root(&self) -> &Path {
@@ -190,7 +228,7 @@ impl LocalObjects {
                 "not a safe object key: {key:?}"
             )));
         }
-        Ok(self.root.join(rel))
+        Ok(self.abs.join(rel))
     }
 }
 
@@ -255,6 +293,10 @@ impl ObjectStore for LocalObjects {
 
     async fn put(&self, key: &str, body: Vec<u8>) -> Result<(), StoreError> {
         let path = self.path(key)?;
+        if body.is_empty() {
+            // Nothing to tear (a published marker): created in place.
+            return write_new(&path, &body);
+        }
         on_disk(body.len() <= INLINE_BYTES, "put", key, move || {
             write_atomically(&path, |f| std::io::Write::write_all(f, &body))
         })
@@ -269,7 +311,7 @@ impl ObjectStore for LocalObjects {
         let small = items.iter().map(|(_, b)| b.len()).sum::<usize>() <= INLINE_BYTES;
         on_disk(small, "put", &self.describe(), move || {
             for (path, body) in items {
-                write_atomically(&path, |f| std::io::Write::write_all(f, &body))?;
+                write_new(&path, &body)?;
             }
             Ok(())
         })
@@ -299,7 +341,7 @@ impl ObjectStore for LocalObjects {
         cond: Precondition<'_>,
     ) -> Result<bool, StoreError> {
         let path = self.path(key)?;
-        let lock_path = self.root.join(LOCK_FILE);
+        let lock_path = self.abs.join(LOCK_FILE);
         let want = match cond {
             Precondition::Absent => None,
             Precondition::Etag(e) => Some(e.to_string()),
@@ -337,7 +379,7 @@ impl ObjectStore for LocalObjects {
 
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
         // A listing walks a directory or a few (publish lists one per report): on the calling thread.
-        list_now(&self.root, prefix)
+        list_now(&self.abs, prefix)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

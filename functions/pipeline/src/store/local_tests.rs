@@ -170,3 +170,34 @@ async fn of_many_writers_from_one_etag_exactly_one_wins() {
     assert_eq!(won, 1);
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 }
+
+/// `put_all` and an empty `put` create what is missing, directories included, and replace what is
+/// there whole, with the bytes of the last write and no temporary file left; under a relative
+/// directory as under an absolute one.
+#[tokio::test]
+async fn new_files_are_written_in_place_and_old_ones_replaced() {
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let relative = dir.path().strip_prefix(std::env::current_dir().unwrap());
+    let relative = relative.map_or(dir.path().to_path_buf(), Path::to_path_buf);
+    for root in [dir.path().to_path_buf(), relative] {
+        let store = LocalObjects::new(&root);
+        let v = format!("reports/b-{}/2025-06-01/v1/", root.is_absolute());
+        let files = |body: &str| {
+            ["campaigns.csv", "orders.csv"]
+                .map(|n| (format!("{v}{n}"), body.as_bytes().to_vec()))
+                .to_vec()
+        };
+        store.put_all(files("first")).await.unwrap();
+        store.put_all(files("second, longer")).await.unwrap();
+        for (key, _) in files("") {
+            let got = store.get_bytes(&key).await.unwrap();
+            assert_eq!(got.as_deref(), Some(&b"second, longer"[..]), "{key}");
+        }
+        let marker = format!("staging/published/2025-06-01/b-{}@aa", root.is_absolute());
+        store.put(&marker, b"stale".to_vec()).await.unwrap();
+        store.put(&marker, Vec::new()).await.unwrap();
+        assert_eq!(store.get_bytes(&marker).await.unwrap(), Some(Vec::new()));
+        store.put(&marker, Vec::new()).await.unwrap();
+        assert_eq!(leftovers(dir.path()), Vec::<String>::new());
+    }
+}

@@ -131,8 +131,10 @@ pub trait ObjectStore: Send + Sync + fmt::Debug {
         body: Vec<u8>,
         cond: Precondition<'_>,
     ) -> Result<bool, StoreError>;
-    /// Writes several objects, each as [`ObjectStore::put`] would, in no set order (S3: at once;
-    /// the local directory: in one hop to the blocking pool). A report version is four such files.
+    /// Writes several objects no reader is pointed to yet (a report version's files, before its
+    /// latest.json), in no set order (S3: at once; the local directory: in one hop to the blocking
+    /// pool). Each is whole when the call returns, but one may be seen part-written meanwhile; an
+    /// object already there is replaced as [`ObjectStore::put`] would.
     async fn put_all(&self, items: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
         for (key, body) in items {
             self.put(&key, body).await?;
