@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import fs_floor
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # SEEDLINE_BIN: another build of seedline to measure (say target/profiling/seedline, for perf).
 SEEDLINE = os.environ.get("SEEDLINE_BIN") or os.path.join(ROOT, "target", "release", "seedline")
@@ -490,6 +492,13 @@ def run(args):
             print(f"  {label + ':':17} wall {d['wall']:.2f} s, cpu {d['cpu']:.1f} s, peak RSS {d['rss']:.0f} MB; "
                   f"seedline {s['wall'] / d['wall']:.2f}x its wall, {s['rss'] / d['rss']:.2f}x its memory")
         print(f"  campaign totals {'identical' if same else 'DIFFER'} in every run ({campaigns} campaign rows)")
+        # What the run's files cost the disk alone: a query that writes one CSV pays none of it.
+        files, dirs, mb, floors, made = fs_floor.floor(os.path.join(args.work, "run-" + name), rounds=1)
+        for d in made:
+            move_aside(d)
+        wall, sys_s = floors[False]
+        print(f"  file system alone: seedline's {files:,} files in {dirs:,} directories ({mb:.0f} MB) written "
+              f"again in place, one thread: wall {wall:.2f} s, system {sys_s:.2f} s")
         rows.append((name, s, medians, same))
 
     red = None

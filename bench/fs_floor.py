@@ -50,13 +50,12 @@ def write_all(files, dest, rename):
     return time.perf_counter() - t0, os.times().system - s0
 
 
-def main():
-    run_dir = sys.argv[1].rstrip("/")
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+def floor(run_dir, rounds=3):
+    """Writes `run_dir`'s files again `rounds` times each way; returns (files, directories, MB,
+    {rename: (median wall s, median system s)}, the directories written)."""
     files = written_by_the_run(run_dir)
     dirs = len({os.path.dirname(rel) for rel, _ in files})
     mb = sum(s for _, s in files) / 1e6
-    print(f"{len(files):,} files in {dirs:,} directories, {mb:.0f} MB, as {run_dir} wrote them")
     results = {True: [], False: []}
     made = []
     for k in range(rounds):
@@ -65,9 +64,17 @@ def main():
             shutil.rmtree(dest, ignore_errors=True)
             results[rename].append(write_all(files, dest, rename))
             made.append(dest)
-    for rename, runs in results.items():
-        wall = statistics.median(w for w, _ in runs)
-        sys_s = statistics.median(s for _, s in runs)
+    medians = {r: (statistics.median(w for w, _ in runs), statistics.median(s for _, s in runs))
+               for r, runs in results.items()}
+    return len(files), dirs, mb, medians, made
+
+
+def main():
+    run_dir = sys.argv[1].rstrip("/")
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    n, dirs, mb, medians, made = floor(run_dir, rounds)
+    print(f"{n:,} files in {dirs:,} directories, {mb:.0f} MB, as {run_dir} wrote them")
+    for rename, (wall, sys_s) in medians.items():
         how = "temporary file and rename" if rename else "in place"
         print(f"  {how}: wall {wall:.2f} s, system {sys_s:.2f} s (median of {rounds}, one thread)")
     # Left for the caller to delete: deleting thousands of files slows the next creations on ext4.
