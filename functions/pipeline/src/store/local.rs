@@ -34,16 +34,23 @@ fn prepare(
         }
         b.tempfile_in(dir)
     };
-    let mut tmp = match create() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
-            create()
-        }
-        other => other,
-    }
-    .map_err(|e| io_err("create", dir, e))?;
+    let mut tmp = in_dir(dir, create)?.map_err(|e| io_err("create", dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| io_err("write", path, e))?;
     Ok(tmp)
+}
+
+/// `create`, and once more after making `dir` if it was missing.
+fn in_dir<T>(
+    dir: &Path,
+    create: impl Fn() -> std::io::Result<T>,
+) -> Result<std::io::Result<T>, StoreError> {
+    match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
+            Ok(create())
+        }
+        other => Ok(other),
+    }
 }
 
 /// Writes `path` atomically: a temporary file beside it ([`prepare`]) is renamed over it, so a
@@ -68,15 +75,7 @@ fn write_new(path: &Path, body: &[u8]) -> Result<(), StoreError> {
             .create_new(true)
             .open(path)
     };
-    let opened = match open() {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            std::fs::create_dir_all(dir).map_err(|e| io_err("mkdir", dir, e))?;
-            open()
-        }
-        other => other,
-    };
-    let mut f = match opened {
+    let mut f = match in_dir(path.parent().unwrap_or(Path::new(".")), open)? {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return write_atomically(path, |f| std::io::Write::write_all(f, body));
