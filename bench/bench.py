@@ -493,7 +493,7 @@ def run(args):
                   f"seedline {s['wall'] / d['wall']:.2f}x its wall, {s['rss'] / d['rss']:.2f}x its memory")
         print(f"  campaign totals {'identical' if same else 'DIFFER'} in every run ({campaigns} campaign rows)")
         # What the run's files cost the disk alone: a query that writes one CSV pays none of it.
-        files, dirs, mb, floors, made = fs_floor.floor(os.path.join(args.work, "run-" + name), rounds=1)
+        files, dirs, mb, floors, made = fs_floor.floor(os.path.join(args.work, "run-" + name), rounds=1, ways=(False,))
         for d in made:
             move_aside(d)
         wall, sys_s = floors[False]

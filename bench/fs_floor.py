@@ -50,16 +50,17 @@ def write_all(files, dest, rename):
     return time.perf_counter() - t0, os.times().system - s0
 
 
-def floor(run_dir, rounds=3):
-    """Writes `run_dir`'s files again `rounds` times each way; returns (files, directories, MB,
-    {rename: (median wall s, median system s)}, the directories written)."""
+def floor(run_dir, rounds=3, ways=(True, False)):
+    """Writes `run_dir`'s files again `rounds` times each way of `ways` (True: temporary file and
+    rename; False: in place); returns (files, directories, MB, {way: (median wall s, median
+    system s)}, the directories written)."""
     files = written_by_the_run(run_dir)
     dirs = len({os.path.dirname(rel) for rel, _ in files})
     mb = sum(s for _, s in files) / 1e6
-    results = {True: [], False: []}
+    results = {way: [] for way in ways}
     made = []
     for k in range(rounds):
-        for rename in (True, False):
+        for rename in ways:
             dest = f"{run_dir}-fs-floor-{k}-{'rename' if rename else 'in-place'}"
             shutil.rmtree(dest, ignore_errors=True)
             results[rename].append(write_all(files, dest, rename))
